@@ -1,0 +1,215 @@
+//! What one reconcile produces: an immutable picture of every node's branch ENIs, which
+//! the metrics collector, the audit table and the JSON output only format.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+
+use crate::model::{InputWarning, Owner, Subnet};
+
+/// The state of one associated branch ENI. Every one is in exactly one state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EniState {
+    /// Named by a pod that is not Succeeded/Failed.
+    InUse,
+    /// Named only by Succeeded/Failed pods: invisible to the scheduler, still a slot.
+    CompletedPod,
+    /// Named by no pod, for less than the leak grace (cool-down) or for an unknown time.
+    Orphaned,
+    /// Named by no pod for at least the leak grace.
+    Leaked,
+}
+
+impl EniState {
+    pub const ALL: [EniState; 4] = [
+        EniState::InUse,
+        EniState::CompletedPod,
+        EniState::Orphaned,
+        EniState::Leaked,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EniState::InUse => "in_use",
+            EniState::CompletedPod => "completed_pod",
+            EniState::Orphaned => "orphaned",
+            EniState::Leaked => "leaked",
+        }
+    }
+}
+
+/// Associated branch ENIs of one node, by state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StateCounts {
+    pub in_use: u32,
+    pub completed_pod: u32,
+    pub orphaned: u32,
+    pub leaked: u32,
+}
+
+impl StateCounts {
+    pub fn get(&self, state: EniState) -> u32 {
+        match state {
+            EniState::InUse => self.in_use,
+            EniState::CompletedPod => self.completed_pod,
+            EniState::Orphaned => self.orphaned,
+            EniState::Leaked => self.leaked,
+        }
+    }
+
+    pub(crate) fn add(&mut self, state: EniState) {
+        let slot = match state {
+            EniState::InUse => &mut self.in_use,
+            EniState::CompletedPod => &mut self.completed_pod,
+            EniState::Orphaned => &mut self.orphaned,
+            EniState::Leaked => &mut self.leaked,
+        };
+        *slot += 1;
+    }
+
+    /// All associated branch ENIs: the states partition them.
+    pub fn attached(&self) -> u32 {
+        self.in_use + self.completed_pod + self.orphaned + self.leaked
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapacitySource {
+    /// `status.allocatable["vpc.amazonaws.com/pod-eni"]`.
+    Allocatable,
+    /// The built-in instance type table.
+    LimitsTable,
+}
+
+impl CapacitySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CapacitySource::Allocatable => "allocatable",
+            CapacitySource::LimitsTable => "limits-table",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeReport {
+    pub name: String,
+    pub instance_id: Option<String>,
+    pub instance_type: Option<String>,
+    pub zone: Option<String>,
+    pub trunk_eni_id: Option<String>,
+    pub capacity: Option<u32>,
+    pub capacity_source: Option<CapacitySource>,
+    /// The scheduler's view: effective requests of pods that are not Succeeded/Failed.
+    pub requested: u32,
+    /// EC2's view: associated branch ENIs on the node's trunk, by state.
+    pub branch_enis: StateCounts,
+    /// SGP pods bound here that have no ENI yet.
+    pub waiting: u32,
+    /// Running pods whose annotated ENI no longer exists.
+    pub missing: u32,
+    /// How many more SGP pods can start now; `None` when capacity is unknown.
+    pub remaining: Option<u32>,
+}
+
+impl NodeReport {
+    pub fn attached(&self) -> u32 {
+        self.branch_enis.attached()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PodRef {
+    pub namespace: String,
+    pub name: String,
+    pub owner: Option<Owner>,
+}
+
+/// A branch ENI that holds a slot without a live pod behind it: the culprits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub eni_id: String,
+    pub node: String,
+    pub state: EniState,
+    /// The completed pod still naming the ENI; `None` for orphans and leaks.
+    pub pod: Option<PodRef>,
+    /// When the ENI was first seen with no pod, when known.
+    pub orphaned_since: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitingPod {
+    pub namespace: String,
+    pub name: String,
+    pub node: String,
+    /// When it was scheduled (else created): how long it has been stuck.
+    pub since: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingPod {
+    pub namespace: String,
+    pub name: String,
+    pub node: String,
+    pub eni_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetReport {
+    pub subnet: Subnet,
+    /// Usable IPv4 addresses from the CIDR block (size − 5).
+    pub ip_addresses: Option<u64>,
+    pub associated_branch_enis: u32,
+    pub detached_branch_enis: u32,
+}
+
+/// Why an associated branch ENI could not be placed on a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum UnattributedReason {
+    /// It names a trunk (or instance) that no known node has.
+    UnknownTrunk,
+    /// It carries neither the trunk tag nor the instance tag.
+    NoTrunkTag,
+}
+
+impl UnattributedReason {
+    pub const ALL: [UnattributedReason; 2] =
+        [UnattributedReason::UnknownTrunk, UnattributedReason::NoTrunkTag];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnattributedReason::UnknownTrunk => "unknown_trunk",
+            UnattributedReason::NoTrunkTag => "no_trunk_tag",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Unattributed {
+    pub unknown_trunk: u32,
+    pub no_trunk_tag: u32,
+}
+
+impl Unattributed {
+    pub fn get(&self, reason: UnattributedReason) -> u32 {
+        match reason {
+            UnattributedReason::UnknownTrunk => self.unknown_trunk,
+            UnattributedReason::NoTrunkTag => self.no_trunk_tag,
+        }
+    }
+}
+
+/// The result of one reconcile. Lists are sorted, so output is stable.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Snapshot {
+    pub taken_at: Timestamp,
+    pub nodes: Vec<NodeReport>,
+    pub holders: Vec<Holder>,
+    pub waiting_pods: Vec<WaitingPod>,
+    pub missing_pods: Vec<MissingPod>,
+    pub subnets: Vec<SubnetReport>,
+    pub unattributed: Unattributed,
+    pub warnings: Vec<InputWarning>,
+    /// When each ENI with no pod was first seen so: carried into the next reconcile,
+    /// which is how an orphan becomes `leaked` only after the grace.
+    pub orphan_first_seen: HashMap<String, Timestamp>,
+}

@@ -1,0 +1,479 @@
+//! Scenario tests for every rule of the join, on small builders.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::*;
+use crate::model::{Compute, EniAnnotation, Eni, Owner, PodPhase, Subnet};
+
+const GRACE: Duration = Duration::from_secs(180);
+
+fn t(seconds: i64) -> Timestamp {
+    Timestamp::from_second(1_760_000_000 + seconds).expect("valid time")
+}
+
+fn mk_node(name: &str, instance_id: &str, instance_type: &str, allocatable: Option<u32>) -> NodeInfo {
+    NodeInfo {
+        name: name.into(),
+        compute: Compute::Ec2 {
+            instance_id: instance_id.into(),
+        },
+        instance_type: Some(instance_type.into()),
+        zone: Some("eu-west-1a".into()),
+        allocatable_pod_eni: Ok(allocatable),
+    }
+}
+
+fn mk_pod(key: &str, node: Option<&str>, phase: PodPhase, request: u32, enis: &[&str]) -> PodInfo {
+    let (namespace, name) = key.split_once('/').expect("namespace/name");
+    PodInfo {
+        namespace: namespace.into(),
+        name: name.into(),
+        node_name: node.map(Into::into),
+        phase,
+        pod_eni_request: request,
+        request_problem: None,
+        annotation: if enis.is_empty() {
+            EniAnnotation::Absent
+        } else {
+            EniAnnotation::Present {
+                eni_ids: enis.iter().map(|id| id.to_string()).collect(),
+                problem: None,
+            }
+        },
+        owner: None,
+        created_at: Some(t(-3600)),
+        scheduled_at: Some(t(-3500)),
+    }
+}
+
+fn running(key: &str, node: &str, eni: &str) -> PodInfo {
+    mk_pod(key, Some(node), PodPhase::Running, 1, &[eni])
+}
+
+fn completed(key: &str, node: &str, eni: &str) -> PodInfo {
+    mk_pod(key, Some(node), PodPhase::Succeeded, 1, &[eni])
+}
+
+fn waiting(key: &str, node: &str) -> PodInfo {
+    mk_pod(key, Some(node), PodPhase::Pending, 1, &[])
+}
+
+fn mk_trunk(id: &str, instance_id: &str) -> Eni {
+    Eni {
+        id: id.into(),
+        interface_type: Some("trunk".into()),
+        description: Some("aws-k8s-trunk-eni".into()),
+        status: Some("in-use".into()),
+        subnet_id: Some("subnet-a".into()),
+        attached_instance_id: Some(instance_id.into()),
+        ..Eni::default()
+    }
+}
+
+fn mk_branch(id: &str, trunk: &str) -> Eni {
+    Eni {
+        id: id.into(),
+        interface_type: Some("branch".into()),
+        description: Some("aws-k8s-branch-eni".into()),
+        status: Some("in-use".into()),
+        subnet_id: Some("subnet-a".into()),
+        trunk_eni_tag: Some(trunk.into()),
+        ..Eni::default()
+    }
+}
+
+fn detached(mut eni: Eni) -> Eni {
+    eni.status = Some("available".into());
+    eni
+}
+
+fn inventory(enis: Vec<Eni>) -> Inventory {
+    Inventory {
+        enis,
+        subnets: vec![Subnet {
+            id: "subnet-a".into(),
+            cidr_block: Some("10.0.0.0/24".into()),
+            available_ip_addresses: 200,
+            ..Subnet::default()
+        }],
+    }
+}
+
+fn settings() -> Settings {
+    Settings { leak_grace: GRACE }
+}
+
+fn run(nodes: &[NodeInfo], pods: &[PodInfo], inventory: &Inventory) -> Snapshot {
+    reconcile(nodes, pods, inventory, t(0), None, &settings())
+}
+
+fn node<'a>(snapshot: &'a Snapshot, name: &str) -> &'a NodeReport {
+    snapshot
+        .nodes
+        .iter()
+        .find(|n| n.name == name)
+        .unwrap_or_else(|| panic!("node {name} not in the join: {:?}", snapshot.nodes))
+}
+
+#[test]
+fn each_branch_eni_lands_in_exactly_one_state() {
+    let nodes = [mk_node("n1", "i-1", "m5a.xlarge", Some(18))];
+    let pods = [
+        running("app/web-1", "n1", "eni-run"),
+        completed("jobs/migrate-1", "n1", "eni-done"),
+        // Named by a running and a completed pod: the running one wins.
+        completed("jobs/migrate-0", "n1", "eni-reused"),
+        running("app/web-2", "n1", "eni-reused"),
+    ];
+    let inv = inventory(vec![
+        mk_trunk("eni-trunk", "i-1"),
+        mk_branch("eni-run", "eni-trunk"),
+        mk_branch("eni-done", "eni-trunk"),
+        mk_branch("eni-reused", "eni-trunk"),
+        mk_branch("eni-nobody", "eni-trunk"),
+    ]);
+    let snapshot = run(&nodes, &pods, &inv);
+    let n1 = node(&snapshot, "n1");
+    assert_eq!(
+        n1.branch_enis,
+        StateCounts {
+            in_use: 2,
+            completed_pod: 1,
+            orphaned: 1,
+            leaked: 0,
+        }
+    );
+    assert_eq!(n1.attached(), 4);
+    assert_eq!(n1.trunk_eni_id.as_deref(), Some("eni-trunk"));
+    let states: Vec<(&str, EniState)> = snapshot
+        .holders
+        .iter()
+        .map(|h| (h.eni_id.as_str(), h.state))
+        .collect();
+    assert_eq!(
+        states,
+        vec![("eni-done", EniState::CompletedPod), ("eni-nobody", EniState::Orphaned)]
+    );
+}
+
+#[test]
+fn the_incident_node_is_full_while_the_scheduler_sees_room() {
+    let nodes = [mk_node("n1", "i-1", "m5a.xlarge", Some(18))];
+    let mut pods = Vec::new();
+    let mut enis = vec![mk_trunk("eni-trunk", "i-1")];
+    for i in 0..13 {
+        pods.push(running(&format!("app/web-{i}"), "n1", &format!("eni-web-{i}")));
+        enis.push(mk_branch(&format!("eni-web-{i}"), "eni-trunk"));
+    }
+    for i in 0..3 {
+        let mut pod = completed(&format!("app/migrate-{i}-x"), "n1", &format!("eni-job-{i}"));
+        pod.owner = Some(Owner {
+            kind: "Job".into(),
+            name: format!("migrate-{i}"),
+        });
+        pods.push(pod);
+        enis.push(mk_branch(&format!("eni-job-{i}"), "eni-trunk"));
+    }
+    enis.push(mk_branch("eni-cooldown-1", "eni-trunk"));
+    enis.push(mk_branch("eni-cooldown-2", "eni-trunk"));
+    pods.push(waiting("app/web-new", "n1"));
+
+    let snapshot = run(&nodes, &pods, &inventory(enis));
+    let n1 = node(&snapshot, "n1");
+    assert_eq!(n1.requested, 14, "13 running + 1 waiting; completed pods do not count");
+    assert_eq!(n1.attached(), 18);
+    assert_eq!(n1.waiting, 1);
+    assert_eq!(n1.remaining, Some(0));
+    assert!(n1.requested < n1.capacity.unwrap_or(0));
+    let jobs: Vec<_> = snapshot
+        .holders
+        .iter()
+        .filter_map(|h| h.pod.as_ref()?.owner.as_ref().map(|o| o.name.as_str()))
+        .collect();
+    assert_eq!(jobs, vec!["migrate-0", "migrate-1", "migrate-2"]);
+    assert_eq!(snapshot.waiting_pods.len(), 1);
+    assert_eq!(snapshot.waiting_pods[0].name, "web-new");
+    assert_eq!(snapshot.waiting_pods[0].since, Some(t(-3500)));
+}
+
+#[test]
+fn a_completed_pod_whose_eni_is_gone_holds_nothing() {
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let pods = [completed("jobs/old", "n1", "eni-deleted-long-ago")];
+    let snapshot = run(&nodes, &pods, &inventory(vec![mk_trunk("eni-trunk", "i-1")]));
+    let n1 = node(&snapshot, "n1");
+    assert_eq!(n1.attached(), 0);
+    assert_eq!(n1.remaining, Some(9));
+    assert!(snapshot.holders.is_empty());
+    assert_eq!(n1.missing, 0, "completed pods are never missing their ENI");
+}
+
+#[test]
+fn orphan_becomes_leaked_exactly_when_the_grace_passes() {
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let inv = inventory(vec![mk_trunk("eni-trunk", "i-1"), mk_branch("eni-x", "eni-trunk")]);
+    let first = reconcile(&nodes, &[], &inv, t(0), None, &settings());
+    assert_eq!(node(&first, "n1").branch_enis.orphaned, 1);
+    assert_eq!(first.holders[0].orphaned_since, None, "age unknown on first sight");
+
+    let second = reconcile(&nodes, &[], &inv, t(60), Some(&first), &settings());
+    let just_before = reconcile(&nodes, &[], &inv, t(179), Some(&second), &settings());
+    assert_eq!(node(&just_before, "n1").branch_enis.orphaned, 1);
+    assert_eq!(just_before.holders[0].orphaned_since, Some(t(0)));
+
+    let at_grace = reconcile(&nodes, &[], &inv, t(180), Some(&just_before), &settings());
+    assert_eq!(node(&at_grace, "n1").branch_enis.leaked, 1);
+    assert_eq!(node(&at_grace, "n1").branch_enis.orphaned, 0);
+    assert_eq!(at_grace.holders[0].state, EniState::Leaked);
+}
+
+#[test]
+fn frozen_observation_time_never_ages_an_orphan() {
+    // A caller whose source is stale keeps passing the same observation time.
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let inv = inventory(vec![mk_trunk("eni-trunk", "i-1"), mk_branch("eni-x", "eni-trunk")]);
+    let mut snapshot = reconcile(&nodes, &[], &inv, t(0), None, &settings());
+    for _ in 0..10 {
+        snapshot = reconcile(&nodes, &[], &inv, t(100), Some(&snapshot), &settings());
+    }
+    assert_eq!(node(&snapshot, "n1").branch_enis.leaked, 0);
+}
+
+#[test]
+fn an_orphan_claimed_again_starts_a_fresh_clock() {
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let inv = inventory(vec![mk_trunk("eni-trunk", "i-1"), mk_branch("eni-x", "eni-trunk")]);
+    let orphan = reconcile(&nodes, &[], &inv, t(0), None, &settings());
+    let pods = [running("app/p", "n1", "eni-x")];
+    let claimed = reconcile(&nodes, &pods, &inv, t(100), Some(&orphan), &settings());
+    assert!(claimed.orphan_first_seen.is_empty());
+    let again = reconcile(&nodes, &[], &inv, t(200), Some(&claimed), &settings());
+    assert_eq!(node(&again, "n1").branch_enis.orphaned, 1, "not leaked: first seen at t(200)");
+}
+
+#[test]
+fn capacity_sources() {
+    let cases: [(&str, NodeInfo, Option<u32>, Option<CapacitySource>); 4] = [
+        (
+            "allocatable wins over the table",
+            mk_node("n", "i-1", "m5a.xlarge", Some(16)),
+            Some(16),
+            Some(CapacitySource::Allocatable),
+        ),
+        (
+            "table fallback",
+            mk_node("n", "i-1", "m5a.xlarge", None),
+            Some(18),
+            Some(CapacitySource::LimitsTable),
+        ),
+        (
+            "unreadable allocatable falls back to the table",
+            NodeInfo {
+                allocatable_pod_eni: Err("lots".into()),
+                ..mk_node("n", "i-1", "c5.4xlarge", None)
+            },
+            Some(54),
+            Some(CapacitySource::LimitsTable),
+        ),
+        (
+            "unknown instance type",
+            mk_node("n", "i-1", "x9.huge", None),
+            None,
+            None,
+        ),
+    ];
+    for (name, n, capacity, source) in cases {
+        // A trunk makes the node part of the join whatever its capacity.
+        let inv = inventory(vec![mk_trunk("eni-trunk", "i-1"), mk_branch("eni-b", "eni-trunk")]);
+        let snapshot = run(&[n], &[running("a/p", "n", "eni-b")], &inv);
+        let report = node(&snapshot, "n");
+        assert_eq!(report.capacity, capacity, "{name}");
+        assert_eq!(report.capacity_source, source, "{name}");
+        assert_eq!(report.remaining, capacity.map(|c| c - 1), "{name}");
+    }
+}
+
+#[test]
+fn unknown_instance_type_and_bad_allocatable_are_warnings() {
+    let nodes = [
+        mk_node("n-unknown", "i-1", "x9.huge", None),
+        NodeInfo {
+            allocatable_pod_eni: Err("1.5".into()),
+            ..mk_node("n-bad", "i-2", "m5.large", None)
+        },
+    ];
+    let pods = [waiting("a/p1", "n-unknown"), waiting("a/p2", "n-bad")];
+    let snapshot = run(&nodes, &pods, &inventory(vec![]));
+    let kinds: Vec<_> = snapshot.warnings.iter().map(|w| w.kind).collect();
+    assert_eq!(kinds, vec![WarningKind::UnknownInstanceType, WarningKind::BadQuantity]);
+    assert_eq!(node(&snapshot, "n-unknown").remaining, None);
+    assert_eq!(node(&snapshot, "n-bad").remaining, Some(8));
+}
+
+#[test]
+fn which_nodes_take_part() {
+    let nodes = [
+        mk_node("sgp-allocatable", "i-1", "m5.large", Some(9)),
+        mk_node("sgp-trunk-only", "i-2", "m5.large", None),
+        mk_node("sgp-pod-only", "i-3", "m5.large", None),
+        mk_node("plain-t3", "i-4", "t3.medium", None),
+        mk_node("plain-m5", "i-5", "m5.large", None),
+        NodeInfo {
+            compute: Compute::Fargate,
+            ..mk_node("fargate-ip-10-0-0-1", "x", "", Some(9))
+        },
+    ];
+    let pods = [
+        waiting("a/p", "sgp-pod-only"),
+        mk_pod("a/plain", Some("plain-t3"), PodPhase::Running, 0, &[]),
+        waiting("a/on-fargate", "fargate-ip-10-0-0-1"),
+    ];
+    let snapshot = run(&nodes, &pods, &inventory(vec![mk_trunk("eni-t2", "i-2")]));
+    let names: Vec<_> = snapshot.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, vec!["sgp-allocatable", "sgp-pod-only", "sgp-trunk-only"]);
+    assert!(snapshot.waiting_pods.iter().all(|w| w.node != "fargate-ip-10-0-0-1"));
+    assert!(snapshot.warnings.is_empty(), "{:?}", snapshot.warnings);
+}
+
+#[test]
+fn odd_provider_id_keeps_the_node_and_warns() {
+    let odd_node = NodeInfo {
+        compute: Compute::Unparseable("kind://docker/k/worker".into()),
+        ..mk_node("odd", "unused", "m5.large", Some(9))
+    };
+    let snapshot = run(&[odd_node], &[waiting("a/p", "odd")], &inventory(vec![]));
+    let odd = node(&snapshot, "odd");
+    assert_eq!(odd.instance_id, None);
+    assert_eq!(odd.remaining, Some(8));
+    assert_eq!(snapshot.warnings.len(), 1);
+    assert_eq!(snapshot.warnings[0].kind, WarningKind::BadProviderId);
+}
+
+#[test]
+fn requests_count_only_non_terminal_pods_and_unscheduled_pods_count_nowhere() {
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let pods = [
+        mk_pod("a/two", Some("n1"), PodPhase::Running, 2, &["eni-1"]),
+        mk_pod("a/failed", Some("n1"), PodPhase::Failed, 1, &["eni-gone"]),
+        mk_pod("a/unscheduled", None, PodPhase::Pending, 1, &[]),
+    ];
+    let snapshot = run(&nodes, &pods, &inventory(vec![]));
+    let n1 = node(&snapshot, "n1");
+    assert_eq!(n1.requested, 2);
+    assert_eq!(n1.waiting, 0);
+    assert!(snapshot.waiting_pods.is_empty());
+}
+
+#[test]
+fn remaining_is_never_negative() {
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(2))];
+    let pods = [waiting("a/w1", "n1"), waiting("a/w2", "n1")];
+    let inv = inventory(vec![
+        mk_trunk("eni-trunk", "i-1"),
+        mk_branch("eni-1", "eni-trunk"),
+        mk_branch("eni-2", "eni-trunk"),
+        mk_branch("eni-3", "eni-trunk"),
+    ]);
+    let snapshot = run(&nodes, &pods, &inv);
+    let n1 = node(&snapshot, "n1");
+    assert_eq!(n1.attached(), 3);
+    assert_eq!(n1.remaining, Some(0));
+}
+
+#[test]
+fn branches_are_placed_by_trunk_tag_then_instance_tag() {
+    let nodes = [
+        mk_node("n1", "i-1", "m5.large", Some(9)),
+        mk_node("n2", "i-2", "m5.large", Some(9)),
+    ];
+    let by_instance = Eni {
+        trunk_eni_tag: None,
+        instance_id_tag: Some("i-2".into()),
+        ..mk_branch("eni-by-instance", "")
+    };
+    let stale_trunk_tag = Eni {
+        instance_id_tag: Some("i-2".into()),
+        ..mk_branch("eni-stale-trunk", "eni-gone")
+    };
+    let unknown_trunk = mk_branch("eni-unknown", "eni-not-attached-anywhere");
+    let no_tags = Eni {
+        trunk_eni_tag: None,
+        ..mk_branch("eni-untagged", "")
+    };
+    let inv = inventory(vec![
+        mk_trunk("eni-t1", "i-1"),
+        mk_branch("eni-by-trunk", "eni-t1"),
+        by_instance,
+        stale_trunk_tag,
+        unknown_trunk,
+        no_tags,
+        detached(mk_branch("eni-detached-unknown", "eni-nowhere")),
+    ]);
+    let snapshot = run(&nodes, &[], &inv);
+    assert_eq!(node(&snapshot, "n1").attached(), 1);
+    assert_eq!(node(&snapshot, "n2").attached(), 2);
+    assert_eq!(
+        snapshot.unattributed,
+        Unattributed {
+            unknown_trunk: 1,
+            no_trunk_tag: 1,
+        },
+        "detached branches use no node slot, so they are never unattributed"
+    );
+}
+
+#[test]
+fn detached_branches_count_in_their_subnet_not_on_the_node() {
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let inv = inventory(vec![
+        mk_trunk("eni-trunk", "i-1"),
+        mk_branch("eni-on", "eni-trunk"),
+        detached(mk_branch("eni-off", "eni-trunk")),
+    ]);
+    let snapshot = run(&nodes, &[running("a/p", "n1", "eni-on")], &inv);
+    assert_eq!(node(&snapshot, "n1").attached(), 1);
+    let subnet = &snapshot.subnets[0];
+    assert_eq!(subnet.associated_branch_enis, 1);
+    assert_eq!(subnet.detached_branch_enis, 1);
+    assert_eq!(subnet.ip_addresses, Some(251));
+    assert_eq!(subnet.subnet.available_ip_addresses, 200);
+}
+
+#[test]
+fn a_running_pod_whose_eni_vanished_is_missing_once_past_the_grace() {
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let old = running("a/old", "n1", "eni-deleted");
+    let young = PodInfo {
+        created_at: Some(t(-30)),
+        ..running("a/young", "n1", "eni-not-polled-yet")
+    };
+    let snapshot = run(&nodes, &[old, young], &inventory(vec![mk_trunk("eni-t", "i-1")]));
+    assert_eq!(node(&snapshot, "n1").missing, 1);
+    assert_eq!(snapshot.missing_pods.len(), 1);
+    assert_eq!(snapshot.missing_pods[0].name, "old");
+    assert_eq!(snapshot.missing_pods[0].eni_ids, vec!["eni-deleted".to_string()]);
+}
+
+#[test]
+fn a_malformed_annotation_is_a_warning_and_the_rest_is_kept() {
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let bad = PodInfo {
+        annotation: EniAnnotation::Present {
+            eni_ids: vec![],
+            problem: Some("not JSON".into()),
+        },
+        ..mk_pod("a/bad", Some("n1"), PodPhase::Running, 1, &[])
+    };
+    let pods = [bad, running("a/good", "n1", "eni-good")];
+    let inv = inventory(vec![mk_trunk("eni-t", "i-1"), mk_branch("eni-good", "eni-t")]);
+    let snapshot = run(&nodes, &pods, &inv);
+    let n1 = node(&snapshot, "n1");
+    assert_eq!(n1.requested, 2);
+    assert_eq!(n1.branch_enis.in_use, 1);
+    assert_eq!(n1.waiting, 0, "a pod with an annotation is not waiting, even a bad one");
+    assert_eq!(snapshot.warnings.len(), 1);
+    assert_eq!(snapshot.warnings[0].kind, WarningKind::BadAnnotation);
+    assert_eq!(snapshot.warnings[0].object, "pod a/bad");
+}

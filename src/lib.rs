@@ -1,0 +1,16 @@
+//! pod-eni-exporter: branch ENIs per node for EKS security groups for pods, as EC2
+//! sees them, next to what the scheduler believes.
+//!
+//! ```text
+//!  Pod/Node watch ──► compact cluster state (PodInfo/NodeInfo) ──┐
+//!                                                                ├─► accounting::reconcile(.., now, prev) ─► Arc<Snapshot>
+//!  EC2 poll (paginated, paced) ──► Inventory (Eni/Subnet) ───────┘                              │
+//!  snapshot dir (offline) ──► the same model types ──────────────┘            metrics collector ◄┘ /metrics
+//!                                                                             audit table / JSON ◄┘
+//! ```
+//!
+//! `model` and `accounting` are the pure core; everything else is an adapter at the edge.
+
+pub mod accounting;
+pub mod limits;
+pub mod model;

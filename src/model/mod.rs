@@ -1,0 +1,20 @@
+//! The compact, API-free types the join reads.
+//!
+//! Adapters (`k8s`, `ec2`, `snapshot_dir`) turn Kubernetes and EC2 objects into these
+//! once, at the edge. Nothing here knows about kube, the AWS SDK, tokio or the clock:
+//! the parsers below are pure functions with table tests.
+
+mod annotation;
+mod eni;
+mod node;
+mod pod;
+mod warning;
+
+pub use annotation::{EniAnnotation, parse_eni_annotation};
+pub use eni::{Association, Eni, EniRole, Inventory, Subnet, usable_ipv4_addresses};
+pub use node::{Compute, NodeInfo, parse_provider_id};
+pub use pod::{InitRequest, Owner, PodInfo, PodPhase, effective_request, parse_count_quantity};
+pub use warning::{InputWarning, WarningKind};
+
+/// The extended resource and annotation both carry this name.
+pub const POD_ENI_RESOURCE: &str = "vpc.amazonaws.com/pod-eni";
