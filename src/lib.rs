@@ -12,5 +12,11 @@
 //! `model` and `accounting` are the pure core; everything else is an adapter at the edge.
 
 pub mod accounting;
+pub mod audit;
+pub mod cli;
+pub mod commands;
+pub mod k8s;
 pub mod limits;
+pub mod logging;
 pub mod model;
+pub mod snapshot_dir;

@@ -32,7 +32,11 @@ mod tests {
 
     #[test]
     fn every_row_of_the_embedded_table_is_read() {
-        let rows = TABLE_CSV.lines().skip(1).filter(|l| !l.trim().is_empty()).count();
+        let rows = TABLE_CSV
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty())
+            .count();
         assert_eq!(table().len(), rows, "a row failed to parse");
         assert!(rows > 1000);
     }

@@ -166,7 +166,11 @@ pub fn reconcile<'a>(
     let mut holders = Vec::new();
     let mut unattributed = Unattributed::default();
     let mut orphan_first_seen = HashMap::new();
-    for eni in inventory.enis.iter().filter(|e| e.role() == EniRole::Branch) {
+    for eni in inventory
+        .enis
+        .iter()
+        .filter(|e| e.role() == EniRole::Branch)
+    {
         let association = eni.association();
         if let Some(subnet) = eni.subnet_id.as_deref() {
             let counts = subnet_counts.entry(subnet).or_default();
@@ -264,7 +268,11 @@ pub fn reconcile<'a>(
         }
         let (capacity, capacity_source) = match allocatable {
             Some(value) => (Some(value), Some(CapacitySource::Allocatable)),
-            None => match node.instance_type.as_deref().and_then(limits::max_branch_enis) {
+            None => match node
+                .instance_type
+                .as_deref()
+                .and_then(limits::max_branch_enis)
+            {
                 Some(value) => (Some(value), Some(CapacitySource::LimitsTable)),
                 None => {
                     warnings.push(InputWarning::new(
@@ -359,12 +367,14 @@ fn sort(snapshot: &mut Snapshot) {
     snapshot
         .holders
         .sort_by(|a, b| (&a.node, a.state, &a.eni_id).cmp(&(&b.node, b.state, &b.eni_id)));
-    snapshot.waiting_pods.sort_by(|a, b| {
-        (&a.node, &a.namespace, &a.name).cmp(&(&b.node, &b.namespace, &b.name))
-    });
-    snapshot.missing_pods.sort_by(|a, b| {
-        (&a.node, &a.namespace, &a.name).cmp(&(&b.node, &b.namespace, &b.name))
-    });
-    snapshot.subnets.sort_by(|a, b| a.subnet.id.cmp(&b.subnet.id));
+    snapshot
+        .waiting_pods
+        .sort_by(|a, b| (&a.node, &a.namespace, &a.name).cmp(&(&b.node, &b.namespace, &b.name)));
+    snapshot
+        .missing_pods
+        .sort_by(|a, b| (&a.node, &a.namespace, &a.name).cmp(&(&b.node, &b.namespace, &b.name)));
+    snapshot
+        .subnets
+        .sort_by(|a, b| a.subnet.id.cmp(&b.subnet.id));
     snapshot.warnings.sort();
 }

@@ -172,8 +172,10 @@ pub enum UnattributedReason {
 }
 
 impl UnattributedReason {
-    pub const ALL: [UnattributedReason; 2] =
-        [UnattributedReason::UnknownTrunk, UnattributedReason::NoTrunkTag];
+    pub const ALL: [UnattributedReason; 2] = [
+        UnattributedReason::UnknownTrunk,
+        UnattributedReason::NoTrunkTag,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -212,4 +214,12 @@ pub struct Snapshot {
     /// When each ENI with no pod was first seen so: carried into the next reconcile,
     /// which is how an orphan becomes `leaked` only after the grace.
     pub orphan_first_seen: HashMap<String, Timestamp>,
+}
+
+impl Snapshot {
+    /// Adds problems found before the join (undecodable objects), keeping the order stable.
+    pub fn add_input_warnings(&mut self, warnings: impl IntoIterator<Item = InputWarning>) {
+        self.warnings.extend(warnings);
+        self.warnings.sort();
+    }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::*;
-use crate::model::{Compute, EniAnnotation, Eni, Owner, PodPhase, Subnet};
+use crate::model::{Compute, Eni, EniAnnotation, Owner, PodPhase, Subnet};
 
 const GRACE: Duration = Duration::from_secs(180);
 
@@ -13,7 +13,12 @@ fn t(seconds: i64) -> Timestamp {
     Timestamp::from_second(1_760_000_000 + seconds).expect("valid time")
 }
 
-fn mk_node(name: &str, instance_id: &str, instance_type: &str, allocatable: Option<u32>) -> NodeInfo {
+fn mk_node(
+    name: &str,
+    instance_id: &str,
+    instance_type: &str,
+    allocatable: Option<u32>,
+) -> NodeInfo {
     NodeInfo {
         name: name.into(),
         compute: Compute::Ec2 {
@@ -154,7 +159,10 @@ fn each_branch_eni_lands_in_exactly_one_state() {
         .collect();
     assert_eq!(
         states,
-        vec![("eni-done", EniState::CompletedPod), ("eni-nobody", EniState::Orphaned)]
+        vec![
+            ("eni-done", EniState::CompletedPod),
+            ("eni-nobody", EniState::Orphaned)
+        ]
     );
 }
 
@@ -164,7 +172,11 @@ fn the_incident_node_is_full_while_the_scheduler_sees_room() {
     let mut pods = Vec::new();
     let mut enis = vec![mk_trunk("eni-trunk", "i-1")];
     for i in 0..13 {
-        pods.push(running(&format!("app/web-{i}"), "n1", &format!("eni-web-{i}")));
+        pods.push(running(
+            &format!("app/web-{i}"),
+            "n1",
+            &format!("eni-web-{i}"),
+        ));
         enis.push(mk_branch(&format!("eni-web-{i}"), "eni-trunk"));
     }
     for i in 0..3 {
@@ -182,7 +194,10 @@ fn the_incident_node_is_full_while_the_scheduler_sees_room() {
 
     let snapshot = run(&nodes, &pods, &inventory(enis));
     let n1 = node(&snapshot, "n1");
-    assert_eq!(n1.requested, 14, "13 running + 1 waiting; completed pods do not count");
+    assert_eq!(
+        n1.requested, 14,
+        "13 running + 1 waiting; completed pods do not count"
+    );
     assert_eq!(n1.attached(), 18);
     assert_eq!(n1.waiting, 1);
     assert_eq!(n1.remaining, Some(0));
@@ -202,7 +217,11 @@ fn the_incident_node_is_full_while_the_scheduler_sees_room() {
 fn a_completed_pod_whose_eni_is_gone_holds_nothing() {
     let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
     let pods = [completed("jobs/old", "n1", "eni-deleted-long-ago")];
-    let snapshot = run(&nodes, &pods, &inventory(vec![mk_trunk("eni-trunk", "i-1")]));
+    let snapshot = run(
+        &nodes,
+        &pods,
+        &inventory(vec![mk_trunk("eni-trunk", "i-1")]),
+    );
     let n1 = node(&snapshot, "n1");
     assert_eq!(n1.attached(), 0);
     assert_eq!(n1.remaining, Some(9));
@@ -213,10 +232,16 @@ fn a_completed_pod_whose_eni_is_gone_holds_nothing() {
 #[test]
 fn orphan_becomes_leaked_exactly_when_the_grace_passes() {
     let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
-    let inv = inventory(vec![mk_trunk("eni-trunk", "i-1"), mk_branch("eni-x", "eni-trunk")]);
+    let inv = inventory(vec![
+        mk_trunk("eni-trunk", "i-1"),
+        mk_branch("eni-x", "eni-trunk"),
+    ]);
     let first = reconcile(&nodes, &[], &inv, t(0), None, &settings());
     assert_eq!(node(&first, "n1").branch_enis.orphaned, 1);
-    assert_eq!(first.holders[0].orphaned_since, None, "age unknown on first sight");
+    assert_eq!(
+        first.holders[0].orphaned_since, None,
+        "age unknown on first sight"
+    );
 
     let second = reconcile(&nodes, &[], &inv, t(60), Some(&first), &settings());
     let just_before = reconcile(&nodes, &[], &inv, t(179), Some(&second), &settings());
@@ -233,7 +258,10 @@ fn orphan_becomes_leaked_exactly_when_the_grace_passes() {
 fn frozen_observation_time_never_ages_an_orphan() {
     // A caller whose source is stale keeps passing the same observation time.
     let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
-    let inv = inventory(vec![mk_trunk("eni-trunk", "i-1"), mk_branch("eni-x", "eni-trunk")]);
+    let inv = inventory(vec![
+        mk_trunk("eni-trunk", "i-1"),
+        mk_branch("eni-x", "eni-trunk"),
+    ]);
     let mut snapshot = reconcile(&nodes, &[], &inv, t(0), None, &settings());
     for _ in 0..10 {
         snapshot = reconcile(&nodes, &[], &inv, t(100), Some(&snapshot), &settings());
@@ -244,13 +272,20 @@ fn frozen_observation_time_never_ages_an_orphan() {
 #[test]
 fn an_orphan_claimed_again_starts_a_fresh_clock() {
     let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
-    let inv = inventory(vec![mk_trunk("eni-trunk", "i-1"), mk_branch("eni-x", "eni-trunk")]);
+    let inv = inventory(vec![
+        mk_trunk("eni-trunk", "i-1"),
+        mk_branch("eni-x", "eni-trunk"),
+    ]);
     let orphan = reconcile(&nodes, &[], &inv, t(0), None, &settings());
     let pods = [running("app/p", "n1", "eni-x")];
     let claimed = reconcile(&nodes, &pods, &inv, t(100), Some(&orphan), &settings());
     assert!(claimed.orphan_first_seen.is_empty());
     let again = reconcile(&nodes, &[], &inv, t(200), Some(&claimed), &settings());
-    assert_eq!(node(&again, "n1").branch_enis.orphaned, 1, "not leaked: first seen at t(200)");
+    assert_eq!(
+        node(&again, "n1").branch_enis.orphaned,
+        1,
+        "not leaked: first seen at t(200)"
+    );
 }
 
 #[test]
@@ -286,7 +321,10 @@ fn capacity_sources() {
     ];
     for (name, n, capacity, source) in cases {
         // A trunk makes the node part of the join whatever its capacity.
-        let inv = inventory(vec![mk_trunk("eni-trunk", "i-1"), mk_branch("eni-b", "eni-trunk")]);
+        let inv = inventory(vec![
+            mk_trunk("eni-trunk", "i-1"),
+            mk_branch("eni-b", "eni-trunk"),
+        ]);
         let snapshot = run(&[n], &[running("a/p", "n", "eni-b")], &inv);
         let report = node(&snapshot, "n");
         assert_eq!(report.capacity, capacity, "{name}");
@@ -307,7 +345,10 @@ fn unknown_instance_type_and_bad_allocatable_are_warnings() {
     let pods = [waiting("a/p1", "n-unknown"), waiting("a/p2", "n-bad")];
     let snapshot = run(&nodes, &pods, &inventory(vec![]));
     let kinds: Vec<_> = snapshot.warnings.iter().map(|w| w.kind).collect();
-    assert_eq!(kinds, vec![WarningKind::UnknownInstanceType, WarningKind::BadQuantity]);
+    assert_eq!(
+        kinds,
+        vec![WarningKind::UnknownInstanceType, WarningKind::BadQuantity]
+    );
     assert_eq!(node(&snapshot, "n-unknown").remaining, None);
     assert_eq!(node(&snapshot, "n-bad").remaining, Some(8));
 }
@@ -332,8 +373,16 @@ fn which_nodes_take_part() {
     ];
     let snapshot = run(&nodes, &pods, &inventory(vec![mk_trunk("eni-t2", "i-2")]));
     let names: Vec<_> = snapshot.nodes.iter().map(|n| n.name.as_str()).collect();
-    assert_eq!(names, vec!["sgp-allocatable", "sgp-pod-only", "sgp-trunk-only"]);
-    assert!(snapshot.waiting_pods.iter().all(|w| w.node != "fargate-ip-10-0-0-1"));
+    assert_eq!(
+        names,
+        vec!["sgp-allocatable", "sgp-pod-only", "sgp-trunk-only"]
+    );
+    assert!(
+        snapshot
+            .waiting_pods
+            .iter()
+            .all(|w| w.node != "fargate-ip-10-0-0-1")
+    );
     assert!(snapshot.warnings.is_empty(), "{:?}", snapshot.warnings);
 }
 
@@ -449,11 +498,18 @@ fn a_running_pod_whose_eni_vanished_is_missing_once_past_the_grace() {
         created_at: Some(t(-30)),
         ..running("a/young", "n1", "eni-not-polled-yet")
     };
-    let snapshot = run(&nodes, &[old, young], &inventory(vec![mk_trunk("eni-t", "i-1")]));
+    let snapshot = run(
+        &nodes,
+        &[old, young],
+        &inventory(vec![mk_trunk("eni-t", "i-1")]),
+    );
     assert_eq!(node(&snapshot, "n1").missing, 1);
     assert_eq!(snapshot.missing_pods.len(), 1);
     assert_eq!(snapshot.missing_pods[0].name, "old");
-    assert_eq!(snapshot.missing_pods[0].eni_ids, vec!["eni-deleted".to_string()]);
+    assert_eq!(
+        snapshot.missing_pods[0].eni_ids,
+        vec!["eni-deleted".to_string()]
+    );
 }
 
 #[test]
@@ -467,12 +523,18 @@ fn a_malformed_annotation_is_a_warning_and_the_rest_is_kept() {
         ..mk_pod("a/bad", Some("n1"), PodPhase::Running, 1, &[])
     };
     let pods = [bad, running("a/good", "n1", "eni-good")];
-    let inv = inventory(vec![mk_trunk("eni-t", "i-1"), mk_branch("eni-good", "eni-t")]);
+    let inv = inventory(vec![
+        mk_trunk("eni-t", "i-1"),
+        mk_branch("eni-good", "eni-t"),
+    ]);
     let snapshot = run(&nodes, &pods, &inv);
     let n1 = node(&snapshot, "n1");
     assert_eq!(n1.requested, 2);
     assert_eq!(n1.branch_enis.in_use, 1);
-    assert_eq!(n1.waiting, 0, "a pod with an annotation is not waiting, even a bad one");
+    assert_eq!(
+        n1.waiting, 0,
+        "a pod with an annotation is not waiting, even a bad one"
+    );
     assert_eq!(snapshot.warnings.len(), 1);
     assert_eq!(snapshot.warnings[0].kind, WarningKind::BadAnnotation);
     assert_eq!(snapshot.warnings[0].object, "pod a/bad");

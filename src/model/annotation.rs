@@ -51,7 +51,10 @@ pub fn parse_eni_annotation(raw: &str) -> EniAnnotation {
         Ok(other) => {
             return EniAnnotation::Present {
                 eni_ids: Vec::new(),
-                problem: Some(format!("expected a JSON array, found {}", json_kind(&other))),
+                problem: Some(format!(
+                    "expected a JSON array, found {}",
+                    json_kind(&other)
+                )),
             };
         }
         Err(error) => {
@@ -162,7 +165,8 @@ mod tests {
 
     #[test]
     fn keeps_good_entries_next_to_bad_ones() {
-        let (got, problem) = ids(r#"[{"eniId":"eni-good"},{"privateIp":"10.0.0.1"},7,{"eniId":12}]"#);
+        let (got, problem) =
+            ids(r#"[{"eniId":"eni-good"},{"privateIp":"10.0.0.1"},7,{"eniId":12}]"#);
         assert_eq!(got, vec!["eni-good"]);
         assert_eq!(
             problem.as_deref(),

@@ -118,13 +118,21 @@ mod tests {
     #[test]
     fn role_from_type_or_description_or_tag() {
         let cases = [
-            ("trunk by type", eni(Some("trunk"), None, false), EniRole::Trunk),
+            (
+                "trunk by type",
+                eni(Some("trunk"), None, false),
+                EniRole::Trunk,
+            ),
             (
                 "trunk by description (moto, old API)",
                 eni(Some("interface"), Some(TRUNK_DESCRIPTION), false),
                 EniRole::Trunk,
             ),
-            ("branch by type", eni(Some("branch"), None, false), EniRole::Branch),
+            (
+                "branch by type",
+                eni(Some("branch"), None, false),
+                EniRole::Branch,
+            ),
             (
                 "branch by description",
                 eni(Some("interface"), Some(BRANCH_DESCRIPTION), false),
@@ -135,7 +143,11 @@ mod tests {
                 eni(Some("interface"), None, true),
                 EniRole::Branch,
             ),
-            ("node primary ENI", eni(Some("interface"), Some(""), false), EniRole::Other),
+            (
+                "node primary ENI",
+                eni(Some("interface"), Some(""), false),
+                EniRole::Other,
+            ),
         ];
         for (name, eni, want) in cases {
             assert_eq!(eni.role(), want, "{name}");

@@ -95,10 +95,18 @@ mod tests {
                 ec2("i-0123456789abcdef0"),
                 Some("eu-west-1a"),
             ),
-            ("ec2 without zone", Some("aws:///i-0abc"), false, ec2("i-0abc"), None),
+            (
+                "ec2 without zone",
+                Some("aws:///i-0abc"),
+                false,
+                ec2("i-0abc"),
+                None,
+            ),
             (
                 "fargate by id",
-                Some("aws:///us-east-1b/4b7c5d1e2f-0a1b2c3d4e5f4a5b/fargate-ip-192-168-7-9.ec2.internal"),
+                Some(
+                    "aws:///us-east-1b/4b7c5d1e2f-0a1b2c3d4e5f4a5b/fargate-ip-192-168-7-9.ec2.internal",
+                ),
                 false,
                 Compute::Fargate,
                 None,

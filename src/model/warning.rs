@@ -65,6 +65,12 @@ impl InputWarning {
 
 impl fmt::Display for InputWarning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}: {}", self.kind.as_str(), self.object, self.detail)
+        write!(
+            f,
+            "{}: {}: {}",
+            self.kind.as_str(),
+            self.object,
+            self.detail
+        )
     }
 }

@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""Writes the snapshot directories under examples/ in the exact shapes that
+`kubectl get nodes|pods -o json` and `aws ec2 describe-network-interfaces|describe-subnets
+--output json` print. Run it after changing a scenario: python3 examples/make-examples.py
+
+Scenarios:
+  incident/  the incident of DESIGN §1 on ip-10-0-1-10 (m5a.xlarge, 18 branch ENIs):
+             13 running SGP pods + 3 completed db-migrate Job pods + 2 ENIs in the
+             controller's cool-down fill the trunk; kubectl counts 14 of 18; one new pod
+             waits. Also a healthy node, a node with an orphaned ENI and no pod-eni
+             allocatable (legacy labels), a detached ENI, a Fargate node, a plain node.
+  healthy/   two nodes whose every branch ENI belongs to a running pod.
+"""
+import json
+import os
+
+ACCOUNT = "111122223333"
+REGION = "eu-west-1"
+CLUSTER = "prod-eu"
+VPC = "vpc-0a3c5e7f9b1d2e4f6"
+SUBNETS = {
+    "a": ("subnet-0a11c0ffee0000001", "10.0.0.0/19", "euw1-az1", 7893),
+    "b": ("subnet-0b22c0ffee0000002", "10.0.32.0/19", "euw1-az2", 8012),
+    "c": ("subnet-0c33c0ffee0000003", "10.0.64.0/19", "euw1-az3", 402),
+}
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def hexid(prefix, *parts):
+    digest = 0
+    for ch in "/".join(str(p) for p in parts):
+        digest = (digest * 131 + ord(ch)) % (16**17)
+    return f"{prefix}-{digest:017x}"
+
+
+def uid(*parts):
+    h = hexid("u", *parts)[2:].ljust(32, "0")
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+class World:
+    def __init__(self):
+        self.nodes, self.pods, self.enis, self.ip = [], [], [], {}
+
+    def next_ip(self, zone):
+        base = {"a": 0, "b": 32, "c": 64}[zone]
+        n = self.ip.get(zone, 20) + 1
+        self.ip[zone] = n
+        return f"10.0.{base + n // 250}.{n % 250 + 2}"
+
+    def node(self, name, zone, instance_type, instance_id=None, allocatable=None,
+             legacy_labels=False, fargate=False, created="2026-11-20T06:12:44Z"):
+        az = f"{REGION}{zone}"
+        labels = {
+            "kubernetes.io/arch": "amd64",
+            "kubernetes.io/hostname": name,
+            "kubernetes.io/os": "linux",
+            "topology.kubernetes.io/region": REGION,
+        }
+        if legacy_labels:
+            labels["beta.kubernetes.io/instance-type"] = instance_type
+            labels["failure-domain.beta.kubernetes.io/zone"] = az
+        else:
+            labels["node.kubernetes.io/instance-type"] = instance_type
+            labels["topology.kubernetes.io/zone"] = az
+            labels["eks.amazonaws.com/nodegroup"] = "general"
+        if fargate:
+            labels = {"eks.amazonaws.com/compute-type": "fargate",
+                      "topology.kubernetes.io/zone": az, "kubernetes.io/hostname": name}
+            provider = f"aws:///{az}/{hexid('f', name)[2:12]}-{hexid('f', name, 2)[2:]}/{name}"
+        else:
+            provider = f"aws:///{az}/{instance_id}"
+        alloc = {"cpu": "3920m", "ephemeral-storage": "95491281146", "hugepages-1Gi": "0",
+                 "hugepages-2Mi": "0", "memory": "14967404Ki", "pods": "58"}
+        if allocatable is not None:
+            alloc["vpc.amazonaws.com/pod-eni"] = str(allocatable)
+        self.nodes.append({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {
+                "annotations": {"alpha.kubernetes.io/provided-node-ip": self.next_ip(zone),
+                                "node.alpha.kubernetes.io/ttl": "0",
+                                "volumes.kubernetes.io/controller-managed-attach-detach": "true"},
+                "creationTimestamp": created, "labels": labels, "name": name,
+                "resourceVersion": str(4180000 + len(self.nodes)), "uid": uid("node", name),
+            },
+            "spec": {"providerID": provider},
+            "status": {
+                "addresses": [{"address": self.next_ip(zone), "type": "InternalIP"},
+                              {"address": name, "type": "Hostname"}],
+                "allocatable": alloc,
+                "capacity": dict(alloc, cpu="4", memory="15896108Ki"),
+                "conditions": [{"lastHeartbeatTime": "2026-11-24T09:40:12Z",
+                                "lastTransitionTime": created, "message": "kubelet is posting ready status",
+                                "reason": "KubeletReady", "status": "True", "type": "Ready"}],
+                "nodeInfo": {"architecture": "amd64", "containerRuntimeVersion": "containerd://1.7.27",
+                             "kernelVersion": "6.1.141-155.222.amzn2023.x86_64",
+                             "kubeProxyVersion": "v1.33.5-eks-113cf36", "kubeletVersion": "v1.33.5-eks-113cf36",
+                             "operatingSystem": "linux", "osImage": "Amazon Linux 2023.8.20251020"},
+            },
+        })
+
+    def trunk(self, node_zone, instance_id):
+        eni_id = hexid("eni", "trunk", instance_id)
+        self.enis.append(self.eni_json(eni_id, node_zone, "trunk", "aws-k8s-trunk-eni", "in-use",
+                                       self.next_ip(node_zone), tags={}, attachment=instance_id))
+        return eni_id
+
+    def branch(self, zone, trunk_id, vlan, ip, status="in-use", instance_tag=None, itype="branch"):
+        eni_id = hexid("eni", "branch", trunk_id, vlan, ip)
+        tags = {"vpcresources.k8s.aws/trunk-eni-id": trunk_id, "vpcresources.k8s.aws/vlan-id": str(vlan)}
+        if instance_tag:
+            tags["node.k8s.amazonaws.com/instance_id"] = instance_tag
+        self.enis.append(self.eni_json(eni_id, zone, itype, "aws-k8s-branch-eni", status, ip, tags))
+        return eni_id
+
+    def eni_json(self, eni_id, zone, itype, description, status, ip, tags, attachment=None):
+        subnet_id = SUBNETS[zone][0]
+        dns = f"ip-{ip.replace('.', '-')}.{REGION}.compute.internal"
+        tag_set = [{"Key": "eks:eni:owner", "Value": "eks-vpc-resource-controller"},
+                   {"Key": f"kubernetes.io/cluster/{CLUSTER}", "Value": "owned"}]
+        tag_set += [{"Key": k, "Value": v} for k, v in tags.items()]
+        eni = {
+            "AvailabilityZone": f"{REGION}{zone}",
+            "Description": description,
+            "Groups": [{"GroupName": "eks-cluster-sg-prod-eu", "GroupId": "sg-0e1d2c3b4a5968778"}],
+            "InterfaceType": itype,
+            "Ipv6Addresses": [],
+            "MacAddress": "02:" + ":".join(eni_id[4 + 2 * i:6 + 2 * i] for i in range(5)),
+            "NetworkInterfaceId": eni_id,
+            "OwnerId": ACCOUNT,
+            "PrivateDnsName": dns,
+            "PrivateIpAddress": ip,
+            "PrivateIpAddresses": [{"Primary": True, "PrivateDnsName": dns, "PrivateIpAddress": ip}],
+            "RequesterId": "014851456324",
+            "RequesterManaged": False,
+            "SourceDestCheck": True,
+            "Status": status,
+            "SubnetId": subnet_id,
+            "TagSet": tag_set,
+            "VpcId": VPC,
+        }
+        if attachment:
+            eni["Attachment"] = {
+                "AttachTime": "2026-11-20T06:13:30+00:00",
+                "AttachmentId": hexid("eni-attach", eni_id),
+                "DeleteOnTermination": True, "DeviceIndex": 2, "NetworkCardIndex": 0,
+                "InstanceId": attachment, "InstanceOwnerId": ACCOUNT, "Status": "attached"}
+        return eni
+
+    def pod(self, namespace, name, node, zone=None, phase="Running", sgp=True, eni=None, ip=None,
+            owner=None, created="2026-11-24T08:00:00Z", annotation_style="current", vlan=1,
+            finished=None, image="registry.example.com/shop/app:1.42.0"):
+        annotations = {}
+        if eni:
+            entry = {"eniId": eni, "ifAddress": "02:" + ":".join(eni[4 + 2 * i:6 + 2 * i] for i in range(5)),
+                     "privateIp": ip, "ipv6Addr": "", "vlanId": vlan, "subnetCidr": SUBNETS[zone][1],
+                     "subnetV6Cidr": "", "associationID": hexid("trunk-assoc", eni)}
+            if annotation_style == "old":  # controllers before v1.1: fewer fields
+                entry = {k: entry[k] for k in ("eniId", "ifAddress", "privateIp", "vlanId", "subnetCidr")}
+            elif annotation_style == "vlanID":  # some writers spell it so
+                entry = {k: entry[k] for k in ("eniId", "ifAddress", "privateIp", "subnetCidr")}
+                entry["vlanID"] = vlan
+            annotations["vpc.amazonaws.com/pod-eni"] = json.dumps([entry], separators=(",", ":"))
+        resources = {"limits": {"memory": "512Mi"}, "requests": {"cpu": "250m", "memory": "512Mi"}}
+        if sgp:
+            resources["limits"]["vpc.amazonaws.com/pod-eni"] = "1"
+            resources["requests"]["vpc.amazonaws.com/pod-eni"] = "1"
+        meta = {"annotations": annotations, "creationTimestamp": created, "name": name,
+                "namespace": namespace, "resourceVersion": str(4200000 + len(self.pods)),
+                "uid": uid("pod", namespace, name), "labels": {"app": name.rsplit("-", 2)[0]}}
+        if owner:
+            kind, owner_name = owner
+            meta["ownerReferences"] = [{"apiVersion": "batch/v1" if kind == "Job" else "apps/v1",
+                                        "blockOwnerDeletion": True, "controller": True, "kind": kind,
+                                        "name": owner_name, "uid": uid(kind, owner_name)}]
+        scheduled = created.replace(":00Z", ":01Z")
+        conditions = [{"lastProbeTime": None, "lastTransitionTime": scheduled, "status": "True",
+                       "type": "PodScheduled"}]
+        status = {"phase": phase, "conditions": conditions, "qosClass": "Burstable"}
+        if phase in ("Running", "Succeeded"):
+            status.update({"hostIP": self.next_ip(zone) if zone else None, "podIP": ip,
+                           "podIPs": [{"ip": ip}] if ip else [], "startTime": scheduled})
+            state = ({"running": {"startedAt": scheduled}} if phase == "Running" else
+                     {"terminated": {"containerID": "containerd://" + hexid("c", name)[2:], "exitCode": 0,
+                                     "finishedAt": finished, "reason": "Completed", "startedAt": scheduled}})
+            status["containerStatuses"] = [{"containerID": "containerd://" + hexid("c", name)[2:],
+                                            "image": image, "imageID": image, "lastState": {},
+                                            "name": "app", "ready": phase == "Running",
+                                            "restartCount": 0, "started": phase == "Running", "state": state}]
+            conditions.append({"lastProbeTime": None, "lastTransitionTime": finished or scheduled,
+                               "status": "True" if phase == "Running" else "False", "type": "Ready"})
+        elif phase == "Pending":
+            status["containerStatuses"] = [{"image": image, "imageID": "", "lastState": {}, "name": "app",
+                                            "ready": False, "restartCount": 0, "started": False,
+                                            "state": {"waiting": {"reason": "ContainerCreating"}}}]
+            status["hostIP"] = self.next_ip(zone)
+            status["startTime"] = scheduled
+        self.pods.append({
+            "apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            "spec": {"containers": [{"image": image, "imagePullPolicy": "IfNotPresent", "name": "app",
+                                     "resources": resources, "terminationMessagePath": "/dev/termination-log",
+                                     "terminationMessagePolicy": "File"}],
+                     "dnsPolicy": "ClusterFirst", "enableServiceLinks": True, "nodeName": node,
+                     "preemptionPolicy": "PreemptLowerPriority", "priority": 0,
+                     "restartPolicy": "Never" if owner and owner[0] == "Job" else "Always",
+                     "schedulerName": "default-scheduler", "securityContext": {},
+                     "serviceAccountName": "default", "terminationGracePeriodSeconds": 30,
+                     "tolerations": [{"effect": "NoExecute", "key": "node.kubernetes.io/not-ready",
+                                      "operator": "Exists", "tolerationSeconds": 300}]},
+            "status": status,
+        })
+
+    def sgp_pod(self, trunk, zone, vlan, namespace, name, node, **kw):
+        ip = self.next_ip(zone)
+        eni = self.branch(zone, trunk, vlan, ip)
+        self.pod(namespace, name, node, zone, eni=eni, ip=ip, vlan=vlan, **kw)
+        return eni
+
+    def system_pods(self, node, zone):
+        suffix = node.split(".")[0][-5:].replace("-", "")
+        self.pod("kube-system", f"aws-node-{suffix}", node, zone, sgp=False, ip=self.next_ip(zone),
+                 owner=("DaemonSet", "aws-node"), image="602401143452.dkr.ecr.eu-west-1.amazonaws.com/amazon-k8s-cni:v1.20.4")
+        self.pod("kube-system", f"kube-proxy-{suffix}", node, zone, sgp=False, ip=self.next_ip(zone),
+                 owner=("DaemonSet", "kube-proxy"), image="602401143452.dkr.ecr.eu-west-1.amazonaws.com/eks/kube-proxy:v1.33.5")
+
+    def write(self, directory):
+        out = os.path.join(HERE, directory)
+        os.makedirs(out, exist_ok=True)
+        kube = lambda items: {"apiVersion": "v1", "items": items, "kind": "List",
+                              "metadata": {"resourceVersion": ""}}
+        subnets = [{
+            "AvailabilityZone": f"{REGION}{zone}", "AvailabilityZoneId": az_id,
+            "AvailableIpAddressCount": free, "CidrBlock": cidr, "DefaultForAz": False,
+            "MapPublicIpOnLaunch": False, "State": "available", "SubnetId": sid, "VpcId": VPC,
+            "OwnerId": ACCOUNT, "AssignIpv6AddressOnCreation": False, "Ipv6CidrBlockAssociationSet": [],
+            "Tags": [{"Key": "Name", "Value": f"{CLUSTER}-private-{REGION}{zone}"},
+                     {"Key": f"kubernetes.io/cluster/{CLUSTER}", "Value": "shared"},
+                     {"Key": "kubernetes.io/role/internal-elb", "Value": "1"}],
+            "SubnetArn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/{sid}",
+            "EnableDns64": False, "Ipv6Native": False,
+            "PrivateDnsNameOptionsOnLaunch": {"HostnameType": "ip-name", "EnableResourceNameDnsARecord": False,
+                                              "EnableResourceNameDnsAAAARecord": False},
+        } for zone, (sid, cidr, az_id, free) in SUBNETS.items()]
+        files = {"nodes.json": kube(self.nodes), "pods.json": kube(self.pods),
+                 "network-interfaces.json": {"NetworkInterfaces": self.enis},
+                 "subnets.json": {"Subnets": subnets}}
+        for name, doc in files.items():
+            with open(os.path.join(out, name), "w") as f:
+                json.dump(doc, f, indent=4)
+                f.write("\n")
+
+
+def incident():
+    w = World()
+    full = "ip-10-0-1-10.eu-west-1.compute.internal"
+    w.node(full, "a", "m5a.xlarge", "i-0a1b2c3d4e5f60001", allocatable=18)
+    trunk = w.trunk("a", "i-0a1b2c3d4e5f60001")
+    w.system_pods(full, "a")
+    vlan = 1
+    for i, suffix in enumerate(["4kx9z", "7hq2m", "b8w3n", "c2p5r", "m9d4s", "x3v7t"]):
+        w.sgp_pod(trunk, "a", vlan, "shop", f"checkout-api-7d9f8b6c5d-{suffix}", full,
+                  owner=("ReplicaSet", "checkout-api-7d9f8b6c5d"),
+                  annotation_style="old" if i < 2 else "current")
+        vlan += 1
+    for suffix in ["2fkq8", "8dnw4", "j5tz1", "r7xb6"]:
+        w.sgp_pod(trunk, "a", vlan, "payments", f"payments-worker-5c8d7f9b4-{suffix}", full,
+                  owner=("ReplicaSet", "payments-worker-5c8d7f9b4"), annotation_style="vlanID")
+        vlan += 1
+    for i in range(3):
+        w.sgp_pod(trunk, "a", vlan, "shop", f"orders-db-proxy-{i}", full,
+                  owner=("StatefulSet", "orders-db-proxy"))
+        vlan += 1
+    # Three migration Jobs run before each deploy; their pods completed but, with the
+    # controller of the time, still hold their branch ENIs.
+    for job, start in [("db-migrate-28871040", "06:00"), ("db-migrate-28871100", "07:00"),
+                       ("db-migrate-28871160", "08:00")]:
+        w.sgp_pod(trunk, "a", vlan, "shop", f"{job}-{hexid('p', job)[-5:]}", full, phase="Succeeded",
+                  owner=("Job", job), created=f"2026-11-24T{start}:00Z",
+                  finished=f"2026-11-24T{start[:3]}04:31Z", image="registry.example.com/shop/migrate:1.42.0")
+        vlan += 1
+    # Two ENIs in the controller's cool-down queue: their pods are gone already.
+    for _ in range(2):
+        w.branch("a", trunk, vlan, w.next_ip("a"))
+        vlan += 1
+    # The symptom: scheduled (kubectl says 14 of 18), stuck in ContainerCreating.
+    w.pod("shop", "checkout-api-7d9f8b6c5d-q8r2t", full, "a", phase="Pending",
+          owner=("ReplicaSet", "checkout-api-7d9f8b6c5d"), created="2026-11-24T09:29:00Z")
+
+    healthy = "ip-10-0-2-20.eu-west-1.compute.internal"
+    w.node(healthy, "b", "m5.large", "i-0a1b2c3d4e5f60002", allocatable=9)
+    trunk2 = w.trunk("b", "i-0a1b2c3d4e5f60002")
+    w.system_pods(healthy, "b")
+    for vlan, suffix in enumerate(["a1b2c", "d3e4f", "g5h6i", "k7l8m"], start=1):
+        w.sgp_pod(trunk2, "b", vlan, "catalog", f"catalog-search-6b7c8d9f5-{suffix}", healthy,
+                  owner=("ReplicaSet", "catalog-search-6b7c8d9f5"))
+    # A branch ENI whose pod was deleted and which the controller already detached:
+    # it still holds an IP in subnet b but no slot on the node.
+    w.branch("b", trunk2, 9, w.next_ip("b"), status="available", itype="interface")
+
+    legacy = "ip-10-0-3-30.eu-west-1.compute.internal"
+    w.node(legacy, "c", "c5.xlarge", "i-0a1b2c3d4e5f60003", legacy_labels=True,
+           created="2025-06-02T11:20:05Z")
+    trunk3 = w.trunk("c", "i-0a1b2c3d4e5f60003")
+    w.system_pods(legacy, "c")
+    for vlan, suffix in enumerate(["p1q2r", "s3t4u"], start=1):
+        w.sgp_pod(trunk3, "c", vlan, "reporting", f"report-builder-84f6d5c7b-{suffix}", legacy,
+                  owner=("ReplicaSet", "report-builder-84f6d5c7b"))
+    # Orphaned: named by no pod (newer controllers also tag the instance).
+    w.branch("c", trunk3, 3, w.next_ip("c"), instance_tag="i-0a1b2c3d4e5f60003")
+
+    fargate = "fargate-ip-10-0-40-7.eu-west-1.compute.internal"
+    w.node(fargate, "b", "fargate", fargate=True)
+    w.pod("batch", "nightly-export-29181-7xk2p", fargate, "b", sgp=False, ip="10.0.40.7",
+          owner=("Job", "nightly-export-29181"))
+
+    plain = "ip-10-0-5-50.eu-west-1.compute.internal"
+    w.node(plain, "a", "t3.large", "i-0a1b2c3d4e5f60005")
+    w.system_pods(plain, "a")
+    w.write("incident")
+
+
+def healthy():
+    w = World()
+    for n, (zone, itype, limit) in enumerate([("a", "m5.xlarge", 18), ("b", "m5.large", 9)], start=1):
+        name = f"ip-10-0-{n}-1{n}.eu-west-1.compute.internal"
+        instance = f"i-0b1c2d3e4f5a6000{n}"
+        w.node(name, zone, itype, instance, allocatable=limit)
+        trunk = w.trunk(zone, instance)
+        w.system_pods(name, zone)
+        for vlan in range(1, 4):
+            w.sgp_pod(trunk, zone, vlan, "web", f"storefront-5d6c7b8a9-{n}{vlan}abc", name,
+                      owner=("ReplicaSet", "storefront-5d6c7b8a9"))
+    w.write("healthy")
+
+
+if __name__ == "__main__":
+    incident()
+    healthy()

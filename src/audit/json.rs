@@ -1,0 +1,173 @@
+//! `audit --output json`: the contract of DESIGN §7, key for key (camelCase), with a
+//! few additive keys (`availabilityZone`, `since`, `missingPods`, …).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::accounting::{Snapshot, UnattributedReason};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Audit<'a> {
+    nodes: Vec<Node<'a>>,
+    holders: Vec<Holder<'a>>,
+    waiting_pods: Vec<WaitingPod<'a>>,
+    missing_pods: Vec<MissingPod<'a>>,
+    subnets: Vec<Subnet<'a>>,
+    unattributed: BTreeMap<&'static str, u32>,
+    warnings: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Node<'a> {
+    node: &'a str,
+    instance_id: Option<&'a str>,
+    instance_type: Option<&'a str>,
+    availability_zone: Option<&'a str>,
+    trunk_eni_id: Option<&'a str>,
+    capacity: Option<u32>,
+    capacity_source: Option<&'static str>,
+    requested: u32,
+    attached: u32,
+    in_use: u32,
+    completed_pod: u32,
+    orphaned: u32,
+    leaked: u32,
+    waiting: u32,
+    missing: u32,
+    remaining: Option<u32>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Holder<'a> {
+    eni_id: &'a str,
+    node: &'a str,
+    state: &'static str,
+    namespace: Option<&'a str>,
+    pod: Option<&'a str>,
+    owner_kind: Option<&'a str>,
+    owner_name: Option<&'a str>,
+    orphaned_since: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WaitingPod<'a> {
+    namespace: &'a str,
+    pod: &'a str,
+    node: &'a str,
+    since: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MissingPod<'a> {
+    namespace: &'a str,
+    pod: &'a str,
+    node: &'a str,
+    eni_ids: &'a [String],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Subnet<'a> {
+    subnet_id: &'a str,
+    name: Option<&'a str>,
+    vpc_id: Option<&'a str>,
+    availability_zone: Option<&'a str>,
+    cidr_block: Option<&'a str>,
+    available_ip_addresses: u64,
+    ip_addresses: Option<u64>,
+    associated_branch_enis: u32,
+    detached_branch_enis: u32,
+}
+
+pub fn render_json(snapshot: &Snapshot) -> String {
+    let audit = Audit {
+        nodes: snapshot
+            .nodes
+            .iter()
+            .map(|n| Node {
+                node: &n.name,
+                instance_id: n.instance_id.as_deref(),
+                instance_type: n.instance_type.as_deref(),
+                availability_zone: n.zone.as_deref(),
+                trunk_eni_id: n.trunk_eni_id.as_deref(),
+                capacity: n.capacity,
+                capacity_source: n.capacity_source.map(|s| s.as_str()),
+                requested: n.requested,
+                attached: n.attached(),
+                in_use: n.branch_enis.in_use,
+                completed_pod: n.branch_enis.completed_pod,
+                orphaned: n.branch_enis.orphaned,
+                leaked: n.branch_enis.leaked,
+                waiting: n.waiting,
+                missing: n.missing,
+                remaining: n.remaining,
+            })
+            .collect(),
+        holders: snapshot
+            .holders
+            .iter()
+            .map(|h| {
+                let owner = h.pod.as_ref().and_then(|p| p.owner.as_ref());
+                Holder {
+                    eni_id: &h.eni_id,
+                    node: &h.node,
+                    state: h.state.as_str(),
+                    namespace: h.pod.as_ref().map(|p| p.namespace.as_str()),
+                    pod: h.pod.as_ref().map(|p| p.name.as_str()),
+                    owner_kind: owner.map(|o| o.kind.as_str()),
+                    owner_name: owner.map(|o| o.name.as_str()),
+                    orphaned_since: h.orphaned_since.map(|t| t.to_string()),
+                }
+            })
+            .collect(),
+        waiting_pods: snapshot
+            .waiting_pods
+            .iter()
+            .map(|w| WaitingPod {
+                namespace: &w.namespace,
+                pod: &w.name,
+                node: &w.node,
+                since: w.since.map(|t| t.to_string()),
+            })
+            .collect(),
+        missing_pods: snapshot
+            .missing_pods
+            .iter()
+            .map(|m| MissingPod {
+                namespace: &m.namespace,
+                pod: &m.name,
+                node: &m.node,
+                eni_ids: &m.eni_ids,
+            })
+            .collect(),
+        subnets: snapshot
+            .subnets
+            .iter()
+            .map(|s| Subnet {
+                subnet_id: &s.subnet.id,
+                name: s.subnet.name.as_deref(),
+                vpc_id: s.subnet.vpc_id.as_deref(),
+                availability_zone: s.subnet.availability_zone.as_deref(),
+                cidr_block: s.subnet.cidr_block.as_deref(),
+                available_ip_addresses: s.subnet.available_ip_addresses,
+                ip_addresses: s.ip_addresses,
+                associated_branch_enis: s.associated_branch_enis,
+                detached_branch_enis: s.detached_branch_enis,
+            })
+            .collect(),
+        unattributed: UnattributedReason::ALL
+            .iter()
+            .map(|r| (r.as_str(), snapshot.unattributed.get(*r)))
+            .collect(),
+        warnings: snapshot.warnings.iter().map(ToString::to_string).collect(),
+    };
+    let mut text = serde_json::to_string_pretty(&audit).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,31 @@
+//! `audit`: the join printed for a person (table) or a program (JSON), and the
+//! `--fail-on` gate that turns it into a CI/CD check.
+
+mod json;
+mod table;
+
+pub use json::render_json;
+pub use table::render_table;
+
+use crate::accounting::{EniState, Snapshot};
+use crate::cli::Condition;
+
+/// The conditions from `wanted` that hold in `snapshot`, in the order asked.
+pub fn conditions_holding(snapshot: &Snapshot, wanted: &[Condition]) -> Vec<Condition> {
+    wanted
+        .iter()
+        .copied()
+        .filter(|condition| holds(snapshot, *condition))
+        .collect()
+}
+
+fn holds(snapshot: &Snapshot, condition: Condition) -> bool {
+    let held_in = |state: EniState| snapshot.holders.iter().any(|h| h.state == state);
+    match condition {
+        Condition::Exhausted => snapshot.nodes.iter().any(|n| n.remaining == Some(0)),
+        Condition::Leaked => held_in(EniState::Leaked),
+        Condition::Completed => held_in(EniState::CompletedPod),
+        Condition::Waiting => !snapshot.waiting_pods.is_empty(),
+        Condition::Missing => !snapshot.missing_pods.is_empty(),
+    }
+}

@@ -1,0 +1,176 @@
+//! Command-line flags (DESIGN §7). Every flag has a `PODENI_*` environment fallback and
+//! a doc comment, which clap turns into `--help`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Default `/metrics` address. 9823 sits in the exporters' range (9100–9999) and is
+/// used by none of the exporters an EKS cluster usually runs (node 9100, blackbox 9115,
+/// CloudWatch 9106, process 9256, …).
+pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:9823";
+
+/// Branch ENIs per node for EKS security groups for pods, as EC2 sees them.
+#[derive(Debug, Parser)]
+#[command(name = "pod-eni-exporter", version, about, long_about = None)]
+pub struct Cli {
+    /// Log format.
+    #[arg(long, global = true, env = "PODENI_LOG_FORMAT", value_enum, default_value_t = LogFormat::Plain)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Watch Kubernetes, poll EC2 and serve Prometheus metrics.
+    Serve(ServeArgs),
+    /// Print which nodes are full and who holds their branch ENIs, once.
+    Audit(AuditArgs),
+    /// Write a snapshot directory (kubectl / AWS CLI JSON) from the live APIs.
+    Snapshot(SnapshotArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Plain,
+    Json,
+}
+
+/// Where live data comes from.
+#[derive(Debug, Clone, Args)]
+pub struct LiveArgs {
+    /// EKS cluster name: ENIs are selected by tag `kubernetes.io/cluster/<name>`.
+    #[arg(long, env = "PODENI_CLUSTER_NAME")]
+    pub cluster_name: Option<String>,
+
+    /// Also list the subnets of this VPC (the VPCs of the trunk ENIs are always listed).
+    #[arg(long, env = "PODENI_VPC_ID")]
+    pub vpc_id: Option<String>,
+
+    /// AWS region; defaults to the SDK chain (AWS_REGION, profile, instance metadata).
+    #[arg(long, env = "PODENI_REGION")]
+    pub region: Option<String>,
+
+    /// Kubeconfig file; defaults to in-cluster config, then KUBECONFIG / ~/.kube/config.
+    #[arg(long, env = "PODENI_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Upper bound on EC2 API calls per second, to leave the shared account budget to
+    /// the VPC resource controller and the CNI.
+    #[arg(
+        long,
+        env = "PODENI_EC2_MAX_REQUESTS_PER_SECOND",
+        default_value_t = 5.0
+    )]
+    pub ec2_max_requests_per_second: f64,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub live: LiveArgs,
+
+    /// Serve a snapshot directory instead of the live APIs (re-read when files change).
+    #[arg(long, env = "PODENI_FROM", value_name = "DIR")]
+    pub from: Option<PathBuf>,
+
+    /// How often to poll EC2.
+    #[arg(long, env = "PODENI_EC2_POLL_INTERVAL", value_parser = humantime::parse_duration, default_value = "30s")]
+    pub ec2_poll_interval: Duration,
+
+    /// How long a branch ENI may be named by no pod before it counts as leaked.
+    #[arg(long, env = "PODENI_LEAK_GRACE", value_parser = humantime::parse_duration, default_value = "3m")]
+    pub leak_grace: Duration,
+
+    /// Address for /metrics, /healthz and /readyz.
+    #[arg(long = "web.listen-address", env = "PODENI_WEB_LISTEN_ADDRESS", default_value = DEFAULT_LISTEN_ADDRESS)]
+    pub listen_address: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub live: LiveArgs,
+
+    /// Read a snapshot directory (nodes.json, pods.json, network-interfaces.json,
+    /// subnets.json) instead of the live APIs.
+    #[arg(long, env = "PODENI_FROM", value_name = "DIR")]
+    pub from: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// Exit 1 when any of these holds (comma-separated): a node with no branch ENI
+    /// left, a leaked ENI, an ENI held by a completed pod, a pod waiting for an ENI, a
+    /// running pod whose ENI is gone.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub fail_on: Vec<Condition>,
+
+    /// How long a branch ENI may be named by no pod before it counts as leaked.
+    #[arg(long, env = "PODENI_LEAK_GRACE", value_parser = humantime::parse_duration, default_value = "3m")]
+    pub leak_grace: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub live: LiveArgs,
+
+    /// Directory to write the four files to (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+}
+
+/// Conditions `audit --fail-on` can gate on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Condition {
+    Exhausted,
+    Leaked,
+    Completed,
+    Waiting,
+    Missing,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounting::DEFAULT_LEAK_GRACE;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn fail_on_takes_a_comma_list() {
+        let cli = Cli::try_parse_from([
+            "pod-eni-exporter",
+            "audit",
+            "--from",
+            "dir",
+            "--fail-on",
+            "exhausted,leaked",
+        ])
+        .expect("parses");
+        let Command::Audit(args) = cli.command else {
+            panic!("audit expected");
+        };
+        assert_eq!(args.fail_on, vec![Condition::Exhausted, Condition::Leaked]);
+        assert_eq!(
+            args.leak_grace, DEFAULT_LEAK_GRACE,
+            "flag default and core default agree"
+        );
+    }
+}

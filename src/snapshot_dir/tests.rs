@@ -1,0 +1,278 @@
+use std::fs;
+
+use serde_json::json;
+
+use super::*;
+use crate::model::{EniRole, PodPhase};
+
+/// A branch ENI exactly as `aws ec2 describe-network-interfaces` prints it: no Attachment.
+fn aws_branch() -> Value {
+    json!({
+        "AvailabilityZone": "eu-west-1a",
+        "Description": "aws-k8s-branch-eni",
+        "Groups": [{"GroupName": "shop-db-clients", "GroupId": "sg-0f00dfeed"}],
+        "InterfaceType": "branch",
+        "Ipv6Addresses": [],
+        "MacAddress": "02:1f:aa:bb:cc:dd",
+        "NetworkInterfaceId": "eni-0b1",
+        "OwnerId": "111122223333",
+        "PrivateDnsName": "ip-10-0-3-7.eu-west-1.compute.internal",
+        "PrivateIpAddress": "10.0.3.7",
+        "PrivateIpAddresses": [{"Primary": true, "PrivateDnsName": "ip-10-0-3-7.eu-west-1.compute.internal", "PrivateIpAddress": "10.0.3.7"}],
+        "RequesterId": "AROAEXAMPLE:eks-vpc-resource-controller",
+        "RequesterManaged": false,
+        "SourceDestCheck": true,
+        "Status": "in-use",
+        "SubnetId": "subnet-0a",
+        "TagSet": [
+            {"Key": "eks:eni:owner", "Value": "eks-vpc-resource-controller"},
+            {"Key": "kubernetes.io/cluster/prod", "Value": "owned"},
+            {"Key": "vpcresources.k8s.aws/trunk-eni-id", "Value": "eni-0t1"},
+            {"Key": "vpcresources.k8s.aws/vlan-id", "Value": "4"}
+        ],
+        "VpcId": "vpc-01"
+    })
+}
+
+fn aws_trunk() -> Value {
+    json!({
+        "Attachment": {
+            "AttachTime": "2026-11-20T08:00:00+00:00",
+            "AttachmentId": "eni-attach-0a1",
+            "DeleteOnTermination": true,
+            "DeviceIndex": 2,
+            "NetworkCardIndex": 0,
+            "InstanceId": "i-0aaa",
+            "InstanceOwnerId": "111122223333",
+            "Status": "attached"
+        },
+        "AvailabilityZone": "eu-west-1a",
+        "Description": "aws-k8s-trunk-eni",
+        "InterfaceType": "trunk",
+        "NetworkInterfaceId": "eni-0t1",
+        "Status": "in-use",
+        "SubnetId": "subnet-0a",
+        "TagSet": [{"Key": "eks:eni:owner", "Value": "eks-vpc-resource-controller"}],
+        "VpcId": "vpc-01"
+    })
+}
+
+fn aws_subnet() -> Value {
+    json!({
+        "AvailabilityZone": "eu-west-1a",
+        "AvailabilityZoneId": "euw1-az1",
+        "AvailableIpAddressCount": 7811,
+        "CidrBlock": "10.0.0.0/19",
+        "DefaultForAz": false,
+        "MapPublicIpOnLaunch": false,
+        "State": "available",
+        "SubnetId": "subnet-0a",
+        "VpcId": "vpc-01",
+        "OwnerId": "111122223333",
+        "AssignIpv6AddressOnCreation": false,
+        "Ipv6CidrBlockAssociationSet": [],
+        "Tags": [{"Key": "Name", "Value": "prod-private-eu-west-1a"}],
+        "SubnetArn": "arn:aws:ec2:eu-west-1:111122223333:subnet/subnet-0a"
+    })
+}
+
+fn kube_list(items: Vec<Value>) -> Value {
+    json!({"apiVersion": "v1", "items": items, "kind": "List", "metadata": {"resourceVersion": ""}})
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    fs::write(dir.join(name), text).expect("write fixture");
+}
+
+fn full_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let node = json!({
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": "ip-10-0-1-10", "labels": {"node.kubernetes.io/instance-type": "m5a.xlarge"}},
+        "spec": {"providerID": "aws:///eu-west-1a/i-0aaa"},
+        "status": {"allocatable": {"vpc.amazonaws.com/pod-eni": "18", "cpu": "3920m"}}
+    });
+    let sgp_pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "web-1", "namespace": "shop",
+            "annotations": {"vpc.amazonaws.com/pod-eni": "[{\"eniId\":\"eni-0b1\",\"vlanID\":4}]"}},
+        "spec": {"nodeName": "ip-10-0-1-10", "containers": [{"name": "web",
+            "resources": {"requests": {"vpc.amazonaws.com/pod-eni": "1"}, "limits": {"vpc.amazonaws.com/pod-eni": "1"}}}]},
+        "status": {"phase": "Running"}
+    });
+    let plain_pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "coredns-1", "namespace": "kube-system"},
+        "spec": {"nodeName": "ip-10-0-1-10", "containers": [{"name": "coredns"}]},
+        "status": {"phase": "Running"}
+    });
+    write(dir.path(), NODES_FILE, &kube_list(vec![node]).to_string());
+    write(
+        dir.path(),
+        PODS_FILE,
+        &kube_list(vec![sgp_pod, plain_pod]).to_string(),
+    );
+    write(
+        dir.path(),
+        NETWORK_INTERFACES_FILE,
+        &json!({"NetworkInterfaces": [aws_trunk(), aws_branch()]}).to_string(),
+    );
+    write(
+        dir.path(),
+        SUBNETS_FILE,
+        &json!({"Subnets": [aws_subnet()]}).to_string(),
+    );
+    dir
+}
+
+#[test]
+fn reads_kubectl_and_aws_cli_output() {
+    let dir = full_dir();
+    let loaded = read_dir(dir.path()).expect("reads");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    assert_eq!(loaded.nodes.len(), 1);
+    assert_eq!(loaded.nodes[0].allocatable_pod_eni, Ok(Some(18)));
+    assert_eq!(
+        loaded.pods.len(),
+        1,
+        "pods without pod-eni are dropped at the edge"
+    );
+    assert_eq!(loaded.pods[0].phase, PodPhase::Running);
+
+    let enis = &loaded.inventory.enis;
+    assert_eq!(enis.len(), 2);
+    assert_eq!(enis[0].role(), EniRole::Trunk);
+    assert_eq!(enis[0].attached_instance_id.as_deref(), Some("i-0aaa"));
+    assert_eq!(enis[1].role(), EniRole::Branch);
+    assert_eq!(enis[1].attached_instance_id, None);
+    assert_eq!(enis[1].trunk_eni_tag.as_deref(), Some("eni-0t1"));
+    assert_eq!(enis[1].vlan_id_tag.as_deref(), Some("4"));
+
+    let subnet = &loaded.inventory.subnets[0];
+    assert_eq!(subnet.name.as_deref(), Some("prod-private-eu-west-1a"));
+    assert_eq!(subnet.available_ip_addresses, 7811);
+    assert_eq!(subnet.availability_zone_id.as_deref(), Some("euw1-az1"));
+}
+
+#[test]
+fn a_written_directory_reads_back_the_same() {
+    let dir = full_dir();
+    let loaded = read_dir(dir.path()).expect("reads");
+    let nodes: Vec<Node> = serde_json::from_value(
+        serde_json::from_str::<Value>(&fs::read_to_string(dir.path().join(NODES_FILE)).unwrap())
+            .unwrap()["items"]
+            .take(),
+    )
+    .unwrap();
+    let pods: Vec<Pod> = serde_json::from_value(
+        serde_json::from_str::<Value>(&fs::read_to_string(dir.path().join(PODS_FILE)).unwrap())
+            .unwrap()["items"]
+            .take(),
+    )
+    .unwrap();
+    let out = tempfile::tempdir().expect("tempdir");
+    write_dir(out.path(), &nodes, &pods, &loaded.inventory).expect("writes");
+    let again = read_dir(out.path()).expect("reads back");
+    assert_eq!(again.nodes, loaded.nodes);
+    assert_eq!(again.pods, loaded.pods);
+    assert_eq!(again.inventory, loaded.inventory);
+    let text = fs::read_to_string(out.path().join(NETWORK_INTERFACES_FILE)).unwrap();
+    assert!(
+        text.contains("\"NetworkInterfaceId\""),
+        "AWS CLI casing: {text}"
+    );
+    assert!(text.contains("\"TagSet\""));
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let dir = full_dir();
+    fs::remove_file(dir.path().join(SUBNETS_FILE)).unwrap();
+    let error = read_dir(dir.path()).expect_err("must fail").to_string();
+    assert!(error.contains("subnets.json: file not found"), "{error}");
+}
+
+#[test]
+fn a_truncated_file_is_named_with_the_position() {
+    let dir = full_dir();
+    let text = fs::read_to_string(dir.path().join(PODS_FILE)).unwrap();
+    write(dir.path(), PODS_FILE, &text[..text.len() / 2]);
+    let error = read_dir(dir.path()).expect_err("must fail").to_string();
+    assert!(error.contains("pods.json: not valid JSON"), "{error}");
+    assert!(error.contains("line 1 column"), "{error}");
+}
+
+#[test]
+fn a_wrongly_shaped_file_says_what_was_expected() {
+    let cases = [
+        (
+            NETWORK_INTERFACES_FILE,
+            "[]",
+            "expected an object with \"NetworkInterfaces\"",
+        ),
+        (
+            NETWORK_INTERFACES_FILE,
+            r#"{"Subnets": []}"#,
+            "describe-network-interfaces",
+        ),
+        (
+            SUBNETS_FILE,
+            r#"{"Subnets": {}}"#,
+            "\"Subnets\" is not an array",
+        ),
+        (
+            NODES_FILE,
+            r#"{"kind": "List"}"#,
+            "kubectl get nodes -o json",
+        ),
+    ];
+    for (file, text, want) in cases {
+        let dir = full_dir();
+        write(dir.path(), file, text);
+        let error = read_dir(dir.path()).expect_err("must fail").to_string();
+        assert!(
+            error.starts_with(&dir.path().join(file).display().to_string()),
+            "{error}"
+        );
+        assert!(error.contains(want), "{file}: {error}");
+    }
+}
+
+#[test]
+fn one_bad_object_costs_a_warning_not_the_file() {
+    let dir = full_dir();
+    let mut broken = aws_branch();
+    broken["NetworkInterfaceId"] = json!(42);
+    write(
+        dir.path(),
+        NETWORK_INTERFACES_FILE,
+        &json!({"NetworkInterfaces": [aws_trunk(), broken, "nonsense"]}).to_string(),
+    );
+    let loaded = read_dir(dir.path()).expect("still reads");
+    assert_eq!(loaded.inventory.enis.len(), 1, "the trunk survives");
+    let objects: Vec<_> = loaded.warnings.iter().map(|w| w.object.as_str()).collect();
+    assert_eq!(
+        objects,
+        vec![
+            "network-interfaces.json item 1",
+            "network-interfaces.json item 2"
+        ]
+    );
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .all(|w| w.kind == WarningKind::BadObject)
+    );
+}
+
+#[test]
+fn a_pod_with_a_broken_spec_is_named_by_its_name() {
+    let dir = full_dir();
+    let bad =
+        json!({"metadata": {"name": "weird", "namespace": "x"}, "spec": {"containers": "no"}});
+    write(dir.path(), PODS_FILE, &kube_list(vec![bad]).to_string());
+    let loaded = read_dir(dir.path()).expect("still reads");
+    assert_eq!(loaded.warnings.len(), 1);
+    assert_eq!(loaded.warnings[0].object, "pods.json x/weird");
+}
