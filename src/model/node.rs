@@ -87,7 +87,9 @@ mod tests {
 
     #[test]
     fn provider_ids() {
-        let cases: [(&str, Option<&str>, bool, Compute, Option<&str>); 9] = [
+        // (case, providerID, fargate label, expected compute, expected zone)
+        type Case<'a> = (&'a str, Option<&'a str>, bool, Compute, Option<&'a str>);
+        let cases: [Case; 9] = [
             (
                 "ec2",
                 Some("aws:///eu-west-1a/i-0123456789abcdef0"),

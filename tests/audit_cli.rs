@@ -1,0 +1,323 @@
+//! The built binary's `audit` on the bundled examples: figures, exit codes, bad input,
+//! and the README block that shows its output.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const INCIDENT_NODE: &str = "ip-10-0-1-10.eu-west-1.compute.internal";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn audit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
+        .arg("audit")
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("run pod-eni-exporter")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn json_audit(dir: &str) -> Value {
+    let output = audit(&["--from", dir, "--output", "json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_slice(&output.stdout).expect("audit --output json prints JSON")
+}
+
+#[test]
+fn json_shows_the_incident_node_full_while_the_scheduler_sees_room() {
+    let audit = json_audit("examples/incident");
+    let nodes = audit["nodes"].as_array().expect("nodes array");
+    let node = nodes
+        .iter()
+        .find(|n| n["node"] == INCIDENT_NODE)
+        .expect("incident node in the join");
+    // The scenario (examples/make-examples.py): 13 running SGP pods, 3 completed
+    // migration pods still holding ENIs, 2 ENIs in cool-down, 1 pod waiting.
+    assert_eq!(node["instanceType"], "m5a.xlarge");
+    assert_eq!(node["capacity"], 18);
+    assert_eq!(node["capacitySource"], "allocatable");
+    assert_eq!(node["requested"], 14, "what kubectl describe node shows");
+    assert_eq!(node["attached"], 18);
+    assert_eq!(node["inUse"], 13);
+    assert_eq!(node["completedPod"], 3);
+    assert_eq!(node["orphaned"], 2);
+    assert_eq!(node["leaked"], 0, "a single snapshot cannot age an orphan");
+    assert_eq!(node["waiting"], 1);
+    assert_eq!(node["missing"], 0);
+    assert_eq!(node["remaining"], 0);
+
+    let holders = audit["holders"].as_array().expect("holders array");
+    let jobs: Vec<&str> = holders
+        .iter()
+        .filter(|h| h["node"] == INCIDENT_NODE && h["state"] == "completed_pod")
+        .map(|h| {
+            assert_eq!(h["ownerKind"], "Job");
+            assert_eq!(h["namespace"], "shop");
+            h["ownerName"].as_str().expect("owner name")
+        })
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            "db-migrate-28871040",
+            "db-migrate-28871100",
+            "db-migrate-28871160"
+        ]
+    );
+    assert_eq!(
+        audit["waitingPods"],
+        serde_json::json!([{
+            "namespace": "shop",
+            "pod": "checkout-api-7d9f8b6c5d-q8r2t",
+            "node": INCIDENT_NODE,
+            "since": "2026-11-24T09:29:01Z"
+        }])
+    );
+}
+
+#[test]
+fn json_covers_the_other_scenario_parts() {
+    let audit = json_audit("examples/incident");
+    let names: Vec<&str> = audit["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["node"].as_str().unwrap())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.starts_with("fargate-")),
+        "Fargate is not in the join"
+    );
+    assert!(
+        !names.contains(&"ip-10-0-5-50.eu-west-1.compute.internal"),
+        "a t3 node without SGP is not in the join"
+    );
+    let legacy = audit["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == "ip-10-0-3-30.eu-west-1.compute.internal")
+        .expect("legacy-labelled node");
+    assert_eq!(legacy["capacity"], 18);
+    assert_eq!(legacy["capacitySource"], "limits-table");
+    assert_eq!(legacy["orphaned"], 1);
+    let detached: u64 = audit["subnets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["detachedBranchEnis"].as_u64().unwrap())
+        .sum();
+    assert_eq!(detached, 1);
+    assert_eq!(audit["unattributed"]["unknown_trunk"], 0);
+    assert_eq!(audit["unattributed"]["no_trunk_tag"], 0);
+    assert_eq!(audit["warnings"], serde_json::json!([]));
+}
+
+#[test]
+fn table_names_the_full_node_and_the_jobs_holding_it() {
+    let output = audit(&["--from", "examples/incident"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let table = stdout(&output);
+    let row: Vec<&str> = table
+        .lines()
+        .find(|l| l.starts_with(INCIDENT_NODE))
+        .expect("incident row")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        row,
+        [
+            INCIDENT_NODE,
+            "m5a.xlarge",
+            "18",
+            "14",
+            "18",
+            "13",
+            "3",
+            "2",
+            "0",
+            "1",
+            "0",
+            "0",
+            "FULL"
+        ]
+    );
+    assert!(table.contains("Job/db-migrate-28871100"), "{table}");
+    assert!(table.contains("ttlSecondsAfterFinished"), "{table}");
+    assert!(
+        table.contains("shop/checkout-api-7d9f8b6c5d-q8r2t"),
+        "{table}"
+    );
+}
+
+#[test]
+fn fail_on_exit_codes() {
+    let cases = [
+        ("examples/incident", "exhausted", 1),
+        ("examples/incident", "completed", 1),
+        ("examples/incident", "waiting", 1),
+        ("examples/incident", "leaked", 0),
+        ("examples/incident", "missing", 0),
+        ("examples/incident", "leaked,waiting", 1),
+        (
+            "examples/healthy",
+            "exhausted,leaked,completed,waiting,missing",
+            0,
+        ),
+    ];
+    for (dir, conditions, want) in cases {
+        let output = audit(&["--from", dir, "--fail-on", conditions, "--output", "json"]);
+        assert_eq!(
+            output.status.code(),
+            Some(want),
+            "{dir} --fail-on {conditions}: {}",
+            stderr(&output)
+        );
+        if want == 1 {
+            assert!(
+                stderr(&output).contains("failing on"),
+                "{}",
+                stderr(&output)
+            );
+        }
+    }
+}
+
+fn copy_example(to: &Path) {
+    for entry in fs::read_dir(repo().join("examples/incident")).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn bad_input_exits_2_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_example(dir.path());
+    let pods = dir.path().join("pods.json");
+    let text = fs::read_to_string(&pods).unwrap();
+    fs::write(&pods, &text[..text.len() / 3]).unwrap();
+    let output = audit(&["--from", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("pods.json: not valid JSON"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(stdout(&output).is_empty());
+
+    fs::remove_file(&pods).unwrap();
+    let output = audit(&["--from", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("pods.json: file not found"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = audit(&["--from", "no/such/dir"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("nodes.json: file not found"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = audit(&["--from", "examples/incident", "--fail-on", "sometimes"]);
+    assert_eq!(output.status.code(), Some(2), "usage error");
+}
+
+#[test]
+fn a_malformed_annotation_and_odd_provider_id_are_warnings_in_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_example(dir.path());
+    let pods_path = dir.path().join("pods.json");
+    let mut pods: Value = serde_json::from_str(&fs::read_to_string(&pods_path).unwrap()).unwrap();
+    let web = pods["items"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|p| p["metadata"]["name"] == "orders-db-proxy-0")
+        .unwrap();
+    web["metadata"]["annotations"]["vpc.amazonaws.com/pod-eni"] = Value::from("[{\"eniId\":");
+    fs::write(&pods_path, pods.to_string()).unwrap();
+    let nodes_path = dir.path().join("nodes.json");
+    let mut nodes: Value = serde_json::from_str(&fs::read_to_string(&nodes_path).unwrap()).unwrap();
+    let healthy = nodes["items"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|n| n["metadata"]["name"] == "ip-10-0-2-20.eu-west-1.compute.internal")
+        .unwrap();
+    healthy["spec"]["providerID"] = Value::from("aws:///eu-west-1b/not-an-instance");
+    fs::write(&nodes_path, nodes.to_string()).unwrap();
+
+    let audit = json_audit(dir.path().to_str().unwrap());
+    let warnings: Vec<&str> = audit["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(warnings[0].starts_with("bad_annotation: pod shop/orders-db-proxy-0: not JSON"));
+    assert!(warnings[1].starts_with("bad_provider_id: node ip-10-0-2-20"));
+    let node = |name: &str| {
+        audit["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["node"] == name)
+            .cloned()
+            .unwrap()
+    };
+    // The ENI of the pod with the broken annotation is now named by no pod; the rest
+    // of the node is unchanged.
+    let incident = node(INCIDENT_NODE);
+    assert_eq!(incident["inUse"], 12);
+    assert_eq!(incident["orphaned"], 3);
+    assert_eq!(incident["requested"], 14);
+    // The node whose providerID is odd stays in the join; its trunk cannot be matched.
+    let odd = node("ip-10-0-2-20.eu-west-1.compute.internal");
+    assert_eq!(odd["instanceId"], Value::Null);
+    assert_eq!(odd["requested"], 4);
+    assert_eq!(audit["unattributed"]["unknown_trunk"], 4);
+}
+
+const README_START: &str = "<!-- audit-incident:start -->\n```text\n";
+const README_END: &str = "```\n<!-- audit-incident:end -->";
+
+/// The README shows real output; `UPDATE_README=1 cargo test` refreshes it.
+#[test]
+fn readme_shows_the_current_audit_output() {
+    let output = audit(&["--from", "examples/incident"]);
+    assert!(output.status.success());
+    let actual = stdout(&output);
+    let readme_path = repo().join("README.md");
+    let readme = fs::read_to_string(&readme_path).expect("README.md");
+    let start = readme.find(README_START).expect("README start marker") + README_START.len();
+    let end = readme.find(README_END).expect("README end marker");
+    if std::env::var_os("UPDATE_README").is_some() {
+        let updated = format!("{}{actual}{}", &readme[..start], &readme[end..]);
+        fs::write(&readme_path, updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        &readme[start..end],
+        actual,
+        "README audit block is stale: run UPDATE_README=1 cargo test --test audit_cli"
+    );
+}
