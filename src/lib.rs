@@ -20,3 +20,6 @@ pub mod limits;
 pub mod logging;
 pub mod model;
 pub mod snapshot_dir;
+pub mod metrics;
+pub mod server;
+pub mod ec2;

@@ -1,0 +1,234 @@
+//! The EC2 adapter: one paginated `DescribeNetworkInterfaces` selected by the cluster's
+//! tags and one paginated `DescribeSubnets` for the VPCs seen, paced so the exporter
+//! never starves the VPC resource controller and the CNI of the account's shared
+//! Describe budget. Errors are mapped to a bounded set of codes for the metrics.
+
+mod convert;
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use aws_sdk_ec2::Client;
+use aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_ec2::error::{BoxError, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::types::Filter;
+use tokio::sync::Mutex;
+use tokio::time::{Interval, MissedTickBehavior};
+
+pub use convert::{eni_from_sdk, subnet_from_sdk};
+
+use crate::metrics::Metrics;
+use crate::model::{EniRole, Inventory};
+
+pub const DESCRIBE_NETWORK_INTERFACES: &str = "DescribeNetworkInterfaces";
+pub const DESCRIBE_SUBNETS: &str = "DescribeSubnets";
+/// The largest page EC2 returns.
+const PAGE_SIZE: i32 = 1000;
+
+#[derive(Debug, Clone)]
+pub struct Ec2Settings {
+    pub cluster_name: String,
+    /// Restricts the ENI query to this VPC and always lists its subnets.
+    pub vpc_id: Option<String>,
+    pub max_requests_per_second: f64,
+}
+
+/// A failed call, with the bounded code used as a metric label.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed ({code}): {message}")]
+pub struct Ec2Error {
+    pub operation: &'static str,
+    pub code: &'static str,
+    pub message: String,
+}
+
+pub struct Ec2Poller {
+    client: Client,
+    settings: Ec2Settings,
+    /// One tick per request: a steady pace, whatever the number of pages.
+    pacer: Mutex<Interval>,
+    metrics: Metrics,
+}
+
+impl Ec2Poller {
+    pub fn new(client: Client, settings: Ec2Settings, metrics: Metrics) -> Self {
+        let rate = if settings.max_requests_per_second.is_finite() && settings.max_requests_per_second > 0.0 {
+            settings.max_requests_per_second
+        } else {
+            1.0
+        };
+        let mut pacer = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+        pacer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Self {
+            client,
+            settings,
+            pacer: Mutex::new(pacer),
+            metrics,
+        }
+    }
+
+    /// A client from the SDK's default chain: environment, IRSA web identity, EKS Pod
+    /// Identity, instance profile; `AWS_ENDPOINT_URL_EC2` overrides the endpoint.
+    pub async fn client_from_env(region: Option<String>) -> Client {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = region {
+            loader = loader.region(aws_config::Region::new(region));
+        }
+        Client::new(&loader.load().await)
+    }
+
+    /// Lists the cluster's trunk and branch ENIs, then the subnets of their VPCs.
+    pub async fn poll(&self) -> Result<Inventory, Ec2Error> {
+        let started = Instant::now();
+        let result = self.poll_once().await;
+        self.metrics
+            .ec2_poll_duration(started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn poll_once(&self) -> Result<Inventory, Ec2Error> {
+        let enis = self.describe_network_interfaces().await?;
+        let mut vpcs: BTreeSet<String> = enis
+            .iter()
+            .filter(|e| e.role() == EniRole::Trunk)
+            .filter_map(|e| e.vpc_id.clone())
+            .collect();
+        vpcs.extend(self.settings.vpc_id.clone());
+        let subnets = if vpcs.is_empty() {
+            Vec::new()
+        } else {
+            self.describe_subnets(vpcs.into_iter().collect()).await?
+        };
+        Ok(Inventory { enis, subnets })
+    }
+
+    async fn describe_network_interfaces(&self) -> Result<Vec<crate::model::Eni>, Ec2Error> {
+        let mut filters = vec![
+            Filter::builder()
+                .name(format!("tag:kubernetes.io/cluster/{}", self.settings.cluster_name))
+                .values("owned")
+                .build(),
+            Filter::builder()
+                .name("tag:eks:eni:owner")
+                .values("eks-vpc-resource-controller")
+                .build(),
+        ];
+        if let Some(vpc) = &self.settings.vpc_id {
+            filters.push(Filter::builder().name("vpc-id").values(vpc).build());
+        }
+        let mut enis = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            self.pace().await;
+            let response = self
+                .client
+                .describe_network_interfaces()
+                .set_filters(Some(filters.clone()))
+                .max_results(PAGE_SIZE)
+                .set_next_token(next_token.take())
+                .customize()
+                .interceptor(CountAttempts::new(DESCRIBE_NETWORK_INTERFACES, &self.metrics))
+                .send()
+                .await
+                .map_err(|e| self.failed(DESCRIBE_NETWORK_INTERFACES, e))?;
+            enis.extend(response.network_interfaces().iter().filter_map(eni_from_sdk));
+            match response.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => return Ok(enis),
+            }
+        }
+    }
+
+    async fn describe_subnets(&self, vpcs: Vec<String>) -> Result<Vec<crate::model::Subnet>, Ec2Error> {
+        let filter = Filter::builder().name("vpc-id").set_values(Some(vpcs)).build();
+        let mut subnets = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            self.pace().await;
+            let response = self
+                .client
+                .describe_subnets()
+                .filters(filter.clone())
+                .max_results(PAGE_SIZE)
+                .set_next_token(next_token.take())
+                .customize()
+                .interceptor(CountAttempts::new(DESCRIBE_SUBNETS, &self.metrics))
+                .send()
+                .await
+                .map_err(|e| self.failed(DESCRIBE_SUBNETS, e))?;
+            subnets.extend(response.subnets().iter().filter_map(subnet_from_sdk));
+            match response.next_token() {
+                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
+                _ => return Ok(subnets),
+            }
+        }
+    }
+
+    async fn pace(&self) {
+        self.pacer.lock().await.tick().await;
+    }
+
+    fn failed<E, R>(&self, operation: &'static str, error: SdkError<E, R>) -> Ec2Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        let code = error_code(&error);
+        self.metrics.ec2_error(operation, code);
+        Ec2Error {
+            operation,
+            code,
+            message: aws_sdk_ec2::error::DisplayErrorContext(&error).to_string(),
+        }
+    }
+}
+
+/// Maps an SDK error onto the bounded label set of `podeni_ec2_request_errors_total`.
+fn error_code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> &'static str {
+    match error {
+        SdkError::TimeoutError(_) => "network",
+        SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => "network",
+        _ => match error.code() {
+            Some("RequestLimitExceeded" | "Throttling" | "ThrottlingException") => {
+                "RequestLimitExceeded"
+            }
+            Some("UnauthorizedOperation") => "UnauthorizedOperation",
+            Some("AuthFailure") => "AuthFailure",
+            _ => "other",
+        },
+    }
+}
+
+/// Counts every HTTP attempt, the SDK's retries included: that is what draws on the
+/// account's request budget.
+#[derive(Debug)]
+struct CountAttempts {
+    operation: &'static str,
+    metrics: Metrics,
+}
+
+impl CountAttempts {
+    fn new(operation: &'static str, metrics: &Metrics) -> Self {
+        Self {
+            operation,
+            metrics: metrics.clone(),
+        }
+    }
+}
+
+impl Intercept for CountAttempts {
+    fn name(&self) -> &'static str {
+        "CountAttempts"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.metrics.ec2_request(self.operation);
+        Ok(())
+    }
+}

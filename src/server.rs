@@ -1,0 +1,139 @@
+//! The HTTP endpoint: a small hyper 1.x server. GET and HEAD only, a header read
+//! timeout so idle or slow clients cannot hold connections, and graceful shutdown.
+//!
+//! `/metrics` only formats what the loop already computed; nothing is fetched per scrape.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{ACCEPT, ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+
+use crate::metrics;
+
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// `Ok` when ready, else what is still missing (the `/readyz` body).
+pub type ReadinessCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+pub struct Endpoints {
+    pub registry: Registry,
+    pub readiness: ReadinessCheck,
+}
+
+/// Serves until `shutdown` completes, then lets open requests finish (bounded).
+pub async fn serve(
+    listener: TcpListener,
+    endpoints: Arc<Endpoints>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let endpoints = endpoints.clone();
+                let service = service_fn(move |request| {
+                    let endpoints = endpoints.clone();
+                    async move { Ok::<_, Infallible>(respond(&endpoints, &request)) }
+                });
+                let connection = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, %peer, "connection ended with an error");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("open connections did not finish in time");
+    }
+}
+
+fn respond(endpoints: &Endpoints, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+    let method = request.method();
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let mut response = match request.uri().path() {
+        "/metrics" => {
+            let openmetrics = request
+                .headers()
+                .get(ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+            let (body, content_type) = metrics::render(&endpoints.registry, openmetrics);
+            with_type(StatusCode::OK, body, content_type)
+        }
+        "/healthz" => text(StatusCode::OK, "ok\n"),
+        "/readyz" => match (endpoints.readiness)() {
+            Ok(()) => text(StatusCode::OK, "ready\n"),
+            Err(missing) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {missing}\n")),
+        },
+        "/" => with_type(StatusCode::OK, LANDING_PAGE.to_owned(), "text/html; charset=utf-8"),
+        _ => text(StatusCode::NOT_FOUND, "not found; see /\n"),
+    };
+    if method == Method::HEAD {
+        *response.body_mut() = Full::default();
+    }
+    response
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
+    with_type(status, body.into(), "text/plain; charset=utf-8")
+}
+
+fn with_type(status: StatusCode, body: String, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+const LANDING_PAGE: &str = r#"<!doctype html>
+<html><head><title>pod-eni-exporter</title></head>
+<body>
+<h1>pod-eni-exporter</h1>
+<p>Branch ENIs per node for EKS security groups for pods, as EC2 sees them.</p>
+<ul>
+<li><a href="metrics">/metrics</a>: Prometheus metrics</li>
+<li><a href="healthz">/healthz</a>: the process is alive</li>
+<li><a href="readyz">/readyz</a>: the first Kubernetes sync and EC2 poll are done</li>
+</ul>
+</body></html>
+"#;
