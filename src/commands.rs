@@ -1,43 +1,65 @@
 //! Wiring: each subcommand puts adapters, the join and a renderer together.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Node, Pod};
 
 use crate::accounting::{Settings, reconcile};
 use crate::audit::{conditions_holding, render_json, render_table};
-use crate::cli::{AuditArgs, Cli, Command, OutputFormat};
-use crate::snapshot_dir;
+use crate::cli::{AuditArgs, Cli, Command, LiveArgs, OutputFormat, ServeArgs, SnapshotArgs};
+use crate::ec2::{Ec2Poller, Ec2Settings};
+use crate::k8s::{self, KubeShared, node_info, pod_info};
+use crate::live::Live;
+use crate::metrics::{Metrics, SharedSnapshot};
+use crate::model::{Inventory, PodInfo};
+use crate::replay::DirSource;
+use crate::server::{self, Endpoints, ReadinessCheck};
+use crate::snapshot_dir::{self, Loaded};
 
 /// Exit code for usage and input errors (DESIGN §7).
 pub const EXIT_INPUT_ERROR: u8 = 2;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
     match cli.command {
-        Command::Audit(args) => audit(args),
-        Command::Serve(_) => {
-            bail!("serve: the live exporter is not built yet; use `audit --from DIR`")
-        }
-        Command::Snapshot(_) => {
-            bail!("snapshot: reading the live APIs is not built yet; use `audit --from DIR`")
-        }
+        Command::Audit(args) => runtime.block_on(audit(args)),
+        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Snapshot(args) => runtime.block_on(snapshot(args)),
     }
 }
 
-fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
+async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let AuditArgs {
-        live: _,
+        live,
         from,
         output,
         fail_on,
         leak_grace,
     } = args;
-    let Some(dir) = from else {
-        bail!("audit: live mode is not built yet; pass --from DIR (a snapshot directory)");
+    let loaded = match from {
+        Some(dir) => snapshot_dir::read_dir(&dir)
+            .with_context(|| format!("audit: cannot read snapshot directory {}", dir.display()))?,
+        None => {
+            let (nodes, pods, inventory) = read_live(&live).await?;
+            Loaded {
+                nodes: nodes.iter().map(node_info).collect(),
+                pods: pods
+                    .iter()
+                    .map(pod_info)
+                    .filter(PodInfo::is_relevant)
+                    .collect(),
+                inventory,
+                warnings: Vec::new(),
+            }
+        }
     };
-    let loaded = snapshot_dir::read_dir(&dir)
-        .with_context(|| format!("audit: cannot read snapshot directory {}", dir.display()))?;
     let mut snapshot = reconcile(
         &loaded.nodes,
         &loaded.pods,
@@ -61,4 +83,138 @@ fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         .collect();
     eprintln!("audit: failing on: {}", names.join(", "));
     Ok(ExitCode::FAILURE)
+}
+
+async fn snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
+    let SnapshotArgs { live, out } = args;
+    let (nodes, pods, inventory) = read_live(&live).await?;
+    snapshot_dir::write_dir(&out, &nodes, &pods, &inventory)?;
+    eprintln!(
+        "snapshot: wrote {} nodes, {} pods, {} network interfaces, {} subnets to {}",
+        nodes.len(),
+        pods.len(),
+        inventory.enis.len(),
+        inventory.subnets.len(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Everything one live read needs: nodes and pods as the API returns them, and one EC2 poll.
+async fn read_live(live: &LiveArgs) -> anyhow::Result<(Vec<Node>, Vec<Pod>, Inventory)> {
+    let ec2 = ec2_poller(live, Metrics::default()).await?;
+    let client = k8s::client(live.kubeconfig.as_deref())
+        .await
+        .context("cannot configure the Kubernetes client")?;
+    let (nodes, pods) = k8s::list_all(&client)
+        .await
+        .context("cannot list nodes and pods")?;
+    let inventory = ec2.poll().await.context("cannot read EC2")?;
+    Ok((nodes, pods, inventory))
+}
+
+async fn ec2_poller(live: &LiveArgs, metrics: Metrics) -> anyhow::Result<Ec2Poller> {
+    let Some(cluster_name) = live.cluster_name.clone() else {
+        bail!(
+            "--cluster-name (or PODENI_CLUSTER_NAME) is required to read the live APIs; or pass --from DIR"
+        );
+    };
+    let client = Ec2Poller::client_from_env(live.region.clone()).await;
+    Ok(Ec2Poller::new(
+        client,
+        Ec2Settings {
+            cluster_name,
+            vpc_id: live.vpc_id.clone(),
+            max_requests_per_second: live.ec2_max_requests_per_second,
+        },
+        metrics,
+    ))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let ServeArgs {
+        live,
+        from,
+        ec2_poll_interval,
+        leak_grace,
+        listen_address,
+    } = args;
+    let settings = Settings { leak_grace };
+    let snapshot = SharedSnapshot::default();
+    let (registry, metrics) = Metrics::new_registry(snapshot.clone());
+    let listener = tokio::net::TcpListener::bind(listen_address)
+        .await
+        .with_context(|| format!("cannot listen on {listen_address}"))?;
+
+    let readiness: ReadinessCheck = match from {
+        Some(dir) => {
+            let source = Arc::new(DirSource::new(dir.clone(), settings, snapshot, metrics));
+            source.load().with_context(|| {
+                format!("serve: cannot read snapshot directory {}", dir.display())
+            })?;
+            let watcher = source.clone();
+            tokio::spawn(async move { watcher.watch().await });
+            Arc::new(move || source.readiness())
+        }
+        None => {
+            let ec2 = ec2_poller(&live, metrics.clone()).await?;
+            let client = k8s::client(live.kubeconfig.as_deref())
+                .await
+                .context("cannot configure the Kubernetes client")?;
+            let kube = Arc::new(KubeShared::default());
+            let live = Arc::new(Live::new(
+                kube.clone(),
+                ec2,
+                ec2_poll_interval,
+                settings,
+                snapshot,
+                metrics.clone(),
+            ));
+            tokio::spawn(k8s::run_watchers(client, kube, metrics));
+            let poller = live.clone();
+            tokio::spawn(async move { poller.poll_ec2().await });
+            let reconciler = live.clone();
+            tokio::spawn(async move { reconciler.reconcile_on_change().await });
+            Arc::new(move || live.readiness())
+        }
+    };
+    let address = listener.local_addr().unwrap_or(listen_address);
+    tracing::info!(%address, "serving /metrics, /healthz, /readyz");
+    server::serve(
+        listener,
+        Arc::new(Endpoints {
+            registry,
+            readiness,
+        }),
+        shutdown_signal(),
+    )
+    .await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
 }

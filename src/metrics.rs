@@ -89,10 +89,7 @@ pub const HOLDER_INFO: MetricDef = gauge(
     "branch_eni_holder_info",
     "A branch ENI held without a running pod (state completed_pod, orphaned or leaked) and who holds it",
 );
-pub const SUBNET_INFO: MetricDef = gauge(
-    "subnet_info",
-    "Subnet identity; join on subnet_id",
-);
+pub const SUBNET_INFO: MetricDef = gauge("subnet_info", "Subnet identity; join on subnet_id");
 pub const SUBNET_AVAILABLE: MetricDef = gauge(
     "subnet_available_ip_addresses",
     "Free IPv4 addresses in the subnet (EC2 AvailableIpAddressCount)",
@@ -244,7 +241,9 @@ impl Default for Metrics {
             source_last_success: Family::default(),
             ec2_requests: Family::default(),
             ec2_request_errors: Family::default(),
-            ec2_poll_duration: Histogram::new([0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0]),
+            ec2_poll_duration: Histogram::new([
+                0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+            ]),
             kube_objects: Family::default(),
             kube_watch_errors: Family::default(),
             input_warnings: Family::default(),
@@ -260,20 +259,50 @@ impl Metrics {
         let metrics = Self::default();
         let r = &mut registry;
         r.register(SOURCE_UP.name, SOURCE_UP.help, metrics.source_up.clone());
-        r.register(SOURCE_LAST_SUCCESS.name, SOURCE_LAST_SUCCESS.help, metrics.source_last_success.clone());
-        r.register(EC2_REQUESTS.name, EC2_REQUESTS.help, metrics.ec2_requests.clone());
-        r.register(EC2_REQUEST_ERRORS.name, EC2_REQUEST_ERRORS.help, metrics.ec2_request_errors.clone());
-        r.register(EC2_POLL_DURATION.name, EC2_POLL_DURATION.help, metrics.ec2_poll_duration.clone());
-        r.register(KUBE_OBJECTS.name, KUBE_OBJECTS.help, metrics.kube_objects.clone());
-        r.register(KUBE_WATCH_ERRORS.name, KUBE_WATCH_ERRORS.help, metrics.kube_watch_errors.clone());
-        r.register(INPUT_WARNINGS.name, INPUT_WARNINGS.help, metrics.input_warnings.clone());
+        r.register(
+            SOURCE_LAST_SUCCESS.name,
+            SOURCE_LAST_SUCCESS.help,
+            metrics.source_last_success.clone(),
+        );
+        r.register(
+            EC2_REQUESTS.name,
+            EC2_REQUESTS.help,
+            metrics.ec2_requests.clone(),
+        );
+        r.register(
+            EC2_REQUEST_ERRORS.name,
+            EC2_REQUEST_ERRORS.help,
+            metrics.ec2_request_errors.clone(),
+        );
+        r.register(
+            EC2_POLL_DURATION.name,
+            EC2_POLL_DURATION.help,
+            metrics.ec2_poll_duration.clone(),
+        );
+        r.register(
+            KUBE_OBJECTS.name,
+            KUBE_OBJECTS.help,
+            metrics.kube_objects.clone(),
+        );
+        r.register(
+            KUBE_WATCH_ERRORS.name,
+            KUBE_WATCH_ERRORS.help,
+            metrics.kube_watch_errors.clone(),
+        );
+        r.register(
+            INPUT_WARNINGS.name,
+            INPUT_WARNINGS.help,
+            metrics.input_warnings.clone(),
+        );
         r.register_collector(Box::new(SnapshotCollector { snapshot }));
 
         for source in [Source::Kubernetes, Source::Ec2] {
             metrics.set_source_up(source, false);
         }
         for operation in EC2_OPERATIONS {
-            let _ = metrics.ec2_requests.get_or_create(&OperationLabels { operation });
+            let _ = metrics
+                .ec2_requests
+                .get_or_create(&OperationLabels { operation });
             for code in EC2_ERROR_CODES {
                 let _ = metrics
                     .ec2_request_errors
@@ -281,11 +310,17 @@ impl Metrics {
             }
         }
         for resource in KUBE_RESOURCES {
-            let _ = metrics.kube_objects.get_or_create(&ResourceLabels { resource });
-            let _ = metrics.kube_watch_errors.get_or_create(&ResourceLabels { resource });
+            let _ = metrics
+                .kube_objects
+                .get_or_create(&ResourceLabels { resource });
+            let _ = metrics
+                .kube_watch_errors
+                .get_or_create(&ResourceLabels { resource });
         }
         for kind in WarningKind::ALL {
-            let _ = metrics.input_warnings.get_or_create(&KindLabels { kind: kind.as_str() });
+            let _ = metrics.input_warnings.get_or_create(&KindLabels {
+                kind: kind.as_str(),
+            });
         }
         (registry, metrics)
     }
@@ -337,7 +372,9 @@ impl Metrics {
 
     pub fn input_warning(&self, kind: WarningKind) {
         self.input_warnings
-            .get_or_create(&KindLabels { kind: kind.as_str() })
+            .get_or_create(&KindLabels {
+                kind: kind.as_str(),
+            })
             .inc();
     }
 }
@@ -349,7 +386,10 @@ pub struct SharedSnapshot(Arc<RwLock<Option<Arc<Snapshot>>>>);
 
 impl SharedSnapshot {
     pub fn get(&self) -> Option<Arc<Snapshot>> {
-        self.0.read().map(|s| s.clone()).unwrap_or_else(|p| p.into_inner().clone())
+        self.0
+            .read()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
     }
 
     pub fn set(&self, snapshot: Arc<Snapshot>) {
@@ -372,7 +412,9 @@ fn gauge_family<L: EncodeLabelSet>(
     def: MetricDef,
     samples: impl IntoIterator<Item = (L, f64)>,
 ) -> Result<(), std::fmt::Error> {
-    let mut family = encoder.encode_descriptor(def.name, def.help, None, MetricType::Gauge)?;
+    // The registry ends registered metrics' help with a period; match it.
+    let help = format!("{}.", def.help);
+    let mut family = encoder.encode_descriptor(def.name, &help, None, MetricType::Gauge)?;
     for (labels, value) in samples {
         ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
     }
@@ -383,7 +425,10 @@ impl Collector for SnapshotCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let build = [
             ("version", env!("CARGO_PKG_VERSION")),
-            ("revision", option_env!("PODENI_GIT_REVISION").unwrap_or("unknown")),
+            (
+                "revision",
+                option_env!("PODENI_GIT_REVISION").unwrap_or("unknown"),
+            ),
         ];
         gauge_family(&mut encoder, BUILD_INFO, [(build, 1.0)])?;
 
@@ -402,7 +447,10 @@ impl Collector for SnapshotCollector {
                     ("trunk_eni_id", n.trunk_eni_id.clone().unwrap_or_default()),
                     (
                         "capacity_source",
-                        n.capacity_source.map(|s| s.as_str()).unwrap_or("unknown").to_owned(),
+                        n.capacity_source
+                            .map(|s| s.as_str())
+                            .unwrap_or("unknown")
+                            .to_owned(),
                     ),
                 ];
                 (labels, 1.0)
@@ -418,14 +466,19 @@ impl Collector for SnapshotCollector {
         gauge_family(
             &mut encoder,
             NODE_REQUESTS,
-            nodes.iter().map(|n| (node(&n.name), f64::from(n.requested))),
+            nodes
+                .iter()
+                .map(|n| (node(&n.name), f64::from(n.requested))),
         )?;
         gauge_family(
             &mut encoder,
             NODE_BRANCH_ENIS,
             nodes.iter().flat_map(|n| {
                 EniState::ALL.into_iter().map(|state| {
-                    let labels = [("node", n.name.clone()), ("state", state.as_str().to_owned())];
+                    let labels = [
+                        ("node", n.name.clone()),
+                        ("state", state.as_str().to_owned()),
+                    ];
                     (labels, f64::from(n.branch_enis.get(state)))
                 })
             }),
@@ -469,10 +522,19 @@ impl Collector for SnapshotCollector {
                     ("eni_id", h.eni_id.clone()),
                     ("node", h.node.clone()),
                     ("state", h.state.as_str().to_owned()),
-                    ("namespace", pod.map(|p| p.namespace.clone()).unwrap_or_default()),
+                    (
+                        "namespace",
+                        pod.map(|p| p.namespace.clone()).unwrap_or_default(),
+                    ),
                     ("pod", pod.map(|p| p.name.clone()).unwrap_or_default()),
-                    ("owner_kind", owner.map(|o| o.kind.clone()).unwrap_or_default()),
-                    ("owner_name", owner.map(|o| o.name.clone()).unwrap_or_default()),
+                    (
+                        "owner_kind",
+                        owner.map(|o| o.kind.clone()).unwrap_or_default(),
+                    ),
+                    (
+                        "owner_name",
+                        owner.map(|o| o.name.clone()).unwrap_or_default(),
+                    ),
                 ];
                 (labels, 1.0)
             }),
@@ -487,8 +549,14 @@ impl Collector for SnapshotCollector {
                 let labels = [
                     ("subnet_id", s.id.clone()),
                     ("vpc_id", s.vpc_id.clone().unwrap_or_default()),
-                    ("availability_zone", s.availability_zone.clone().unwrap_or_default()),
-                    ("availability_zone_id", s.availability_zone_id.clone().unwrap_or_default()),
+                    (
+                        "availability_zone",
+                        s.availability_zone.clone().unwrap_or_default(),
+                    ),
+                    (
+                        "availability_zone_id",
+                        s.availability_zone_id.clone().unwrap_or_default(),
+                    ),
                     ("cidr_block", s.cidr_block.clone().unwrap_or_default()),
                     ("name", s.name.clone().unwrap_or_default()),
                 ];
@@ -518,7 +586,10 @@ impl Collector for SnapshotCollector {
                     ("detached", s.detached_branch_enis),
                 ]
                 .map(|(state, count)| {
-                    let labels = [("subnet_id", s.subnet.id.clone()), ("state", state.to_owned())];
+                    let labels = [
+                        ("subnet_id", s.subnet.id.clone()),
+                        ("state", state.to_owned()),
+                    ];
                     (labels, f64::from(count))
                 })
             }),
@@ -554,5 +625,12 @@ pub fn render(registry: &Registry, openmetrics: bool) -> (String, &'static str) 
     if let Err(error) = result {
         tracing::error!(%error, "encoding /metrics failed");
     }
-    (body, if openmetrics { OPENMETRICS_TEXT } else { PROMETHEUS_TEXT })
+    (
+        body,
+        if openmetrics {
+            OPENMETRICS_TEXT
+        } else {
+            PROMETHEUS_TEXT
+        },
+    )
 }

@@ -101,9 +101,16 @@ fn respond(endpoints: &Endpoints, request: &Request<Incoming>) -> Response<Full<
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => match (endpoints.readiness)() {
             Ok(()) => text(StatusCode::OK, "ready\n"),
-            Err(missing) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {missing}\n")),
+            Err(missing) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {missing}\n"),
+            ),
         },
-        "/" => with_type(StatusCode::OK, LANDING_PAGE.to_owned(), "text/html; charset=utf-8"),
+        "/" => with_type(
+            StatusCode::OK,
+            LANDING_PAGE.to_owned(),
+            "text/html; charset=utf-8",
+        ),
         _ => text(StatusCode::NOT_FOUND, "not found; see /\n"),
     };
     if method == Method::HEAD {
@@ -116,7 +123,11 @@ fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
     with_type(status, body.into(), "text/plain; charset=utf-8")
 }
 
-fn with_type(status: StatusCode, body: String, content_type: &'static str) -> Response<Full<Bytes>> {
+fn with_type(
+    status: StatusCode,
+    body: String,
+    content_type: &'static str,
+) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response

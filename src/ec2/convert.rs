@@ -78,7 +78,11 @@ mod tests {
         let trunk = NetworkInterface::builder()
             .network_interface_id("eni-t")
             .interface_type(NetworkInterfaceType::Trunk)
-            .attachment(NetworkInterfaceAttachment::builder().instance_id("i-1").build())
+            .attachment(
+                NetworkInterfaceAttachment::builder()
+                    .instance_id("i-1")
+                    .build(),
+            )
             .build();
         assert_eq!(
             eni_from_sdk(&trunk).and_then(|e| e.attached_instance_id),

@@ -53,7 +53,9 @@ pub struct Ec2Poller {
 
 impl Ec2Poller {
     pub fn new(client: Client, settings: Ec2Settings, metrics: Metrics) -> Self {
-        let rate = if settings.max_requests_per_second.is_finite() && settings.max_requests_per_second > 0.0 {
+        let rate = if settings.max_requests_per_second.is_finite()
+            && settings.max_requests_per_second > 0.0
+        {
             settings.max_requests_per_second
         } else {
             1.0
@@ -106,7 +108,10 @@ impl Ec2Poller {
     async fn describe_network_interfaces(&self) -> Result<Vec<crate::model::Eni>, Ec2Error> {
         let mut filters = vec![
             Filter::builder()
-                .name(format!("tag:kubernetes.io/cluster/{}", self.settings.cluster_name))
+                .name(format!(
+                    "tag:kubernetes.io/cluster/{}",
+                    self.settings.cluster_name
+                ))
                 .values("owned")
                 .build(),
             Filter::builder()
@@ -128,11 +133,19 @@ impl Ec2Poller {
                 .max_results(PAGE_SIZE)
                 .set_next_token(next_token.take())
                 .customize()
-                .interceptor(CountAttempts::new(DESCRIBE_NETWORK_INTERFACES, &self.metrics))
+                .interceptor(CountAttempts::new(
+                    DESCRIBE_NETWORK_INTERFACES,
+                    &self.metrics,
+                ))
                 .send()
                 .await
                 .map_err(|e| self.failed(DESCRIBE_NETWORK_INTERFACES, e))?;
-            enis.extend(response.network_interfaces().iter().filter_map(eni_from_sdk));
+            enis.extend(
+                response
+                    .network_interfaces()
+                    .iter()
+                    .filter_map(eni_from_sdk),
+            );
             match response.next_token() {
                 Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
                 _ => return Ok(enis),
@@ -140,8 +153,14 @@ impl Ec2Poller {
         }
     }
 
-    async fn describe_subnets(&self, vpcs: Vec<String>) -> Result<Vec<crate::model::Subnet>, Ec2Error> {
-        let filter = Filter::builder().name("vpc-id").set_values(Some(vpcs)).build();
+    async fn describe_subnets(
+        &self,
+        vpcs: Vec<String>,
+    ) -> Result<Vec<crate::model::Subnet>, Ec2Error> {
+        let filter = Filter::builder()
+            .name("vpc-id")
+            .set_values(Some(vpcs))
+            .build();
         let mut subnets = Vec::new();
         let mut next_token: Option<String> = None;
         loop {

@@ -1,5 +1,10 @@
-//! The Kubernetes adapter: Pod and Node objects become `PodInfo`/`NodeInfo` here.
+//! The Kubernetes adapter: Pod and Node objects become `PodInfo`/`NodeInfo` at the edge
+//! (`convert`), watch events keep a compact cache of them (`cache`, `watch`).
 
+mod cache;
 mod convert;
+mod watch;
 
+pub use cache::{ClusterCache, Index};
 pub use convert::{node_info, pod_info};
+pub use watch::{KubeShared, client, list_all, run_watchers};

@@ -1,0 +1,248 @@
+//! Watch drivers: one task per resource turns watcher events into cache updates, counts
+//! failures, and tells the loop that something changed. kube's watcher re-lists on
+//! `410 Gone` and retries with backoff; the cache keeps serving the last good view.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::core::DeserializeGuard;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Client, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::Notify;
+
+use super::cache::{ClusterCache, Index};
+use super::convert::{node_info, pod_info};
+use crate::metrics::Metrics;
+use crate::model::{NodeInfo, PodInfo, WarningKind};
+
+/// After a watch error, the source counts as healthy again once an event arrives, or
+/// once this long passes with no further error (kube's backoff retries at least every
+/// 30 s, so a persisting failure keeps reporting).
+const QUIET_AFTER_ERROR: Duration = Duration::from_secs(60);
+/// List page size: bounds the memory a re-list of 150,000 pods needs at once.
+const LIST_PAGE_SIZE: u32 = 500;
+
+/// Health of one watched resource.
+#[derive(Debug, Default, Clone, Copy)]
+struct WatchHealth {
+    last_error: Option<Timestamp>,
+    /// First error of the current failure streak: the cache is known good up to here.
+    failing_since: Option<Timestamp>,
+}
+
+/// What the watchers share with the loop.
+#[derive(Debug, Default)]
+pub struct KubeShared {
+    cache: Mutex<ClusterCache>,
+    health: Mutex<[WatchHealth; 2]>,
+    pub changed: Notify,
+}
+
+#[derive(Clone, Copy)]
+enum Resource {
+    Pods = 0,
+    Nodes = 1,
+}
+
+impl Resource {
+    fn as_str(self) -> &'static str {
+        match self {
+            Resource::Pods => "pods",
+            Resource::Nodes => "nodes",
+        }
+    }
+}
+
+impl KubeShared {
+    pub fn cache(&self) -> MutexGuard<'_, ClusterCache> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn health(&self) -> MutexGuard<'_, [WatchHealth; 2]> {
+        self.health
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The time up to which the cache is known to match the API server: `now` while
+    /// every watch is healthy, else when the current failure started. The loop passes
+    /// it to the join so a broken watch freezes ENI ages instead of aging them.
+    pub fn fresh_until(&self, now: Timestamp) -> Timestamp {
+        let quiet = jiff::SignedDuration::try_from(QUIET_AFTER_ERROR).unwrap_or_default();
+        let mut fresh = now;
+        for health in self.health().iter_mut() {
+            if health
+                .last_error
+                .is_some_and(|last| now.duration_since(last) >= quiet)
+            {
+                health.failing_since = None;
+            }
+            if let Some(since) = health.failing_since {
+                fresh = fresh.min(since);
+            }
+        }
+        fresh
+    }
+
+    pub fn is_healthy(&self, now: Timestamp) -> bool {
+        self.fresh_until(now) == now
+    }
+
+    fn record_error(&self, resource: Resource, now: Timestamp) {
+        let mut health = self.health();
+        let entry = &mut health[resource as usize];
+        entry.last_error = Some(now);
+        entry.failing_since.get_or_insert(now);
+    }
+
+    fn record_success(&self, resource: Resource) {
+        self.health()[resource as usize].failing_since = None;
+    }
+}
+
+/// Watches pods (all namespaces) and nodes until the process ends.
+pub async fn run_watchers(client: Client, shared: Arc<KubeShared>, metrics: Metrics) {
+    let pods = drive::<Pod, PodInfo>(
+        Api::all(client.clone()),
+        Resource::Pods,
+        shared.clone(),
+        metrics.clone(),
+        |cache| &mut cache.pods,
+        // Only pods that ask for or name a branch ENI are kept.
+        |pod| Some(pod_info(pod)).filter(PodInfo::is_relevant),
+        |pod| format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any()),
+    );
+    let nodes = drive::<Node, NodeInfo>(
+        Api::all(client),
+        Resource::Nodes,
+        shared,
+        metrics,
+        |cache| &mut cache.nodes,
+        |node| Some(node_info(node)),
+        |node| node.name_any(),
+    );
+    tokio::join!(pods, nodes);
+}
+
+async fn drive<K, V>(
+    api: Api<DeserializeGuard<K>>,
+    resource: Resource,
+    shared: Arc<KubeShared>,
+    metrics: Metrics,
+    index: fn(&mut ClusterCache) -> &mut Index<V>,
+    convert: fn(&K) -> Option<V>,
+    key: fn(&K) -> String,
+) where
+    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
+    K::DynamicType: Default,
+{
+    let config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
+    let mut events = std::pin::pin!(watcher::watcher(api, config).default_backoff());
+    let name = resource.as_str();
+    while let Some(event) = events.next().await {
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::warn!(%error, resource = name, "watch failed; retrying with backoff");
+                metrics.kube_watch_error(name);
+                shared.record_error(resource, Timestamp::now());
+                continue;
+            }
+        };
+        let mut cache = shared.cache();
+        let target = index(&mut cache);
+        let decoded = |guard: DeserializeGuard<K>| match guard.0 {
+            Ok(object) => Some((key(&object), convert(&object))),
+            Err(invalid) => {
+                // Logged and counted; the object keeps its last good version, if any.
+                tracing::warn!(
+                    resource = name,
+                    object = invalid.metadata.name.as_deref().unwrap_or("?"),
+                    error = %invalid.error,
+                    "cannot decode object"
+                );
+                metrics.input_warning(WarningKind::BadObject);
+                None
+            }
+        };
+        let done = match event {
+            Event::Init => {
+                target.init();
+                false
+            }
+            Event::InitApply(guard) => {
+                if let Some((key, value)) = decoded(guard) {
+                    target.init_apply(key, value);
+                }
+                false
+            }
+            Event::InitDone => {
+                target.init_done();
+                true
+            }
+            Event::Apply(guard) => {
+                if let Some((key, value)) = decoded(guard) {
+                    target.apply(key, value);
+                }
+                true
+            }
+            Event::Delete(guard) => {
+                if let Some((key, _)) = decoded(guard) {
+                    target.delete(&key);
+                }
+                true
+            }
+        };
+        let count = target.len();
+        drop(cache);
+        if done {
+            metrics.kube_objects(name, count);
+            shared.record_success(resource);
+            shared.changed.notify_one();
+        }
+    }
+}
+
+/// Reads every node and pod once (paginated), for one-shot `audit` and `snapshot`.
+pub async fn list_all(client: &Client) -> Result<(Vec<Node>, Vec<Pod>), kube::Error> {
+    Ok((
+        list(Api::all(client.clone())).await?,
+        list(Api::all(client.clone())).await?,
+    ))
+}
+
+async fn list<K>(api: Api<K>) -> Result<Vec<K>, kube::Error>
+where
+    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let mut items = Vec::new();
+    let mut params = kube::api::ListParams::default().limit(LIST_PAGE_SIZE);
+    loop {
+        let page = api.list(&params).await?;
+        items.extend(page.items);
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => return Ok(items),
+        }
+    }
+}
+
+/// A client from `--kubeconfig`, else the usual inference (KUBECONFIG, ~/.kube/config,
+/// in-cluster service account).
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(Client::try_from(config)?)
+}

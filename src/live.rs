@@ -1,0 +1,227 @@
+//! The live loop: Kubernetes watchers and a paced EC2 poll feed the join, which runs
+//! once per EC2 poll and after Kubernetes changes (debounced), never per scrape.
+//!
+//! Safety rules from DESIGN §4–§5: nothing is reconciled before the Kubernetes cache has
+//! synced and EC2 has been polled once; the join is told the time up to which *both*
+//! sources are known good, so an outage freezes ENI ages instead of turning ENIs
+//! `leaked`; while a source is down the last inventory and snapshot keep being served.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::accounting::{Settings, Snapshot, reconcile};
+use crate::ec2::Ec2Poller;
+use crate::k8s::KubeShared;
+use crate::metrics::{Metrics, SharedSnapshot, Source};
+use crate::model::{InputWarning, Inventory, WarningKind};
+
+/// Kubernetes events arrive in bursts (a rollout touches many pods): wait this long
+/// after the first before reconciling, to reconcile once for the burst.
+const DEBOUNCE: Duration = Duration::from_millis(500);
+/// Longest wait between polls while EC2 keeps failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+struct Polled {
+    inventory: Inventory,
+    /// When the poll that produced it started: EC2 is known good up to here.
+    at: Timestamp,
+}
+
+pub struct Live {
+    kube: Arc<KubeShared>,
+    ec2: Ec2Poller,
+    poll_interval: Duration,
+    settings: Settings,
+    inventory: Mutex<Option<Arc<Polled>>>,
+    ec2_polled: AtomicBool,
+    snapshot: SharedSnapshot,
+    metrics: Metrics,
+    /// Warnings present in the last snapshot: each is logged and counted once when it appears.
+    reported: Mutex<HashSet<(WarningKind, String)>>,
+}
+
+impl Live {
+    pub fn new(
+        kube: Arc<KubeShared>,
+        ec2: Ec2Poller,
+        poll_interval: Duration,
+        settings: Settings,
+        snapshot: SharedSnapshot,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            kube,
+            ec2,
+            poll_interval,
+            settings,
+            inventory: Mutex::new(None),
+            ec2_polled: AtomicBool::new(false),
+            snapshot,
+            metrics,
+            reported: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// `/readyz`: the first Kubernetes sync and the first EC2 poll are done.
+    pub fn readiness(&self) -> Result<(), String> {
+        let mut missing = Vec::new();
+        if !self.kube.cache().is_synced() {
+            missing.push("Kubernetes initial sync");
+        }
+        if !self.ec2_polled.load(Ordering::Relaxed) {
+            missing.push("first EC2 poll");
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(missing.join(", "))
+        }
+    }
+
+    /// Polls EC2 forever: every interval while it works, backing off with jitter while
+    /// it fails (the last inventory is kept meanwhile).
+    pub async fn poll_ec2(&self) {
+        let mut failures = 0u32;
+        loop {
+            let started = Timestamp::now();
+            match self.ec2.poll().await {
+                Ok(inventory) => {
+                    failures = 0;
+                    tracing::debug!(
+                        enis = inventory.enis.len(),
+                        subnets = inventory.subnets.len(),
+                        "EC2 polled"
+                    );
+                    *lock(&self.inventory) = Some(Arc::new(Polled {
+                        inventory,
+                        at: started,
+                    }));
+                    self.ec2_polled.store(true, Ordering::Relaxed);
+                    self.metrics
+                        .source_succeeded(Source::Ec2, unix_seconds(Timestamp::now()));
+                }
+                Err(error) => {
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(%error, failures, "EC2 poll failed; keeping the last inventory");
+                    self.metrics.set_source_up(Source::Ec2, false);
+                }
+            }
+            self.kube.changed.notify_one();
+            let delay = next_poll_delay(self.poll_interval, failures, rand::random::<f64>());
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Reconciles after every change signal, debounced.
+    pub async fn reconcile_on_change(&self) {
+        loop {
+            self.kube.changed.notified().await;
+            tokio::time::sleep(DEBOUNCE).await;
+            self.reconcile_now(Timestamp::now());
+        }
+    }
+
+    /// One join over the current cache and inventory; returns false when a source has
+    /// not delivered yet (nothing is published then).
+    pub fn reconcile_now(&self, now: Timestamp) -> bool {
+        let Some(polled) = lock(&self.inventory).clone() else {
+            return false;
+        };
+        let kube_healthy = self.kube.is_healthy(now);
+        let observed = polled.at.min(self.kube.fresh_until(now));
+        let previous = self.snapshot.get();
+        let snapshot = {
+            let cache = self.kube.cache();
+            if !cache.is_synced() {
+                return false;
+            }
+            reconcile(
+                cache.nodes.values(),
+                cache.pods.values(),
+                &polled.inventory,
+                observed,
+                previous.as_deref(),
+                &self.settings,
+            )
+        };
+        if kube_healthy {
+            self.metrics
+                .source_succeeded(Source::Kubernetes, unix_seconds(now));
+        } else {
+            self.metrics.set_source_up(Source::Kubernetes, false);
+        }
+        self.report_new_warnings(&snapshot);
+        self.snapshot.set(Arc::new(snapshot));
+        true
+    }
+
+    fn report_new_warnings(&self, snapshot: &Snapshot) {
+        let current = warning_keys(&snapshot.warnings);
+        let mut reported = lock(&self.reported);
+        for warning in &snapshot.warnings {
+            if !reported.contains(&(warning.kind, warning.object.clone())) {
+                tracing::warn!(kind = warning.kind.as_str(), object = %warning.object, detail = %warning.detail, "input problem");
+                self.metrics.input_warning(warning.kind);
+            }
+        }
+        *reported = current;
+    }
+}
+
+fn warning_keys(warnings: &[InputWarning]) -> HashSet<(WarningKind, String)> {
+    warnings
+        .iter()
+        .map(|w| (w.kind, w.object.clone()))
+        .collect()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+pub fn unix_seconds(time: Timestamp) -> f64 {
+    time.as_millisecond() as f64 / 1000.0
+}
+
+/// The wait before the next poll: the interval while polls succeed; after failures,
+/// exponential backoff (capped) with jitter in [50 %, 100 %], so many exporters that
+/// failed together do not retry together. `jitter` is uniform in [0, 1).
+pub fn next_poll_delay(interval: Duration, failures: u32, jitter: f64) -> Duration {
+    if failures == 0 {
+        return interval;
+    }
+    let cap = MAX_BACKOFF.max(interval);
+    let backoff = interval
+        .checked_mul(1u32 << failures.min(16))
+        .unwrap_or(cap)
+        .min(cap);
+    backoff.mul_f64(0.5 + jitter.clamp(0.0, 1.0) / 2.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_delay_backs_off_with_jitter_and_a_cap() {
+        let interval = Duration::from_secs(30);
+        assert_eq!(next_poll_delay(interval, 0, 0.9), interval);
+        assert_eq!(next_poll_delay(interval, 1, 1.0), Duration::from_secs(60));
+        assert_eq!(next_poll_delay(interval, 1, 0.0), Duration::from_secs(30));
+        assert_eq!(next_poll_delay(interval, 2, 1.0), Duration::from_secs(120));
+        assert_eq!(next_poll_delay(interval, 10, 1.0), MAX_BACKOFF);
+        assert_eq!(next_poll_delay(interval, u32::MAX, 1.0), MAX_BACKOFF);
+        let long = Duration::from_secs(600);
+        assert_eq!(
+            next_poll_delay(long, 3, 1.0),
+            long,
+            "the cap never shortens the interval"
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! `serve --from DIR`: serves a snapshot directory as if it were the live cluster, and
+//! re-reads it when its files change. Dashboards and alerts can be built and shown
+//! without a cluster. Each read is one observation (no previous result), so nothing is
+//! ever `leaked` here, exactly as in `audit --from DIR`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use jiff::Timestamp;
+
+use crate::accounting::{Settings, reconcile};
+use crate::live::unix_seconds;
+use crate::metrics::{Metrics, SharedSnapshot, Source};
+use crate::snapshot_dir::{self, SnapshotDirError};
+
+const CHECK_EVERY: Duration = Duration::from_secs(2);
+
+pub struct DirSource {
+    dir: PathBuf,
+    settings: Settings,
+    snapshot: SharedSnapshot,
+    metrics: Metrics,
+    loaded: AtomicBool,
+}
+
+impl DirSource {
+    pub fn new(
+        dir: PathBuf,
+        settings: Settings,
+        snapshot: SharedSnapshot,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            dir,
+            settings,
+            snapshot,
+            metrics,
+            loaded: AtomicBool::new(false),
+        }
+    }
+
+    /// Reads the directory and publishes a snapshot; on error the last one stays.
+    pub fn load(&self) -> Result<(), SnapshotDirError> {
+        let result = snapshot_dir::read_dir(&self.dir);
+        let loaded = match result {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                for source in [Source::Kubernetes, Source::Ec2] {
+                    self.metrics.set_source_up(source, false);
+                }
+                return Err(error);
+            }
+        };
+        let now = Timestamp::now();
+        let mut snapshot = reconcile(
+            &loaded.nodes,
+            &loaded.pods,
+            &loaded.inventory,
+            now,
+            None,
+            &self.settings,
+        );
+        snapshot.add_input_warnings(loaded.warnings);
+        for warning in &snapshot.warnings {
+            self.metrics.input_warning(warning.kind);
+        }
+        self.snapshot.set(Arc::new(snapshot));
+        for source in [Source::Kubernetes, Source::Ec2] {
+            self.metrics.source_succeeded(source, unix_seconds(now));
+        }
+        self.loaded.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    pub fn readiness(&self) -> Result<(), String> {
+        if self.loaded.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err(format!("{} not read yet", self.dir.display()))
+        }
+    }
+
+    /// Re-reads the directory whenever one of its files changes.
+    pub async fn watch(&self) {
+        let mut seen = fingerprint(&self.dir);
+        loop {
+            tokio::time::sleep(CHECK_EVERY).await;
+            let now = fingerprint(&self.dir);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match self.load() {
+                Ok(()) => tracing::info!(dir = %self.dir.display(), "snapshot directory re-read"),
+                Err(error) => {
+                    tracing::warn!(%error, "snapshot directory unreadable; serving the last good one")
+                }
+            }
+        }
+    }
+}
+
+/// Modification times and sizes of the four files: cheap, and enough to notice edits.
+fn fingerprint(dir: &Path) -> Vec<Option<(SystemTime, u64)>> {
+    [
+        snapshot_dir::NODES_FILE,
+        snapshot_dir::PODS_FILE,
+        snapshot_dir::NETWORK_INTERFACES_FILE,
+        snapshot_dir::SUBNETS_FILE,
+    ]
+    .iter()
+    .map(|name| {
+        let meta = std::fs::metadata(dir.join(name)).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
+    })
+    .collect()
+}
