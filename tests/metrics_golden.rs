@@ -21,7 +21,14 @@ fn repo() -> PathBuf {
 fn incident_metrics() -> String {
     let loaded = snapshot_dir::read_dir(&repo().join("examples/incident")).expect("example reads");
     let now: Timestamp = "2026-11-24T09:45:00Z".parse().unwrap();
-    let snapshot = reconcile(&loaded.nodes, &loaded.pods, &loaded.inventory, now, None, &Settings::default());
+    let snapshot = reconcile(
+        &loaded.nodes,
+        &loaded.pods,
+        &loaded.inventory,
+        now,
+        None,
+        &Settings::default(),
+    );
     let shared = SharedSnapshot::default();
     shared.set(Arc::new(snapshot));
     let (registry, _metrics) = Metrics::new_registry(shared);
@@ -62,8 +69,9 @@ fn metrics_match_the_golden_file() {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         fs::write(&golden_path, &actual).unwrap();
     }
-    let golden = fs::read_to_string(&golden_path)
-        .expect("tests/golden/incident.prom missing: run UPDATE_GOLDEN=1 cargo test --test metrics_golden");
+    let golden = fs::read_to_string(&golden_path).expect(
+        "tests/golden/incident.prom missing: run UPDATE_GOLDEN=1 cargo test --test metrics_golden",
+    );
     assert_eq!(
         actual, golden,
         "/metrics changed; if intended, run UPDATE_GOLDEN=1 cargo test --test metrics_golden and review the diff"
@@ -80,7 +88,12 @@ fn promtool_check_metrics_is_clean() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("promtool not found: install Prometheus (scripts/test does it with apt)");
-    child.stdin.take().unwrap().write_all(exposition.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(exposition.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(
         output.status.success(),
@@ -95,11 +108,26 @@ fn incident_figures_in_the_exposition() {
     let exposition = incident_metrics();
     let node = "ip-10-0-1-10.eu-west-1.compute.internal";
     for (series, value) in [
-        (format!("podeni_node_branch_eni_capacity{{node=\"{node}\"}}"), "18"),
-        (format!("podeni_node_branch_eni_requests{{node=\"{node}\"}}"), "14"),
-        (format!("podeni_node_branch_enis{{node=\"{node}\",state=\"completed_pod\"}}"), "3"),
-        (format!("podeni_node_branch_eni_remaining{{node=\"{node}\"}}"), "0"),
-        (format!("podeni_node_pods_waiting_for_branch_eni{{node=\"{node}\"}}"), "1"),
+        (
+            format!("podeni_node_branch_eni_capacity{{node=\"{node}\"}}"),
+            "18",
+        ),
+        (
+            format!("podeni_node_branch_eni_requests{{node=\"{node}\"}}"),
+            "14",
+        ),
+        (
+            format!("podeni_node_branch_enis{{node=\"{node}\",state=\"completed_pod\"}}"),
+            "3",
+        ),
+        (
+            format!("podeni_node_branch_eni_remaining{{node=\"{node}\"}}"),
+            "0",
+        ),
+        (
+            format!("podeni_node_pods_waiting_for_branch_eni{{node=\"{node}\"}}"),
+            "1",
+        ),
     ] {
         let line = exposition
             .lines()
@@ -108,7 +136,10 @@ fn incident_figures_in_the_exposition() {
         let got: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
         assert_eq!(got, value.parse::<f64>().unwrap(), "{line}");
     }
-    assert!(!exposition.contains("# EOF"), "plain Prometheus text by default");
+    assert!(
+        !exposition.contains("# EOF"),
+        "plain Prometheus text by default"
+    );
 }
 
 /// Every `podeni_*` name in the docs and assets exists, and the README lists them all.
@@ -118,7 +149,11 @@ fn documented_metric_names_exist_in_the_code() {
     let mut files = vec![repo().join("README.md")];
     for dir in ["alerts", "dashboards", "docs", "deploy"] {
         if let Ok(entries) = fs::read_dir(repo().join(dir)) {
-            files.extend(entries.filter_map(|e| Some(e.ok()?.path())).filter(|p| p.is_file()));
+            files.extend(
+                entries
+                    .filter_map(|e| Some(e.ok()?.path()))
+                    .filter(|p| p.is_file()),
+            );
         }
     }
     for file in &files {
@@ -149,7 +184,10 @@ fn metric_names_in(text: &str) -> BTreeSet<String> {
             .collect();
         let base = ["_bucket", "_sum", "_count"]
             .iter()
-            .find_map(|suffix| name.strip_suffix(suffix).filter(|b| b.ends_with("_seconds")))
+            .find_map(|suffix| {
+                name.strip_suffix(suffix)
+                    .filter(|b| b.ends_with("_seconds"))
+            })
             .unwrap_or(&name);
         names.insert(base.to_owned());
     }
