@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::core::DeserializeGuard;
 use kube::runtime::WatchStreamExt;
+use kube::runtime::utils::ResetTimerBackoff;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Client, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -20,10 +21,13 @@ use super::convert::{node_info, pod_info};
 use crate::metrics::Metrics;
 use crate::model::{NodeInfo, PodInfo, WarningKind};
 
+/// Watch retries back off up to this, without jitter, so a persisting failure reports
+/// an error at least this often.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(10);
 /// After a watch error, the source counts as healthy again once an event arrives, or
-/// once this long passes with no further error (kube's backoff retries at least every
-/// 30 s, so a persisting failure keeps reporting).
-const QUIET_AFTER_ERROR: Duration = Duration::from_secs(60);
+/// once this long passes with no further error: more than two retry delays, so a
+/// persisting failure never looks healed.
+const QUIET_AFTER_ERROR: Duration = Duration::from_secs(25);
 /// List page size: bounds the memory a re-list of 150,000 pods needs at once.
 const LIST_PAGE_SIZE: u32 = 500;
 
@@ -144,7 +148,17 @@ async fn drive<K, V>(
     K::DynamicType: Default,
 {
     let config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
-    let mut events = std::pin::pin!(watcher::watcher(api, config).default_backoff());
+    let backoff = ResetTimerBackoff::new(
+        watcher::ExponentialBackoff::from(
+            backon::ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(500))
+                .with_max_delay(MAX_RETRY_DELAY)
+                .with_factor(2.0)
+                .without_max_times(),
+        ),
+        Duration::from_secs(120),
+    );
+    let mut events = std::pin::pin!(watcher::watcher(api, config).backoff(backoff));
     let name = resource.as_str();
     while let Some(event) = events.next().await {
         let event = match event {
@@ -237,12 +251,17 @@ where
 /// A client from `--kubeconfig`, else the usual inference (KUBECONFIG, ~/.kube/config,
 /// in-cluster service account).
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Client> {
-    let config = match kubeconfig {
+    let mut config = match kubeconfig {
         Some(path) => {
             let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
         }
         None => kube::Config::infer().await?,
     };
+    // kube retries a failing request up to 15 times (minutes) before the watcher sees
+    // an error. An outage must surface at once: while the cache is stale, ages must
+    // freeze (new pods' ENIs would otherwise look orphaned, then leaked). The
+    // watcher's own backoff does the retrying.
+    config.default_retry = false;
     Ok(Client::try_from(config)?)
 }

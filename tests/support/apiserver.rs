@@ -48,6 +48,8 @@ struct State {
     next_list_id: u64,
     next_watch_id: u64,
     unavailable: bool,
+    /// Open connections, aborted when the server "stops".
+    connections: Vec<tokio::task::AbortHandle>,
     /// Requests seen, as "list pods", "watch nodes", …
     requests: Vec<String>,
 }
@@ -187,12 +189,16 @@ impl FakeApiServer {
         state.list_snapshots.clear();
     }
 
-    /// While unavailable every request gets 503 and open watches end.
+    /// While unavailable the server behaves as if stopped: open connections are cut and
+    /// new ones closed at once.
     pub fn set_unavailable(&self, unavailable: bool) {
         let mut state = self.lock();
         state.unavailable = unavailable;
         if unavailable {
             state.watches.clear();
+            for connection in state.connections.drain(..) {
+                connection.abort();
+            }
         }
     }
 

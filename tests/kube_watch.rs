@@ -1,0 +1,215 @@
+//! The Kubernetes adapter: the real `kube::Client` and watcher against the fake API
+//! server, through a generated kubeconfig.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use pod_eni_exporter::k8s::{self, KubeShared};
+use pod_eni_exporter::metrics::{self, Metrics, SharedSnapshot};
+use pod_eni_exporter::model::PodPhase;
+use serde_json::json;
+
+use support::apiserver::FakeApiServer;
+use support::world::{node_json, plain_pod_json, pod_json};
+use support::{eventually, sample};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+async fn started() -> (
+    FakeApiServer,
+    Arc<KubeShared>,
+    prometheus_client::registry::Registry,
+    tempfile::TempDir,
+) {
+    let api = FakeApiServer::start().await;
+    api.apply(
+        "nodes",
+        node_json("node-a", "i-0aaa", "m5a.xlarge", "eu-west-1a", 18),
+    );
+    api.apply(
+        "nodes",
+        node_json("node-b", "i-0bbb", "m5.large", "eu-west-1b", 9),
+    );
+    for i in 0..7 {
+        api.apply(
+            "pods",
+            pod_json(
+                &format!("shop/web-{i}"),
+                "node-a",
+                "Running",
+                Some(&format!("eni-{i}")),
+                None,
+            ),
+        );
+    }
+    api.apply("pods", plain_pod_json("kube-system/coredns-1", "node-a"));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    let client = k8s::client(Some(&kubeconfig))
+        .await
+        .expect("client from kubeconfig");
+    let shared = Arc::new(KubeShared::default());
+    let (registry, metrics) = Metrics::new_registry(SharedSnapshot::default());
+    tokio::spawn(k8s::run_watchers(client, shared.clone(), metrics));
+    eventually("initial sync", WAIT, || {
+        shared.cache().is_synced().then_some(())
+    })
+    .await;
+    (api, shared, registry, dir)
+}
+
+fn phase_of(shared: &KubeShared, key: &str) -> Option<PodPhase> {
+    shared
+        .cache()
+        .pods
+        .values()
+        .find(|p| p.key() == key)
+        .map(|p| p.phase)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn syncs_then_follows_changes_caching_only_sgp_pods() {
+    let (api, shared, registry, _dir) = started().await;
+    {
+        let cache = shared.cache();
+        assert_eq!(cache.nodes.len(), 2);
+        assert_eq!(
+            cache.pods.len(),
+            7,
+            "coredns requests no branch ENI and is not cached"
+        );
+    }
+    let text = metrics::render(&registry, false).0;
+    assert_eq!(
+        sample(&text, "podeni_kube_objects{resource=\"pods\"}"),
+        Some(7.0)
+    );
+
+    api.apply(
+        "pods",
+        pod_json("shop/web-3", "node-a", "Succeeded", Some("eni-3"), None),
+    );
+    eventually("pod completion seen", WAIT, || {
+        (phase_of(&shared, "shop/web-3") == Some(PodPhase::Succeeded)).then_some(())
+    })
+    .await;
+    api.delete("pods", "shop/web-4");
+    eventually("pod deletion seen", WAIT, || {
+        phase_of(&shared, "shop/web-4").is_none().then_some(())
+    })
+    .await;
+    api.delete("nodes", "node-b");
+    eventually("node deletion seen", WAIT, || {
+        (shared.cache().nodes.len() == 1).then_some(())
+    })
+    .await;
+    assert!(api.count("watch pods") >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_watch_resumes_and_a_gone_version_relists() {
+    let (api, shared, _registry, _dir) = started().await;
+    let lists_before = api.count("list pods");
+
+    // Dropped mid-stream: the watch resumes from its resourceVersion, no re-list,
+    // and what changed meanwhile is replayed.
+    api.drop_watches();
+    api.apply(
+        "pods",
+        pod_json("shop/web-1", "node-a", "Failed", Some("eni-1"), None),
+    );
+    eventually("change during the gap", WAIT, || {
+        (phase_of(&shared, "shop/web-1") == Some(PodPhase::Failed)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        api.count("list pods"),
+        lists_before,
+        "resumed without a re-list"
+    );
+
+    // Changes while the watcher is away, then the history is compacted: resuming
+    // gets 410 Gone and the watcher re-lists.
+    api.set_unavailable(true);
+    api.apply(
+        "pods",
+        pod_json("shop/web-9", "node-a", "Running", Some("eni-9"), None),
+    );
+    api.delete("pods", "shop/web-0");
+    api.compact();
+    api.set_unavailable(false);
+    eventually("re-list after 410", WAIT, || {
+        (api.count("list pods") > lists_before).then_some(())
+    })
+    .await;
+    eventually("state after re-list", WAIT, || {
+        (phase_of(&shared, "shop/web-9") == Some(PodPhase::Running)
+            && phase_of(&shared, "shop/web-0").is_none())
+        .then_some(())
+    })
+    .await;
+    assert_eq!(shared.cache().pods.len(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_undecodable_object_is_counted_and_the_rest_still_flows() {
+    let (api, shared, registry, _dir) = started().await;
+    api.apply(
+        "pods",
+        json!({
+            "metadata": {"name": "broken", "namespace": "shop"},
+            "spec": {"containers": "not a list"}
+        }),
+    );
+    eventually("bad object counted", WAIT, || {
+        let text = metrics::render(&registry, false).0;
+        (sample(&text, "podeni_input_warnings_total{kind=\"bad_object\"}") == Some(1.0))
+            .then_some(())
+    })
+    .await;
+    api.apply(
+        "pods",
+        pod_json("shop/web-2", "node-a", "Succeeded", Some("eni-2"), None),
+    );
+    eventually("later change still seen", WAIT, || {
+        (phase_of(&shared, "shop/web-2") == Some(PodPhase::Succeeded)).then_some(())
+    })
+    .await;
+    assert_eq!(shared.cache().pods.len(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unavailable_api_server_is_counted_and_freezes_freshness() {
+    let (api, shared, registry, _dir) = started().await;
+    assert!(shared.is_healthy(Timestamp::now()));
+    api.set_unavailable(true);
+    eventually("watch errors counted", WAIT, || {
+        let text = metrics::render(&registry, false).0;
+        (sample(&text, "podeni_kube_watch_errors_total{resource=\"pods\"}").unwrap_or(0.0) >= 1.0)
+            .then_some(())
+    })
+    .await;
+    let broken_at = Timestamp::now();
+    assert!(!shared.is_healthy(broken_at));
+    assert!(
+        shared.fresh_until(broken_at) < broken_at,
+        "freshness frozen at the failure"
+    );
+    assert_eq!(shared.cache().pods.len(), 7, "the last good view is kept");
+
+    api.set_unavailable(false);
+    api.apply(
+        "pods",
+        pod_json("shop/web-5", "node-a", "Succeeded", Some("eni-5"), None),
+    );
+    eventually("recovered", Duration::from_secs(60), || {
+        (phase_of(&shared, "shop/web-5") == Some(PodPhase::Succeeded)
+            && shared.is_healthy(Timestamp::now()))
+        .then_some(())
+    })
+    .await;
+}
