@@ -206,8 +206,10 @@ impl Ec2Poller {
 /// Maps an SDK error onto the bounded label set of `podeni_ec2_request_errors_total`.
 fn error_code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> &'static str {
     match error {
+        // Timeouts and every failure to deliver the request (refused, reset, closed
+        // early), except a bad configuration on our side.
         SdkError::TimeoutError(_) => "network",
-        SdkError::DispatchFailure(failure) if failure.is_io() || failure.is_timeout() => "network",
+        SdkError::DispatchFailure(failure) if !failure.is_user() => "network",
         _ => match error.code() {
             Some("RequestLimitExceeded" | "Throttling" | "ThrottlingException") => {
                 "RequestLimitExceeded"

@@ -97,8 +97,12 @@ impl FakeApiServer {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                if accept.lock().unavailable {
+                    drop(stream); // refused, as by a stopped API server
+                    continue;
+                }
                 let server = accept.clone();
-                tokio::spawn(async move {
+                let connection = tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         let server = server.clone();
                         async move { Ok::<_, Infallible>(server.handle(request)) }
@@ -107,6 +111,7 @@ impl FakeApiServer {
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
+                accept.lock().connections.push(connection.abort_handle());
             }
         });
         server
@@ -224,12 +229,6 @@ impl FakeApiServer {
             form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
                 .into_owned()
                 .collect();
-        if self.lock().unavailable {
-            return json_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                status(503, "ServiceUnavailable", "apiserver is shutting down"),
-            );
-        }
         let Some(resource) = path
             .strip_prefix("/api/v1/")
             .filter(|r| matches!(*r, "pods" | "nodes"))

@@ -1,0 +1,465 @@
+//! End to end: the built binary `serve` against moto (behind a proxy that can cut it
+//! off) and the fake API server, on the incident; then the world changes and both
+//! sources fail, and `/metrics` must say what DESIGN §4–§5 say.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use support::apiserver::FakeApiServer;
+use support::moto::{Moto, ec2_client, free_port};
+use support::proxy::Proxy;
+use support::world::{CLUSTER, FULL_NODE, build_incident, pod_json};
+use support::{eventually, http_get, sample};
+
+const LEAK_GRACE_SECONDS: u64 = 6;
+const WAIT: Duration = Duration::from_secs(40);
+
+struct Exporter {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Exporter {
+    fn start(kubeconfig: &std::path::Path, ec2_endpoint: &str) -> Self {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
+            .args([
+                "serve",
+                "--cluster-name",
+                CLUSTER,
+                "--ec2-poll-interval",
+                "1s",
+            ])
+            .args(["--leak-grace", &format!("{LEAK_GRACE_SECONDS}s")])
+            .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .env("AWS_ENDPOINT_URL_EC2", ec2_endpoint)
+            .env("AWS_REGION", "eu-west-1")
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start pod-eni-exporter serve");
+        Self { child, port }
+    }
+
+    fn metrics(&self) -> Option<String> {
+        http_get(self.port, "/metrics")
+            .filter(|(status, _)| *status == 200)
+            .map(|(_, body)| body)
+    }
+
+    fn value(&self, series: &str) -> Option<f64> {
+        sample(&self.metrics()?, series)
+    }
+
+    fn node(&self, metric: &str) -> Option<f64> {
+        self.value(&format!("{metric}{{node=\"{FULL_NODE}\"}}"))
+    }
+
+    fn state(&self, state: &str) -> Option<f64> {
+        self.value(&format!(
+            "podeni_node_branch_enis{{node=\"{FULL_NODE}\",state=\"{state}\"}}"
+        ))
+    }
+
+    async fn wait_for(&self, what: &str, check: impl Fn(&Self) -> bool) {
+        eventually(what, WAIT, || check(self).then_some(())).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_follows_the_incident_through_changes_and_outages() {
+    let moto = Moto::start();
+    let proxy = Proxy::start(moto.port).await;
+    let api = FakeApiServer::start().await;
+    let ec2 = ec2_client(&moto.endpoint());
+    let world = build_incident(&ec2, &api).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+
+    let exporter = Exporter::start(&kubeconfig, &proxy.endpoint());
+    eventually("/healthz 200", WAIT, || {
+        (http_get(exporter.port, "/healthz")?.0 == 200).then_some(())
+    })
+    .await;
+    eventually("/readyz 200", WAIT, || {
+        (http_get(exporter.port, "/readyz")?.0 == 200).then_some(())
+    })
+    .await;
+
+    // The incident: kubectl's view says 14 of 18, EC2 says full.
+    exporter
+        .wait_for("incident figures", |e| {
+            e.node("podeni_node_branch_eni_capacity") == Some(18.0)
+                && e.node("podeni_node_branch_eni_requests") == Some(14.0)
+                && e.state("in_use") == Some(13.0)
+                && e.state("completed_pod") == Some(3.0)
+                && e.node("podeni_node_pods_waiting_for_branch_eni") == Some(1.0)
+                && e.node("podeni_node_branch_eni_remaining") == Some(0.0)
+        })
+        .await;
+    let text = exporter.metrics().unwrap();
+    assert_eq!(
+        sample(
+            &text,
+            &format!("podeni_node_branch_enis{{node=\"{FULL_NODE}\",state=\"orphaned\"}}")
+        )
+        .unwrap()
+            + sample(
+                &text,
+                &format!("podeni_node_branch_enis{{node=\"{FULL_NODE}\",state=\"leaked\"}}")
+            )
+            .unwrap(),
+        2.0,
+        "the two cool-down ENIs"
+    );
+    for (_, eni) in &world.completed {
+        assert!(
+            text.contains(&format!("eni_id=\"{eni}\"")),
+            "culprit {eni} in holder_info"
+        );
+    }
+    assert!(text.contains("owner_kind=\"Job\",owner_name=\"db-migrate-28871040\""));
+    assert!(
+        !text.contains(&world.other_cluster_eni),
+        "another cluster's ENI is ignored"
+    );
+    let detached: f64 = world
+        .subnet_ids
+        .iter()
+        .filter_map(|s| {
+            sample(
+                &text,
+                &format!("podeni_subnet_branch_enis{{subnet_id=\"{s}\",state=\"detached\"}}"),
+            )
+        })
+        .sum();
+    assert_eq!(detached, 1.0);
+    assert_eq!(sample(&text, "podeni_source_up{source=\"ec2\"}"), Some(1.0));
+    assert_eq!(
+        sample(&text, "podeni_source_up{source=\"kubernetes\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, "podeni_kube_objects{resource=\"pods\"}"),
+        Some(21.0),
+        "SGP pods only"
+    );
+
+    // The grace passes: the cool-down ENIs that never went away are leaked.
+    exporter
+        .wait_for("cool-down ENIs leaked", |e| e.state("leaked") == Some(2.0))
+        .await;
+
+    // A running pod completes: its ENI moves from in_use to completed_pod.
+    let (web0, web0_eni) = &world.running[0];
+    api.apply(
+        "pods",
+        pod_json(web0, FULL_NODE, "Succeeded", Some(web0_eni), None),
+    );
+    exporter
+        .wait_for("completion", |e| {
+            e.state("in_use") == Some(12.0) && e.state("completed_pod") == Some(4.0)
+        })
+        .await;
+    assert_eq!(exporter.node("podeni_node_branch_eni_requests"), Some(13.0));
+
+    // A completed pod is deleted: its ENI is orphaned, then leaked once the grace passes.
+    let (job0, job0_eni) = &world.completed[0];
+    api.delete("pods", job0);
+    exporter
+        .wait_for("deleted pod's ENI orphaned", |e| {
+            e.state("completed_pod") == Some(3.0) && e.state("orphaned") == Some(1.0)
+        })
+        .await;
+    exporter
+        .wait_for("then leaked", |e| e.state("leaked") == Some(3.0))
+        .await;
+    assert!(exporter.metrics().unwrap().contains(&format!(
+        "eni_id=\"{job0_eni}\",node=\"{FULL_NODE}\",state=\"leaked\""
+    )));
+
+    // EC2 goes away. The last figures stay; an ENI orphaned meanwhile never turns
+    // leaked, however long the outage.
+    proxy.cut();
+    exporter
+        .wait_for("ec2 down", |e| {
+            e.value("podeni_source_up{source=\"ec2\"}") == Some(0.0)
+        })
+        .await;
+    let (job1, _) = &world.completed[1];
+    api.delete("pods", job1);
+    exporter
+        .wait_for("orphaned during the outage", |e| {
+            e.state("orphaned") == Some(1.0)
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(2 * LEAK_GRACE_SECONDS)).await;
+    assert_eq!(
+        exporter.state("orphaned"),
+        Some(1.0),
+        "no ENI turns leaked while EC2 is down"
+    );
+    assert_eq!(exporter.state("leaked"), Some(3.0));
+    assert_eq!(
+        exporter.node("podeni_node_branch_eni_capacity"),
+        Some(18.0),
+        "last figures kept"
+    );
+    let errors = exporter.value(
+        "podeni_ec2_request_errors_total{operation=\"DescribeNetworkInterfaces\",code=\"network\"}",
+    );
+    assert!(
+        errors.unwrap_or(0.0) >= 1.0,
+        "the failure is counted: {errors:?}"
+    );
+
+    // EC2 is back: fresh data, and the ENI whose pod is gone ages normally.
+    proxy.restore();
+    exporter
+        .wait_for("ec2 up again", |e| {
+            e.value("podeni_source_up{source=\"ec2\"}") == Some(1.0)
+        })
+        .await;
+    exporter
+        .wait_for("aged after recovery", |e| {
+            e.state("leaked") == Some(4.0) && e.state("orphaned") == Some(0.0)
+        })
+        .await;
+
+    // The API server goes away while a new pod gets an ENI: EC2 shows an ENI no cached
+    // pod names, which must not turn leaked while the cache is stale.
+    api.set_unavailable(true);
+    exporter
+        .wait_for("kubernetes down", |e| {
+            e.value("podeni_source_up{source=\"kubernetes\"}") == Some(0.0)
+        })
+        .await;
+    let new_eni = ec2
+        .create_network_interface()
+        .subnet_id(&world.subnet_ids[0])
+        .description("aws-k8s-branch-eni")
+        .tag_specifications(
+            aws_sdk_ec2::types::TagSpecification::builder()
+                .resource_type(aws_sdk_ec2::types::ResourceType::NetworkInterface)
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key(format!("kubernetes.io/cluster/{CLUSTER}"))
+                        .value("owned")
+                        .build(),
+                )
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("eks:eni:owner")
+                        .value("eks-vpc-resource-controller")
+                        .build(),
+                )
+                .tags(
+                    aws_sdk_ec2::types::Tag::builder()
+                        .key("node.k8s.amazonaws.com/instance_id")
+                        .value(instance_of_full_node(&api))
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .network_interface()
+        .and_then(|n| n.network_interface_id())
+        .unwrap()
+        .to_owned();
+    ec2.attach_network_interface()
+        .network_interface_id(&new_eni)
+        .instance_id(instance_of_full_node(&api))
+        .device_index(40)
+        .send()
+        .await
+        .unwrap();
+    api.apply(
+        "pods",
+        pod_json(
+            &world.waiting_pod,
+            FULL_NODE,
+            "Running",
+            Some(&new_eni),
+            None,
+        ),
+    );
+    exporter
+        .wait_for("new ENI seen, unclaimed", |e| {
+            e.state("orphaned") == Some(1.0)
+        })
+        .await;
+    tokio::time::sleep(Duration::from_secs(2 * LEAK_GRACE_SECONDS)).await;
+    assert_eq!(
+        exporter.state("leaked"),
+        Some(4.0),
+        "no false leak while the API server is down"
+    );
+
+    // The API server is back, with its history compacted: the watcher re-lists, the
+    // new pod claims its ENI, and nothing else moves.
+    let lists_before = api.count("list pods");
+    api.compact();
+    api.set_unavailable(false);
+    exporter
+        .wait_for("kubernetes back, pod claims its ENI", |e| {
+            e.value("podeni_source_up{source=\"kubernetes\"}") == Some(1.0)
+                && e.state("orphaned") == Some(0.0)
+                && e.node("podeni_node_pods_waiting_for_branch_eni") == Some(0.0)
+        })
+        .await;
+    assert!(
+        api.count("list pods") > lists_before,
+        "re-listed after 410 Gone"
+    );
+    assert_eq!(exporter.state("leaked"), Some(4.0));
+    assert_eq!(exporter.state("in_use"), Some(13.0));
+
+    // SIGTERM: graceful shutdown, exit 0.
+    let mut exporter = exporter;
+    let pid = exporter.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = eventually("exit after SIGTERM", Duration::from_secs(15), || {
+        exporter.child.try_wait().ok().flatten()
+    })
+    .await;
+    assert!(status.success(), "{status:?}");
+}
+
+fn instance_of_full_node(api: &FakeApiServer) -> String {
+    let node = api.get("nodes", FULL_NODE).expect("full node");
+    node["spec"]["providerID"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn run(args: &[&str], kubeconfig: &std::path::Path, ec2_endpoint: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
+        .args(args)
+        .args(["--cluster-name", CLUSTER])
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .env("AWS_ENDPOINT_URL_EC2", ec2_endpoint)
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("run pod-eni-exporter")
+}
+
+/// `snapshot --out DIR` writes kubectl / AWS CLI shapes; `audit --from DIR` on it gives
+/// the same answer as the live `audit`.
+#[tokio::test(flavor = "multi_thread")]
+async fn live_audit_equals_audit_of_a_live_snapshot() {
+    let moto = Moto::start();
+    let api = FakeApiServer::start().await;
+    let world = build_incident(&ec2_client(&moto.endpoint()), &api).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    let endpoint = moto.endpoint();
+
+    let live = run(
+        &["audit", "--output", "json", "--fail-on", "exhausted"],
+        &kubeconfig,
+        &endpoint,
+    );
+    assert_eq!(
+        live.status.code(),
+        Some(1),
+        "the full node trips --fail-on exhausted: {}",
+        String::from_utf8_lossy(&live.stderr)
+    );
+    let live: serde_json::Value = serde_json::from_slice(&live.stdout).expect("JSON");
+    let node = live["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == FULL_NODE)
+        .unwrap();
+    assert_eq!(node["attached"], 18);
+    assert_eq!(node["requested"], 14);
+    assert_eq!(node["remaining"], 0);
+    assert_eq!(
+        live["waitingPods"][0]["pod"],
+        world.waiting_pod.split('/').nth(1).unwrap()
+    );
+
+    let out = dir.path().join("snap");
+    let written = run(
+        &["snapshot", "--out", out.to_str().unwrap()],
+        &kubeconfig,
+        &endpoint,
+    );
+    assert!(
+        written.status.success(),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+    let pods: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("pods.json")).unwrap()).unwrap();
+    assert_eq!(pods["kind"], "List");
+    assert_eq!(
+        pods["items"].as_array().unwrap().len(),
+        13 + 3 + 1 + 1 + 4,
+        "every pod, coredns included, as kubectl lists them"
+    );
+    let enis: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("network-interfaces.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        enis["NetworkInterfaces"][0]["NetworkInterfaceId"].is_string(),
+        "AWS CLI casing"
+    );
+
+    let offline = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
+        .args(["audit", "--output", "json", "--from", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(offline.status.success());
+    let offline: serde_json::Value = serde_json::from_slice(&offline.stdout).unwrap();
+    assert_eq!(
+        offline, live,
+        "the snapshot holds everything the live audit used"
+    );
+}
+
+#[test]
+fn live_mode_without_a_cluster_name_is_a_usage_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
+        .args(["audit"])
+        .env_remove("PODENI_CLUSTER_NAME")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--cluster-name"));
+}
