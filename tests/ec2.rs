@@ -3,23 +3,14 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use pod_eni_exporter::ec2::{Ec2Poller, Ec2Settings};
 use pod_eni_exporter::metrics::{self, Metrics, SharedSnapshot};
 use pod_eni_exporter::model::{Association, EniRole};
-use tokio::net::TcpListener;
 
 use support::apiserver::FakeApiServer;
+use support::ec2_stub::Ec2Stub;
 use support::moto::{Moto, ec2_client};
 use support::world::{CLUSTER, build_incident};
 
@@ -149,91 +140,12 @@ async fn unreachable_ec2_is_a_network_error() {
     );
 }
 
-/// An EC2 stand-in speaking the query protocol: pages with NextToken, or throttling.
-#[derive(Clone, Default)]
-struct Stub {
-    requests: Arc<Mutex<Vec<HashMap<String, String>>>>,
-    throttle: bool,
-}
-
-const ENI_PAGES: usize = 3;
-const SUBNET_PAGES: usize = 2;
-
-impl Stub {
-    async fn start(self) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let stub = self.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let stub = stub.clone();
-                        async move { Ok::<_, Infallible>(stub.respond(request).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-        format!("http://{address}")
-    }
-
-    async fn respond(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
-        let body = request.into_body().collect().await.unwrap().to_bytes();
-        let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
-        self.requests.lock().unwrap().push(form.clone());
-        if self.throttle {
-            let xml = "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>r</RequestID></Response>";
-            let mut response = Response::new(Full::new(Bytes::from(xml)));
-            *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
-            return response;
-        }
-        let page: usize = form
-            .get("NextToken")
-            .and_then(|t| t.strip_prefix("page-"))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(1);
-        let xml = match form.get("Action").map(String::as_str) {
-            Some("DescribeNetworkInterfaces") => {
-                let mut items = String::new();
-                if page == 1 {
-                    items.push_str("<item><networkInterfaceId>eni-trunk</networkInterfaceId><description>aws-k8s-trunk-eni</description><interfaceType>trunk</interfaceType><status>in-use</status><vpcId>vpc-1</vpcId><attachment><instanceId>i-1</instanceId></attachment></item>");
-                }
-                for i in 0..2 {
-                    items.push_str(&format!("<item><networkInterfaceId>eni-p{page}-{i}</networkInterfaceId><description>aws-k8s-branch-eni</description><status>in-use</status><subnetId>subnet-1</subnetId><vpcId>vpc-1</vpcId><tagSet><item><key>vpcresources.k8s.aws/trunk-eni-id</key><value>eni-trunk</value></item></tagSet></item>"));
-                }
-                let next = if page < ENI_PAGES {
-                    format!("<nextToken>page-{}</nextToken>", page + 1)
-                } else {
-                    String::new()
-                };
-                format!(
-                    "<DescribeNetworkInterfacesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>r</requestId><networkInterfaceSet>{items}</networkInterfaceSet>{next}</DescribeNetworkInterfacesResponse>"
-                )
-            }
-            _ => {
-                let next = if page < SUBNET_PAGES {
-                    format!("<nextToken>page-{}</nextToken>", page + 1)
-                } else {
-                    String::new()
-                };
-                format!(
-                    "<DescribeSubnetsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>r</requestId><subnetSet><item><subnetId>subnet-{page}</subnetId><vpcId>vpc-1</vpcId><cidrBlock>10.0.{page}.0/24</cidrBlock><availableIpAddressCount>200</availableIpAddressCount></item></subnetSet>{next}</DescribeSubnetsResponse>"
-                )
-            }
-        };
-        Response::new(Full::new(Bytes::from(xml)))
-    }
-}
-
+/// moto ignores `MaxResults` and `NextToken`; the stub honours them.
 #[tokio::test(flavor = "multi_thread")]
 async fn follows_every_next_token_with_the_fewest_requests() {
-    let stub = Stub::default();
+    const BRANCHES: usize = 2_500;
+    const SUBNETS: usize = 1_200;
+    let stub = Ec2Stub::new(BRANCHES, SUBNETS);
     let endpoint = stub.clone().start().await;
     let (registry, metrics) = Metrics::new_registry(SharedSnapshot::default());
     let rate = 20.0;
@@ -250,13 +162,14 @@ async fn follows_every_next_token_with_the_fewest_requests() {
     let inventory = poller.poll().await.expect("poll");
     let elapsed = started.elapsed();
 
-    assert_eq!(inventory.enis.len(), 1 + 2 * ENI_PAGES, "every page read");
-    assert_eq!(inventory.subnets.len(), SUBNET_PAGES);
+    assert_eq!(inventory.enis.len(), 1 + BRANCHES, "every page read");
+    assert_eq!(inventory.subnets.len(), SUBNETS);
     let requests = stub.requests.lock().unwrap().clone();
+    let pages = |items: usize| items.div_ceil(1000);
     assert_eq!(
         requests.len(),
-        ENI_PAGES + SUBNET_PAGES,
-        "one request per page, nothing else"
+        pages(1 + BRANCHES) + pages(SUBNETS),
+        "one request per page of 1000, nothing else"
     );
     let eni_requests: Vec<_> = requests
         .iter()
@@ -265,7 +178,7 @@ async fn follows_every_next_token_with_the_fewest_requests() {
     for (index, request) in eni_requests.iter().enumerate() {
         assert_eq!(request.get("MaxResults").map(String::as_str), Some("1000"));
         let token = request.get("NextToken").cloned();
-        assert_eq!(token, (index > 0).then(|| format!("page-{}", index + 1)));
+        assert_eq!(token, (index > 0).then(|| format!("from-{}", index * 1000)));
         let filters: Vec<(&str, &str)> = (1..=2)
             .map(|i| {
                 (
@@ -282,8 +195,8 @@ async fn follows_every_next_token_with_the_fewest_requests() {
             ]
         );
         assert!(
-            !request.keys().any(|k| request[k] == "interface-type"),
-            "never filter on the interface type"
+            !request.contains_key("Filter.3.Name"),
+            "no interface-type filter: unassociated branches lack it"
         );
     }
     let subnet_request = requests
@@ -302,28 +215,29 @@ async fn follows_every_next_token_with_the_fewest_requests() {
             &text,
             "podeni_ec2_requests_total{operation=\"DescribeNetworkInterfaces\"}"
         ),
-        Some(ENI_PAGES as f64)
+        Some(pages(1 + BRANCHES) as f64)
     );
-    // Paced: five requests at 20/s cannot take less than four intervals.
-    let floor = std::time::Duration::from_secs_f64(4.0 / rate);
+    // Paced: n requests at 20/s cannot take less than n - 1 intervals.
+    let floor = std::time::Duration::from_secs_f64((requests.len() - 1) as f64 / rate);
     assert!(
         elapsed >= floor,
-        "5 requests took {elapsed:?}, faster than the pace allows"
+        "{} requests took {elapsed:?}, faster than the pace allows",
+        requests.len()
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn throttling_is_retried_counted_and_reported() {
-    let stub = Stub {
+    let stub = Ec2Stub {
         throttle: true,
-        ..Stub::default()
+        ..Ec2Stub::default()
     };
     let endpoint = stub.clone().start().await;
     let (registry, metrics) = Metrics::new_registry(SharedSnapshot::default());
     let poller = Ec2Poller::new(ec2_client(&endpoint), settings(None), metrics);
     let error = poller.poll().await.expect_err("always throttled");
     assert_eq!(error.code, "RequestLimitExceeded");
-    let attempts = stub.requests.lock().unwrap().len();
+    let attempts = stub.request_count();
     assert!(
         attempts > 1,
         "the SDK retried throttling ({attempts} attempts)"

@@ -463,3 +463,63 @@ fn live_mode_without_a_cluster_name_is_a_usage_error() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--cluster-name"));
 }
+
+/// `serve --from DIR`: serves a snapshot directory and re-reads it when it changes;
+/// a broken file keeps the last good figures and says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_from_a_directory_follows_its_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/incident");
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
+        .args(["serve", "--from", dir.path().to_str().unwrap()])
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let exporter = Exporter { child, port };
+    eventually("/readyz 200", WAIT, || {
+        (http_get(port, "/readyz")?.0 == 200).then_some(())
+    })
+    .await;
+    exporter
+        .wait_for("incident served", |e| {
+            e.node("podeni_node_branch_eni_remaining") == Some(0.0)
+                && e.state("completed_pod") == Some(3.0)
+        })
+        .await;
+    let (status, landing) = http_get(port, "/").unwrap();
+    assert_eq!(status, 200);
+    assert!(landing.contains("href=\"metrics\""));
+    assert_eq!(http_get(port, "/nope").map(|r| r.0), Some(404));
+
+    // The waiting pod is deleted from the snapshot: one slot more.
+    let pods_path = dir.path().join("pods.json");
+    let mut pods: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&pods_path).unwrap()).unwrap();
+    pods["items"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|p| p["metadata"]["name"] != "checkout-api-7d9f8b6c5d-q8r2t");
+    std::fs::write(&pods_path, pods.to_string()).unwrap();
+    exporter
+        .wait_for("re-read", |e| {
+            e.node("podeni_node_pods_waiting_for_branch_eni") == Some(0.0)
+                && e.node("podeni_node_branch_eni_requests") == Some(13.0)
+        })
+        .await;
+
+    // A truncated file: last good figures stay, the sources say they are down.
+    std::fs::write(&pods_path, "{\"items\": [").unwrap();
+    exporter
+        .wait_for("source down", |e| {
+            e.value("podeni_source_up{source=\"kubernetes\"}") == Some(0.0)
+        })
+        .await;
+    assert_eq!(exporter.node("podeni_node_branch_eni_requests"), Some(13.0));
+}
