@@ -131,13 +131,14 @@ fn main() {
     let mut enis = Vec::with_capacity(NODES * 19);
     let mut pod_count = 0;
     cache.pods.init();
-    let mut add_pod = |cache: &mut ClusterCache, pod: Pod| {
+    // As the watcher does: convert, keep only what uses branch ENIs, drop the object.
+    let add_pod = |cache: &mut ClusterCache, pod: Pod, count: &mut usize| {
         let info = pod_info(&pod);
         let key = info.key();
         cache
             .pods
             .init_apply(key, Some(info).filter(PodInfo::is_relevant));
-        pod_count += 1;
+        *count += 1;
     };
     for n in 0..NODES {
         enis.push(Eni {
@@ -153,14 +154,26 @@ fn main() {
             let id = format!("eni-{n:08x}{slot:09x}");
             let index = n * 32 + slot;
             if slot < RUNNING_PER_NODE {
-                add_pod(&mut cache, pod(index, n, "Running", true, Some(&id)));
+                add_pod(
+                    &mut cache,
+                    pod(index, n, "Running", true, Some(&id)),
+                    &mut pod_count,
+                );
             } else if slot == RUNNING_PER_NODE {
-                add_pod(&mut cache, pod(index, n, "Succeeded", true, Some(&id)));
+                add_pod(
+                    &mut cache,
+                    pod(index, n, "Succeeded", true, Some(&id)),
+                    &mut pod_count,
+                );
             }
             enis.push(branch(id, n));
         }
         if n % 10 == 0 {
-            add_pod(&mut cache, pod(n * 32 + 30, n, "Pending", true, None));
+            add_pod(
+                &mut cache,
+                pod(n * 32 + 30, n, "Pending", true, None),
+                &mut pod_count,
+            );
         }
     }
     let mut index = NODES * 32;
@@ -168,6 +181,7 @@ fn main() {
         add_pod(
             &mut cache,
             pod(index, index % NODES, "Running", false, None),
+            &mut pod_count,
         );
         index += 1;
     }
