@@ -114,7 +114,11 @@ async fn read_live(live: &LiveArgs) -> anyhow::Result<(Vec<Node>, Vec<Pod>, Inve
 }
 
 async fn ec2_poller(live: &LiveArgs, metrics: Metrics) -> anyhow::Result<Ec2Poller> {
-    let Some(cluster_name) = live.cluster_name.clone() else {
+    let Some(cluster_name) = live
+        .cluster_name
+        .clone()
+        .filter(|name| !name.trim().is_empty())
+    else {
         bail!(
             "--cluster-name (or PODENI_CLUSTER_NAME) is required to read the live APIs; or pass --from DIR"
         );
