@@ -39,8 +39,10 @@ def uid(*parts):
 
 
 class World:
-    def __init__(self):
+    def __init__(self, free_ips=None):
         self.nodes, self.pods, self.enis, self.ip = [], [], [], {}
+        # Free IPs per zone; the incident's subnet c is nearly full.
+        self.free_ips = free_ips or {zone: spec[3] for zone, spec in SUBNETS.items()}
 
     def next_ip(self, zone):
         base = {"a": 0, "b": 32, "c": 64}[zone]
@@ -240,7 +242,7 @@ class World:
             "EnableDns64": False, "Ipv6Native": False,
             "PrivateDnsNameOptionsOnLaunch": {"HostnameType": "ip-name", "EnableResourceNameDnsARecord": False,
                                               "EnableResourceNameDnsAAAARecord": False},
-        } for zone, (sid, cidr, az_id, free) in SUBNETS.items()]
+        } for zone, (sid, cidr, az_id, _) in SUBNETS.items() for free in [self.free_ips[zone]]]
         files = {"nodes.json": kube(self.nodes), "pods.json": kube(self.pods),
                  "network-interfaces.json": {"NetworkInterfaces": self.enis},
                  "subnets.json": {"Subnets": subnets}}
@@ -320,7 +322,7 @@ def incident():
 
 
 def healthy():
-    w = World()
+    w = World(free_ips={"a": 7893, "b": 8012, "c": 7950})
     for n, (zone, itype, limit) in enumerate([("a", "m5.xlarge", 18), ("b", "m5.large", 9)], start=1):
         name = f"ip-10-0-{n}-1{n}.eu-west-1.compute.internal"
         instance = f"i-0b1c2d3e4f5a6000{n}"
