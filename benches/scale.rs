@@ -102,7 +102,6 @@ fn branch(id: String, node: usize) -> Eni {
         vpc_id: Some("vpc-0a3c5e7f9b1d2e4f6".into()),
         availability_zone: Some("eu-west-1a".into()),
         trunk_eni_tag: Some(format!("eni-t{node:016x}")),
-        vlan_id_tag: Some("4".into()),
         ..Eni::default()
     }
 }

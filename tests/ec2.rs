@@ -71,11 +71,7 @@ async fn polls_the_cluster_enis_and_subnets_from_moto() {
                 .is_some_and(|i| i.starts_with("i-"))),
         "trunks carry their instance"
     );
-    assert!(
-        branches
-            .iter()
-            .all(|b| b.trunk_eni_tag.is_some() && b.vlan_id_tag.is_some())
-    );
+    assert!(branches.iter().all(|b| b.trunk_eni_tag.is_some()));
 
     let mut subnet_ids: Vec<&str> = inventory.subnets.iter().map(|s| s.id.as_str()).collect();
     subnet_ids.sort();

@@ -31,24 +31,11 @@ impl Drop for Exporter {
 impl Exporter {
     fn start(kubeconfig: &std::path::Path, ec2_endpoint: &str) -> Self {
         let port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
-            .args([
-                "serve",
-                "--cluster-name",
-                CLUSTER,
-                "--ec2-poll-interval",
-                "1s",
-            ])
+        let child = live_command(&["serve"], kubeconfig, ec2_endpoint)
+            .args(["--ec2-poll-interval", "1s"])
             .args(["--leak-grace", &format!("{LEAK_GRACE_SECONDS}s")])
             .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .env("AWS_ENDPOINT_URL_EC2", ec2_endpoint)
-            .env("AWS_REGION", "eu-west-1")
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "error")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -360,8 +347,11 @@ fn instance_of_full_node(api: &FakeApiServer) -> String {
         .to_owned()
 }
 
-fn run(args: &[&str], kubeconfig: &std::path::Path, ec2_endpoint: &str) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
+/// The binary in live mode, pointed at `kubeconfig` and the EC2 endpoint with test
+/// credentials.
+fn live_command(args: &[&str], kubeconfig: &std::path::Path, ec2_endpoint: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"));
+    command
         .args(args)
         .args(["--cluster-name", CLUSTER])
         .arg("--kubeconfig")
@@ -370,7 +360,12 @@ fn run(args: &[&str], kubeconfig: &std::path::Path, ec2_endpoint: &str) -> std::
         .env("AWS_REGION", "eu-west-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+fn run(args: &[&str], kubeconfig: &std::path::Path, ec2_endpoint: &str) -> std::process::Output {
+    live_command(args, kubeconfig, ec2_endpoint)
         .output()
         .expect("run pod-eni-exporter")
 }

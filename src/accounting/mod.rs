@@ -332,7 +332,6 @@ pub fn reconcile<'a>(
         .collect::<Vec<_>>();
 
     let mut snapshot = Snapshot {
-        taken_at: now,
         nodes: reports,
         holders,
         waiting_pods,

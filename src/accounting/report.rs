@@ -203,7 +203,6 @@ impl Unattributed {
 /// The result of one reconcile. Lists are sorted, so output is stable.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
-    pub taken_at: Timestamp,
     pub nodes: Vec<NodeReport>,
     pub holders: Vec<Holder>,
     pub waiting_pods: Vec<WaitingPod>,

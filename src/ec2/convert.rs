@@ -2,7 +2,7 @@
 
 use aws_sdk_ec2::types::{NetworkInterface, Subnet as SdkSubnet, Tag};
 
-use crate::model::{Eni, Subnet, TAG_INSTANCE_ID, TAG_TRUNK_ENI_ID, TAG_VLAN_ID};
+use crate::model::{Eni, Subnet, TAG_INSTANCE_ID, TAG_TRUNK_ENI_ID};
 
 fn tag(tags: &[Tag], key: &str) -> Option<String> {
     tags.iter()
@@ -28,7 +28,6 @@ pub fn eni_from_sdk(ni: &NetworkInterface) -> Option<Eni> {
             .map(str::to_owned),
         trunk_eni_tag: tag(tags, TAG_TRUNK_ENI_ID),
         instance_id_tag: tag(tags, TAG_INSTANCE_ID),
-        vlan_id_tag: tag(tags, TAG_VLAN_ID),
     })
 }
 
@@ -66,13 +65,11 @@ mod tests {
             .status(NetworkInterfaceStatus::InUse)
             .subnet_id("subnet-1")
             .tag_set(tag(TAG_TRUNK_ENI_ID, "eni-t"))
-            .tag_set(tag(TAG_VLAN_ID, "3"))
             .build();
         let eni = eni_from_sdk(&branch).expect("has an id");
         assert_eq!(eni.interface_type.as_deref(), Some("branch"));
         assert_eq!(eni.status.as_deref(), Some("in-use"));
         assert_eq!(eni.trunk_eni_tag.as_deref(), Some("eni-t"));
-        assert_eq!(eni.vlan_id_tag.as_deref(), Some("3"));
         assert_eq!(eni.attached_instance_id, None);
 
         let trunk = NetworkInterface::builder()

@@ -13,13 +13,14 @@ use aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_ec2::error::{BoxError, ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::Filter;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use tokio::sync::Mutex;
 use tokio::time::{Interval, MissedTickBehavior};
 
 pub use convert::{eni_from_sdk, subnet_from_sdk};
 
 use crate::metrics::Metrics;
-use crate::model::{EniRole, Inventory};
+use crate::model::{Eni, EniRole, Inventory, Subnet};
 
 pub const DESCRIBE_NETWORK_INTERFACES: &str = "DescribeNetworkInterfaces";
 pub const DESCRIBE_SUBNETS: &str = "DescribeSubnets";
@@ -52,7 +53,16 @@ pub struct Ec2Poller {
 }
 
 impl Ec2Poller {
+    /// Wraps `client` so that every HTTP attempt it makes is counted.
     pub fn new(client: Client, settings: Ec2Settings, metrics: Metrics) -> Self {
+        let config = client
+            .config()
+            .to_builder()
+            .interceptor(CountAttempts {
+                metrics: metrics.clone(),
+            })
+            .build();
+        let client = Client::from_conf(config);
         let rate = if settings.max_requests_per_second.is_finite()
             && settings.max_requests_per_second > 0.0
         {
@@ -105,7 +115,7 @@ impl Ec2Poller {
         Ok(Inventory { enis, subnets })
     }
 
-    async fn describe_network_interfaces(&self) -> Result<Vec<crate::model::Eni>, Ec2Error> {
+    async fn describe_network_interfaces(&self) -> Result<Vec<Eni>, Ec2Error> {
         let mut filters = vec![
             Filter::builder()
                 .name(format!(
@@ -122,70 +132,48 @@ impl Ec2Poller {
         if let Some(vpc) = &self.settings.vpc_id {
             filters.push(Filter::builder().name("vpc-id").values(vpc).build());
         }
+        let mut pages = self
+            .client
+            .describe_network_interfaces()
+            .set_filters(Some(filters))
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
         let mut enis = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            self.pace().await;
-            let response = self
-                .client
-                .describe_network_interfaces()
-                .set_filters(Some(filters.clone()))
-                .max_results(PAGE_SIZE)
-                .set_next_token(next_token.take())
-                .customize()
-                .interceptor(CountAttempts::new(
-                    DESCRIBE_NETWORK_INTERFACES,
-                    &self.metrics,
-                ))
-                .send()
-                .await
-                .map_err(|e| self.failed(DESCRIBE_NETWORK_INTERFACES, e))?;
-            enis.extend(
-                response
-                    .network_interfaces()
-                    .iter()
-                    .filter_map(eni_from_sdk),
-            );
-            match response.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => return Ok(enis),
-            }
+        // The paginator sends the next request only when asked for the next page, so
+        // pacing before each `next` paces every request.
+        while let Some(page) = self.paced(pages.next()).await {
+            let page = page.map_err(|e| self.failed(DESCRIBE_NETWORK_INTERFACES, e))?;
+            enis.extend(page.network_interfaces().iter().filter_map(eni_from_sdk));
         }
+        Ok(enis)
     }
 
-    async fn describe_subnets(
-        &self,
-        vpcs: Vec<String>,
-    ) -> Result<Vec<crate::model::Subnet>, Ec2Error> {
-        let filter = Filter::builder()
-            .name("vpc-id")
-            .set_values(Some(vpcs))
-            .build();
+    async fn describe_subnets(&self, vpcs: Vec<String>) -> Result<Vec<Subnet>, Ec2Error> {
+        let mut pages = self
+            .client
+            .describe_subnets()
+            .filters(
+                Filter::builder()
+                    .name("vpc-id")
+                    .set_values(Some(vpcs))
+                    .build(),
+            )
+            .max_results(PAGE_SIZE)
+            .into_paginator()
+            .send();
         let mut subnets = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
-            self.pace().await;
-            let response = self
-                .client
-                .describe_subnets()
-                .filters(filter.clone())
-                .max_results(PAGE_SIZE)
-                .set_next_token(next_token.take())
-                .customize()
-                .interceptor(CountAttempts::new(DESCRIBE_SUBNETS, &self.metrics))
-                .send()
-                .await
-                .map_err(|e| self.failed(DESCRIBE_SUBNETS, e))?;
-            subnets.extend(response.subnets().iter().filter_map(subnet_from_sdk));
-            match response.next_token() {
-                Some(token) if !token.is_empty() => next_token = Some(token.to_owned()),
-                _ => return Ok(subnets),
-            }
+        while let Some(page) = self.paced(pages.next()).await {
+            let page = page.map_err(|e| self.failed(DESCRIBE_SUBNETS, e))?;
+            subnets.extend(page.subnets().iter().filter_map(subnet_from_sdk));
         }
+        Ok(subnets)
     }
 
-    async fn pace(&self) {
+    /// Waits for the pace, then runs `request`.
+    async fn paced<T>(&self, request: impl std::future::Future<Output = T>) -> T {
         self.pacer.lock().await.tick().await;
+        request.await
     }
 
     fn failed<E, R>(&self, operation: &'static str, error: SdkError<E, R>) -> Ec2Error
@@ -225,17 +213,7 @@ fn error_code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> &'static st
 /// account's request budget.
 #[derive(Debug)]
 struct CountAttempts {
-    operation: &'static str,
     metrics: Metrics,
-}
-
-impl CountAttempts {
-    fn new(operation: &'static str, metrics: &Metrics) -> Self {
-        Self {
-            operation,
-            metrics: metrics.clone(),
-        }
-    }
 }
 
 impl Intercept for CountAttempts {
@@ -247,9 +225,15 @@ impl Intercept for CountAttempts {
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
         _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        self.metrics.ec2_request(self.operation);
+        // Map onto the static operation labels; other operations are never called.
+        let operation = match cfg.load::<Metadata>().map(Metadata::name) {
+            Some(DESCRIBE_NETWORK_INTERFACES) => DESCRIBE_NETWORK_INTERFACES,
+            Some(DESCRIBE_SUBNETS) => DESCRIBE_SUBNETS,
+            _ => return Ok(()),
+        };
+        self.metrics.ec2_request(operation);
         Ok(())
     }
 }

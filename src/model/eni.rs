@@ -4,8 +4,6 @@
 pub const TAG_TRUNK_ENI_ID: &str = "vpcresources.k8s.aws/trunk-eni-id";
 /// Tag on a branch ENI naming the instance (newer controllers), the fallback link.
 pub const TAG_INSTANCE_ID: &str = "node.k8s.amazonaws.com/instance_id";
-/// Tag on a branch ENI carrying its VLAN id on the trunk.
-pub const TAG_VLAN_ID: &str = "vpcresources.k8s.aws/vlan-id";
 /// Descriptions the controller gives the ENIs it creates.
 pub const TRUNK_DESCRIPTION: &str = "aws-k8s-trunk-eni";
 pub const BRANCH_DESCRIPTION: &str = "aws-k8s-branch-eni";
@@ -26,7 +24,6 @@ pub struct Eni {
     pub attached_instance_id: Option<String>,
     pub trunk_eni_tag: Option<String>,
     pub instance_id_tag: Option<String>,
-    pub vlan_id_tag: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,10 +10,11 @@ mod node;
 mod pod;
 mod warning;
 
+pub(crate) use annotation::json_kind;
 pub use annotation::{EniAnnotation, parse_eni_annotation};
 pub use eni::{
     Association, BRANCH_DESCRIPTION, Eni, EniRole, Inventory, Subnet, TAG_INSTANCE_ID,
-    TAG_TRUNK_ENI_ID, TAG_VLAN_ID, TRUNK_DESCRIPTION, usable_ipv4_addresses,
+    TAG_TRUNK_ENI_ID, TRUNK_DESCRIPTION, usable_ipv4_addresses,
 };
 pub use node::{Compute, NodeInfo, parse_provider_id};
 pub use pod::{InitRequest, Owner, PodInfo, PodPhase, effective_request, parse_count_quantity};

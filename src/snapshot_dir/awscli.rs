@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{Eni, Subnet, TAG_INSTANCE_ID, TAG_TRUNK_ENI_ID, TAG_VLAN_ID};
+use crate::model::{Eni, Subnet, TAG_INSTANCE_ID, TAG_TRUNK_ENI_ID};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "PascalCase")]
@@ -73,7 +73,6 @@ impl From<NetworkInterface> for Eni {
         Eni {
             trunk_eni_tag: tag(&ni.tag_set, TAG_TRUNK_ENI_ID),
             instance_id_tag: tag(&ni.tag_set, TAG_INSTANCE_ID),
-            vlan_id_tag: tag(&ni.tag_set, TAG_VLAN_ID),
             id: ni.network_interface_id,
             interface_type: ni.interface_type,
             description: ni.description,
@@ -91,7 +90,6 @@ impl From<&Eni> for NetworkInterface {
         let tag_set = [
             (TAG_TRUNK_ENI_ID, &eni.trunk_eni_tag),
             (TAG_INSTANCE_ID, &eni.instance_id_tag),
-            (TAG_VLAN_ID, &eni.vlan_id_tag),
         ]
         .into_iter()
         .filter_map(|(key, value)| {

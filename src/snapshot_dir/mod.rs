@@ -17,7 +17,9 @@ use serde_json::Value;
 pub use awscli::{AwsSubnet, NetworkInterface};
 
 use crate::k8s::{node_info, pod_info};
-use crate::model::{Eni, InputWarning, Inventory, NodeInfo, PodInfo, Subnet, WarningKind};
+use crate::model::{
+    Eni, InputWarning, Inventory, NodeInfo, PodInfo, Subnet, WarningKind, json_kind,
+};
 
 pub const NODES_FILE: &str = "nodes.json";
 pub const PODS_FILE: &str = "pods.json";
@@ -205,17 +207,6 @@ fn item_label(item: &Value, id_key: &str) -> Option<String> {
         Some(namespace) => format!("{namespace}/{name}"),
         None => name.to_owned(),
     })
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Writes a snapshot directory: the Kubernetes objects as `kubectl get -o json` lists,

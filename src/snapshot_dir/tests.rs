@@ -146,7 +146,6 @@ fn reads_kubectl_and_aws_cli_output() {
     assert_eq!(enis[1].role(), EniRole::Branch);
     assert_eq!(enis[1].attached_instance_id, None);
     assert_eq!(enis[1].trunk_eni_tag.as_deref(), Some("eni-0t1"));
-    assert_eq!(enis[1].vlan_id_tag.as_deref(), Some("4"));
 
     let subnet = &loaded.inventory.subnets[0];
     assert_eq!(subnet.name.as_deref(), Some("prod-private-eu-west-1a"));
