@@ -114,14 +114,11 @@ fn every_alert_has_a_firing_and_a_silent_test_case() {
             summary.ends_with('.') && !summary.contains("{{"),
             "{name}: summary {summary:?}"
         );
-        // Descriptions name the node, subnet, pod or source and the figure; the
-        // exporter-down alert has no series behind it to name.
-        if name != "PodEniExporterDown" {
-            assert!(
-                annotations["description"].as_str().unwrap().contains("{{"),
-                "{name}: description is templated"
-            );
-        }
+        // Descriptions name the node, subnet, pod or source and the figures.
+        assert!(
+            annotations["description"].as_str().unwrap().contains("{{"),
+            "{name}: description is templated"
+        );
         let runbook = annotations["runbook_url"].as_str().unwrap();
         let anchor = runbook
             .strip_prefix("docs/runbook.md#")

@@ -115,6 +115,12 @@ async fn serve_follows_the_incident_through_changes_and_outages() {
         2.0,
         "the two cool-down ENIs"
     );
+    // Informational: resident memory of the exporter once synced on the incident.
+    if let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", exporter.child.id()))
+        && let Some(rss) = status.lines().find(|l| l.starts_with("VmRSS"))
+    {
+        eprintln!("serve after sync on the incident: {rss}");
+    }
     for (_, eni) in &world.completed {
         assert!(
             text.contains(&format!("eni_id=\"{eni}\"")),

@@ -83,7 +83,16 @@ impl Ec2Poller {
     /// A client from the SDK's default chain: environment, IRSA web identity, EKS Pod
     /// Identity, instance profile; `AWS_ENDPOINT_URL_EC2` overrides the endpoint.
     pub async fn client_from_env(region: Option<String>) -> Client {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        // Without timeouts a hung connection would stall the poll forever while the
+        // exporter kept reporting EC2 as up.
+        let timeouts = aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .read_timeout(Duration::from_secs(30))
+            .operation_attempt_timeout(Duration::from_secs(30))
+            .operation_timeout(Duration::from_secs(120))
+            .build();
+        let mut loader =
+            aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
         if let Some(region) = region {
             loader = loader.region(aws_config::Region::new(region));
         }
