@@ -131,8 +131,9 @@ impl Live {
         let Some(polled) = lock(&self.inventory).clone() else {
             return false;
         };
-        let kube_healthy = self.kube.is_healthy(now);
-        let observed = polled.at.min(self.kube.fresh_until(now));
+        let kube_fresh_until = self.kube.fresh_until(now);
+        let kube_healthy = kube_fresh_until == now;
+        let observed = polled.at.min(kube_fresh_until);
         let previous = self.snapshot.get();
         let snapshot = {
             let cache = self.kube.cache();

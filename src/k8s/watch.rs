@@ -44,6 +44,8 @@ struct WatchHealth {
 pub struct KubeShared {
     cache: Mutex<ClusterCache>,
     health: Mutex<[WatchHealth; 2]>,
+    /// Wakes the reconcile loop: the watchers signal each applied change, the EC2
+    /// poller each finished poll.
     pub changed: Notify,
 }
 
