@@ -88,7 +88,7 @@ fn respond(endpoints: &Endpoints, request: &Request<Incoming>) -> Response<Full<
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
-    let mut response = match request.uri().path() {
+    let response = match request.uri().path() {
         "/metrics" => {
             let openmetrics = request
                 .headers()
@@ -113,9 +113,7 @@ fn respond(endpoints: &Endpoints, request: &Request<Incoming>) -> Response<Full<
         ),
         _ => text(StatusCode::NOT_FOUND, "not found; see /\n"),
     };
-    if method == Method::HEAD {
-        *response.body_mut() = Full::default();
-    }
+    // For HEAD, hyper sends the headers (Content-Length included) and drops the body.
     response
 }
 

@@ -498,6 +498,16 @@ async fn serve_from_a_directory_follows_its_files() {
     assert_eq!(status, 200);
     assert!(landing.contains("href=\"metrics\""));
     assert_eq!(http_get(port, "/nope").map(|r| r.0), Some(404));
+    assert_eq!(
+        support::http_request(port, "HEAD", "/metrics"),
+        Some((200, String::new())),
+        "HEAD: headers only"
+    );
+    assert_eq!(
+        support::http_request(port, "POST", "/metrics").map(|r| r.0),
+        Some(405),
+        "only GET and HEAD"
+    );
 
     // The waiting pod is deleted from the snapshot: one slot more.
     let pods_path = dir.path().join("pods.json");

@@ -40,9 +40,16 @@ pub fn sample(exposition: &str, series: &str) -> Option<f64> {
 
 /// A plain HTTP/1.1 GET on loopback: (status code, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http_request(port, "GET", path)
+}
+
+/// A bodiless request with any method: (status code, body).
+pub fn http_request(port: u16, method: &str, path: &str) -> Option<(u16, String)> {
     http_exchange(
         port,
-        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        ),
     )
 }
 
