@@ -22,6 +22,9 @@ use crate::model::{InputWarning, Inventory, WarningKind};
 /// Kubernetes events arrive in bursts (a rollout touches many pods): wait this long
 /// after the first before reconciling, to reconcile once for the burst.
 const DEBOUNCE: Duration = Duration::from_millis(500);
+/// A busy cluster changes pods every second; a join of 150,000 pods takes ~150 ms
+/// (BENCHMARKS.md), so joins are at least this far apart: under 10 % of a core.
+const MIN_RECONCILE_INTERVAL: Duration = Duration::from_secs(2);
 /// Longest wait between polls while EC2 keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -116,12 +119,17 @@ impl Live {
         }
     }
 
-    /// Reconciles after every change signal, debounced.
+    /// Reconciles after every change signal, debounced and rate-limited.
     pub async fn reconcile_on_change(&self) {
+        let mut last: Option<tokio::time::Instant> = None;
         loop {
             self.kube.changed.notified().await;
-            tokio::time::sleep(DEBOUNCE).await;
+            let cooldown = last.map_or(Duration::ZERO, |at| {
+                MIN_RECONCILE_INTERVAL.saturating_sub(at.elapsed())
+            });
+            tokio::time::sleep(DEBOUNCE.max(cooldown)).await;
             self.reconcile_now(Timestamp::now());
+            last = Some(tokio::time::Instant::now());
         }
     }
 
