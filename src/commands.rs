@@ -5,16 +5,15 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Node, Pod};
 
-use crate::accounting::{Settings, reconcile};
+use crate::accounting::Settings;
 use crate::audit::{conditions_holding, render_json, render_table};
 use crate::cli::{AuditArgs, Cli, Command, LiveArgs, OutputFormat, ServeArgs, SnapshotArgs};
 use crate::ec2::{Ec2Poller, Ec2Settings};
-use crate::k8s::{self, KubeShared, node_info, pod_info};
+use crate::k8s::{self, KubeShared, Listed};
 use crate::live::Live;
 use crate::metrics::{Metrics, SharedSnapshot};
-use crate::model::{Inventory, PodInfo};
+use crate::model::Inventory;
 use crate::replay::DirSource;
 use crate::server::{self, Endpoints, ReadinessCheck};
 use crate::snapshot_dir::{self, Loaded};
@@ -47,28 +46,11 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         Some(dir) => snapshot_dir::read_dir(&dir)
             .with_context(|| format!("audit: cannot read snapshot directory {}", dir.display()))?,
         None => {
-            let (nodes, pods, inventory) = read_live(&live).await?;
-            Loaded {
-                nodes: nodes.iter().map(node_info).collect(),
-                pods: pods
-                    .iter()
-                    .map(pod_info)
-                    .filter(PodInfo::is_relevant)
-                    .collect(),
-                inventory,
-                warnings: Vec::new(),
-            }
+            let (listed, inventory) = read_live(&live).await?;
+            Loaded::from_objects(&listed.nodes, &listed.pods, inventory, listed.warnings)
         }
     };
-    let mut snapshot = reconcile(
-        &loaded.nodes,
-        &loaded.pods,
-        &loaded.inventory,
-        Timestamp::now(),
-        None,
-        &Settings { leak_grace },
-    );
-    snapshot.add_input_warnings(loaded.warnings);
+    let snapshot = loaded.join(Timestamp::now(), &Settings { leak_grace });
     match output {
         OutputFormat::Table => print!("{}", render_table(&snapshot)),
         OutputFormat::Json => print!("{}", render_json(&snapshot)),
@@ -87,12 +69,15 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
 
 async fn snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
     let SnapshotArgs { live, out } = args;
-    let (nodes, pods, inventory) = read_live(&live).await?;
-    snapshot_dir::write_dir(&out, &nodes, &pods, &inventory)?;
+    let (listed, inventory) = read_live(&live).await?;
+    snapshot_dir::write_dir(&out, &listed.nodes, &listed.pods, &inventory)?;
+    for warning in &listed.warnings {
+        eprintln!("snapshot: skipped {warning}");
+    }
     eprintln!(
         "snapshot: wrote {} nodes, {} pods, {} network interfaces, {} subnets to {}",
-        nodes.len(),
-        pods.len(),
+        listed.nodes.len(),
+        listed.pods.len(),
         inventory.enis.len(),
         inventory.subnets.len(),
         out.display()
@@ -101,16 +86,16 @@ async fn snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Everything one live read needs: nodes and pods as the API returns them, and one EC2 poll.
-async fn read_live(live: &LiveArgs) -> anyhow::Result<(Vec<Node>, Vec<Pod>, Inventory)> {
+async fn read_live(live: &LiveArgs) -> anyhow::Result<(Listed, Inventory)> {
     let ec2 = ec2_poller(live, Metrics::default()).await?;
     let client = k8s::client(live.kubeconfig.as_deref())
         .await
         .context("cannot configure the Kubernetes client")?;
-    let (nodes, pods) = k8s::list_all(&client)
+    let listed = k8s::list_all(&client)
         .await
         .context("cannot list nodes and pods")?;
     let inventory = ec2.poll().await.context("cannot read EC2")?;
-    Ok((nodes, pods, inventory))
+    Ok((listed, inventory))
 }
 
 async fn ec2_poller(live: &LiveArgs, metrics: Metrics) -> anyhow::Result<Ec2Poller> {

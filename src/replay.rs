@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use jiff::Timestamp;
 
-use crate::accounting::{Settings, reconcile};
+use crate::accounting::Settings;
 use crate::live::unix_seconds;
 use crate::metrics::{Metrics, SharedSnapshot, Source};
 use crate::snapshot_dir::{self, SnapshotDirError};
@@ -54,15 +54,7 @@ impl DirSource {
             }
         };
         let now = Timestamp::now();
-        let mut snapshot = reconcile(
-            &loaded.nodes,
-            &loaded.pods,
-            &loaded.inventory,
-            now,
-            None,
-            &self.settings,
-        );
-        snapshot.add_input_warnings(loaded.warnings);
+        let snapshot = loaded.join(now, &self.settings);
         for warning in &snapshot.warnings {
             self.metrics.input_warning(warning.kind);
         }

@@ -213,3 +213,35 @@ async fn an_unavailable_api_server_is_counted_and_freezes_freshness() {
     })
     .await;
 }
+
+/// The one-shot list behind live `audit` and `snapshot`: paginated, and an undecodable
+/// object is a warning, not a failed read.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_one_shot_list_reads_every_page_and_skips_a_bad_object() {
+    let api = FakeApiServer::start().await;
+    for i in 0..1_200 {
+        api.apply(
+            "pods",
+            plain_pod_json(&format!("batch/job-{i:04}"), "node-a"),
+        );
+    }
+    api.apply("pods", json!({"metadata": {"name": "broken", "namespace": "shop"}, "spec": {"containers": "not a list"}}));
+    api.apply(
+        "nodes",
+        node_json("node-a", "i-0aaa", "m5a.xlarge", "eu-west-1a", 18),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    let client = k8s::client(Some(&kubeconfig)).await.unwrap();
+    let listed = k8s::list_all(&client).await.expect("list succeeds");
+    assert_eq!(
+        listed.pods.len(),
+        1_200,
+        "every page, the bad object left out"
+    );
+    assert_eq!(listed.nodes.len(), 1);
+    assert_eq!(api.count("list pods"), 3, "pages of 500");
+    assert_eq!(listed.warnings.len(), 1);
+    assert_eq!(listed.warnings[0].object, "pods shop/broken");
+}

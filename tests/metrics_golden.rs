@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use pod_eni_exporter::accounting::{Settings, reconcile};
+use pod_eni_exporter::accounting::Settings;
 use pod_eni_exporter::metrics::{self, Metrics, SharedSnapshot};
 use pod_eni_exporter::snapshot_dir;
 
@@ -21,14 +21,7 @@ fn repo() -> PathBuf {
 fn incident_metrics() -> String {
     let loaded = snapshot_dir::read_dir(&repo().join("examples/incident")).expect("example reads");
     let now: Timestamp = "2026-11-24T09:45:00Z".parse().unwrap();
-    let snapshot = reconcile(
-        &loaded.nodes,
-        &loaded.pods,
-        &loaded.inventory,
-        now,
-        None,
-        &Settings::default(),
-    );
+    let snapshot = loaded.join(now, &Settings::default());
     let shared = SharedSnapshot::default();
     shared.set(Arc::new(snapshot));
     let (registry, _metrics) = Metrics::new_registry(shared);

@@ -7,4 +7,4 @@ mod watch;
 
 pub use cache::{ClusterCache, Index};
 pub use convert::{node_info, pod_info};
-pub use watch::{KubeShared, client, list_all, run_watchers};
+pub use watch::{KubeShared, Listed, client, list_all, run_watchers};

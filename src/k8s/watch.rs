@@ -19,7 +19,7 @@ use tokio::sync::Notify;
 use super::cache::{ClusterCache, Index};
 use super::convert::{node_info, pod_info};
 use crate::metrics::Metrics;
-use crate::model::{NodeInfo, PodInfo, WarningKind};
+use crate::model::{InputWarning, NodeInfo, PodInfo, WarningKind};
 
 /// Watch retries back off up to this, without jitter, so a persisting failure reports
 /// an error at least this often.
@@ -226,15 +226,31 @@ async fn drive<K, V>(
     }
 }
 
-/// Reads every node and pod once (paginated), for one-shot `audit` and `snapshot`.
-pub async fn list_all(client: &Client) -> Result<(Vec<Node>, Vec<Pod>), kube::Error> {
-    Ok((
-        list(Api::all(client.clone())).await?,
-        list(Api::all(client.clone())).await?,
-    ))
+/// Every node and pod, read once, and the objects that could not be decoded.
+pub struct Listed {
+    pub nodes: Vec<Node>,
+    pub pods: Vec<Pod>,
+    pub warnings: Vec<InputWarning>,
 }
 
-async fn list<K>(api: Api<K>) -> Result<Vec<K>, kube::Error>
+/// Reads every node and pod once (paginated), for one-shot `audit` and `snapshot`. As in
+/// the watcher, an undecodable object becomes a warning instead of failing the read.
+pub async fn list_all(client: &Client) -> Result<Listed, kube::Error> {
+    let mut warnings = Vec::new();
+    let nodes = list(Api::all(client.clone()), Resource::Nodes, &mut warnings).await?;
+    let pods = list(Api::all(client.clone()), Resource::Pods, &mut warnings).await?;
+    Ok(Listed {
+        nodes,
+        pods,
+        warnings,
+    })
+}
+
+async fn list<K>(
+    api: Api<DeserializeGuard<K>>,
+    resource: Resource,
+    warnings: &mut Vec<InputWarning>,
+) -> Result<Vec<K>, kube::Error>
 where
     K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
@@ -242,7 +258,21 @@ where
     let mut params = kube::api::ListParams::default().limit(LIST_PAGE_SIZE);
     loop {
         let page = api.list(&params).await?;
-        items.extend(page.items);
+        for guard in page.items {
+            match guard.0 {
+                Ok(object) => items.push(object),
+                Err(invalid) => warnings.push(InputWarning::new(
+                    WarningKind::BadObject,
+                    format!(
+                        "{} {}/{}",
+                        resource.as_str(),
+                        invalid.metadata.namespace.unwrap_or_default(),
+                        invalid.metadata.name.unwrap_or_default()
+                    ),
+                    invalid.error,
+                )),
+            }
+        }
         match page.metadata.continue_ {
             Some(token) if !token.is_empty() => params = params.continue_token(&token),
             _ => return Ok(items),

@@ -16,6 +16,9 @@ use serde_json::Value;
 
 pub use awscli::{AwsSubnet, NetworkInterface};
 
+use jiff::Timestamp;
+
+use crate::accounting::{Settings, Snapshot, reconcile};
 use crate::k8s::{node_info, pod_info};
 use crate::model::{
     Eni, InputWarning, Inventory, NodeInfo, PodInfo, Subnet, WarningKind, json_kind,
@@ -94,17 +97,47 @@ const SUBNETS: FileSpec = FileSpec {
     produced_by: "aws ec2 describe-subnets --output json",
 };
 
+impl Loaded {
+    /// Converts Kubernetes objects as the watchers do: pods that neither request nor
+    /// name a branch ENI are dropped.
+    pub fn from_objects(
+        nodes: &[Node],
+        pods: &[Pod],
+        inventory: Inventory,
+        warnings: Vec<InputWarning>,
+    ) -> Self {
+        Self {
+            nodes: nodes.iter().map(node_info).collect(),
+            pods: pods
+                .iter()
+                .map(pod_info)
+                .filter(PodInfo::is_relevant)
+                .collect(),
+            inventory,
+            warnings,
+        }
+    }
+
+    /// Joins this single observation (no previous result, so no ENI ages), with the
+    /// problems found while reading added to the join's own warnings.
+    pub fn join(self, now: Timestamp, settings: &Settings) -> Snapshot {
+        let mut snapshot = reconcile(
+            &self.nodes,
+            &self.pods,
+            &self.inventory,
+            now,
+            None,
+            settings,
+        );
+        snapshot.add_input_warnings(self.warnings);
+        snapshot
+    }
+}
+
 pub fn read_dir(dir: &Path) -> Result<Loaded, SnapshotDirError> {
     let mut warnings = Vec::new();
-    let nodes = read_items::<Node>(dir, &NODES, &mut warnings)?
-        .iter()
-        .map(node_info)
-        .collect();
-    let pods = read_items::<Pod>(dir, &PODS, &mut warnings)?
-        .iter()
-        .map(pod_info)
-        .filter(PodInfo::is_relevant)
-        .collect();
+    let nodes = read_items::<Node>(dir, &NODES, &mut warnings)?;
+    let pods = read_items::<Pod>(dir, &PODS, &mut warnings)?;
     let enis = read_items::<NetworkInterface>(dir, &NETWORK_INTERFACES, &mut warnings)?
         .into_iter()
         .map(Eni::from)
@@ -113,12 +146,12 @@ pub fn read_dir(dir: &Path) -> Result<Loaded, SnapshotDirError> {
         .into_iter()
         .map(Subnet::from)
         .collect();
-    Ok(Loaded {
-        nodes,
-        pods,
-        inventory: Inventory { enis, subnets },
+    Ok(Loaded::from_objects(
+        &nodes,
+        &pods,
+        Inventory { enis, subnets },
         warnings,
-    })
+    ))
 }
 
 /// Reads `{ "<list_key>": [ ... ] }` and decodes each element on its own, so that one
