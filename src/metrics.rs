@@ -421,6 +421,11 @@ fn gauge_family<L: EncodeLabelSet>(
     Ok(())
 }
 
+/// A single-label set, borrowed from the snapshot: a scrape copies no strings.
+fn one_label<'a>(key: &'static str, value: &'a str) -> [(&'static str, &'a str); 1] {
+    [(key, value)]
+}
+
 impl Collector for SnapshotCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let build = [
@@ -434,23 +439,25 @@ impl Collector for SnapshotCollector {
 
         let snapshot = self.snapshot.get().unwrap_or_default();
         let nodes = &snapshot.nodes;
-        let node = |name: &str| [("node", name.to_owned())];
         gauge_family(
             &mut encoder,
             NODE_INFO,
             nodes.iter().map(|n| {
                 let labels = [
-                    ("node", n.name.clone()),
-                    ("instance_id", n.instance_id.clone().unwrap_or_default()),
-                    ("instance_type", n.instance_type.clone().unwrap_or_default()),
-                    ("availability_zone", n.zone.clone().unwrap_or_default()),
-                    ("trunk_eni_id", n.trunk_eni_id.clone().unwrap_or_default()),
+                    ("node", n.name.as_str()),
+                    ("instance_id", n.instance_id.as_deref().unwrap_or_default()),
+                    (
+                        "instance_type",
+                        n.instance_type.as_deref().unwrap_or_default(),
+                    ),
+                    ("availability_zone", n.zone.as_deref().unwrap_or_default()),
+                    (
+                        "trunk_eni_id",
+                        n.trunk_eni_id.as_deref().unwrap_or_default(),
+                    ),
                     (
                         "capacity_source",
-                        n.capacity_source
-                            .map(|s| s.as_str())
-                            .unwrap_or("unknown")
-                            .to_owned(),
+                        n.capacity_source.map(|s| s.as_str()).unwrap_or("unknown"),
                     ),
                 ];
                 (labels, 1.0)
@@ -461,24 +468,21 @@ impl Collector for SnapshotCollector {
             NODE_CAPACITY,
             nodes
                 .iter()
-                .filter_map(|n| Some((node(&n.name), f64::from(n.capacity?)))),
+                .filter_map(|n| Some((one_label("node", &n.name), f64::from(n.capacity?)))),
         )?;
         gauge_family(
             &mut encoder,
             NODE_REQUESTS,
             nodes
                 .iter()
-                .map(|n| (node(&n.name), f64::from(n.requested))),
+                .map(|n| (one_label("node", &n.name), f64::from(n.requested))),
         )?;
         gauge_family(
             &mut encoder,
             NODE_BRANCH_ENIS,
             nodes.iter().flat_map(|n| {
                 EniState::ALL.into_iter().map(|state| {
-                    let labels = [
-                        ("node", n.name.clone()),
-                        ("state", state.as_str().to_owned()),
-                    ];
+                    let labels = [("node", n.name.as_str()), ("state", state.as_str())];
                     (labels, f64::from(n.branch_enis.get(state)))
                 })
             }),
@@ -488,26 +492,30 @@ impl Collector for SnapshotCollector {
             NODE_REMAINING,
             nodes
                 .iter()
-                .filter_map(|n| Some((node(&n.name), f64::from(n.remaining?)))),
+                .filter_map(|n| Some((one_label("node", &n.name), f64::from(n.remaining?)))),
         )?;
         gauge_family(
             &mut encoder,
             NODE_WAITING,
-            nodes.iter().map(|n| (node(&n.name), f64::from(n.waiting))),
+            nodes
+                .iter()
+                .map(|n| (one_label("node", &n.name), f64::from(n.waiting))),
         )?;
         gauge_family(
             &mut encoder,
             NODE_MISSING,
-            nodes.iter().map(|n| (node(&n.name), f64::from(n.missing))),
+            nodes
+                .iter()
+                .map(|n| (one_label("node", &n.name), f64::from(n.missing))),
         )?;
         gauge_family(
             &mut encoder,
             POD_WAITING_SINCE,
             snapshot.waiting_pods.iter().filter_map(|w| {
                 let labels = [
-                    ("namespace", w.namespace.clone()),
-                    ("pod", w.name.clone()),
-                    ("node", w.node.clone()),
+                    ("namespace", w.namespace.as_str()),
+                    ("pod", w.name.as_str()),
+                    ("node", w.node.as_str()),
                 ];
                 Some((labels, w.since?.as_millisecond() as f64 / 1000.0))
             }),
@@ -519,46 +527,45 @@ impl Collector for SnapshotCollector {
                 let pod = h.pod.as_ref();
                 let owner = pod.and_then(|p| p.owner.as_ref());
                 let labels = [
-                    ("eni_id", h.eni_id.clone()),
-                    ("node", h.node.clone()),
-                    ("state", h.state.as_str().to_owned()),
+                    ("eni_id", h.eni_id.as_str()),
+                    ("node", h.node.as_str()),
+                    ("state", h.state.as_str()),
                     (
                         "namespace",
-                        pod.map(|p| p.namespace.clone()).unwrap_or_default(),
+                        pod.map(|p| p.namespace.as_str()).unwrap_or_default(),
                     ),
-                    ("pod", pod.map(|p| p.name.clone()).unwrap_or_default()),
+                    ("pod", pod.map(|p| p.name.as_str()).unwrap_or_default()),
                     (
                         "owner_kind",
-                        owner.map(|o| o.kind.clone()).unwrap_or_default(),
+                        owner.map(|o| o.kind.as_str()).unwrap_or_default(),
                     ),
                     (
                         "owner_name",
-                        owner.map(|o| o.name.clone()).unwrap_or_default(),
+                        owner.map(|o| o.name.as_str()).unwrap_or_default(),
                     ),
                 ];
                 (labels, 1.0)
             }),
         )?;
         let subnets = &snapshot.subnets;
-        let subnet = |id: &str| [("subnet_id", id.to_owned())];
         gauge_family(
             &mut encoder,
             SUBNET_INFO,
             subnets.iter().map(|s| {
                 let s = &s.subnet;
                 let labels = [
-                    ("subnet_id", s.id.clone()),
-                    ("vpc_id", s.vpc_id.clone().unwrap_or_default()),
+                    ("subnet_id", s.id.as_str()),
+                    ("vpc_id", s.vpc_id.as_deref().unwrap_or_default()),
                     (
                         "availability_zone",
-                        s.availability_zone.clone().unwrap_or_default(),
+                        s.availability_zone.as_deref().unwrap_or_default(),
                     ),
                     (
                         "availability_zone_id",
-                        s.availability_zone_id.clone().unwrap_or_default(),
+                        s.availability_zone_id.as_deref().unwrap_or_default(),
                     ),
-                    ("cidr_block", s.cidr_block.clone().unwrap_or_default()),
-                    ("name", s.name.clone().unwrap_or_default()),
+                    ("cidr_block", s.cidr_block.as_deref().unwrap_or_default()),
+                    ("name", s.name.as_deref().unwrap_or_default()),
                 ];
                 (labels, 1.0)
             }),
@@ -566,16 +573,19 @@ impl Collector for SnapshotCollector {
         gauge_family(
             &mut encoder,
             SUBNET_AVAILABLE,
-            subnets
-                .iter()
-                .map(|s| (subnet(&s.subnet.id), s.subnet.available_ip_addresses as f64)),
+            subnets.iter().map(|s| {
+                (
+                    one_label("subnet_id", &s.subnet.id),
+                    s.subnet.available_ip_addresses as f64,
+                )
+            }),
         )?;
         gauge_family(
             &mut encoder,
             SUBNET_SIZE,
-            subnets
-                .iter()
-                .filter_map(|s| Some((subnet(&s.subnet.id), s.ip_addresses? as f64))),
+            subnets.iter().filter_map(|s| {
+                Some((one_label("subnet_id", &s.subnet.id), s.ip_addresses? as f64))
+            }),
         )?;
         gauge_family(
             &mut encoder,
@@ -586,10 +596,7 @@ impl Collector for SnapshotCollector {
                     ("detached", s.detached_branch_enis),
                 ]
                 .map(|(state, count)| {
-                    let labels = [
-                        ("subnet_id", s.subnet.id.clone()),
-                        ("state", state.to_owned()),
-                    ];
+                    let labels = [("subnet_id", s.subnet.id.as_str()), ("state", state)];
                     (labels, f64::from(count))
                 })
             }),
