@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use pod_eni_exporter::accounting::{Settings, reconcile};
+use pod_eni_exporter::accounting::{Clock, Settings, reconcile};
 use pod_eni_exporter::ec2::{Ec2Poller, Ec2Settings};
 use pod_eni_exporter::k8s::{ClusterCache, node_info, pod_info};
 use pod_eni_exporter::metrics::{self, Metrics, SharedSnapshot};
@@ -212,7 +212,7 @@ fn main() {
             cache.nodes.values(),
             cache.pods.values(),
             &inventory,
-            now,
+            Clock::at(now),
             previous.as_ref(),
             &settings,
         );

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::accounting::Settings;
+
 /// Default `/metrics` address. 9823 sits in the exporters' range (9100–9999) and is
 /// used by none of the exporters an EKS cluster usually runs (node 9100, blackbox 9115,
 /// CloudWatch 9106, process 9256, …).
@@ -82,9 +84,8 @@ pub struct ServeArgs {
     #[arg(long, env = "PODENI_EC2_POLL_INTERVAL", value_parser = humantime::parse_duration, default_value = "30s")]
     pub ec2_poll_interval: Duration,
 
-    /// How long a branch ENI may be named by no pod before it counts as leaked.
-    #[arg(long, env = "PODENI_LEAK_GRACE", value_parser = humantime::parse_duration, default_value = "3m")]
-    pub leak_grace: Duration,
+    #[command(flatten)]
+    pub grace: GraceArgs,
 
     /// Address for /metrics, /healthz and /readyz.
     #[arg(long = "web.listen-address", env = "PODENI_WEB_LISTEN_ADDRESS", default_value = DEFAULT_LISTEN_ADDRESS)]
@@ -111,9 +112,42 @@ pub struct AuditArgs {
     #[arg(long, value_enum, value_delimiter = ',')]
     pub fail_on: Vec<Condition>,
 
-    /// How long a branch ENI may be named by no pod before it counts as leaked.
-    #[arg(long, env = "PODENI_LEAK_GRACE", value_parser = humantime::parse_duration, default_value = "3m")]
-    pub leak_grace: Duration,
+    #[command(flatten)]
+    pub grace: GraceArgs,
+}
+
+/// When a branch ENI counts as leaked. The defaults follow the controller's timings
+/// (README, "How it decides").
+#[derive(Debug, Clone, Args)]
+pub struct GraceArgs {
+    /// How long after its last pod completed a branch ENI may stay before it counts as
+    /// leaked [default: cool-down + 30 s + 30 s poll + 60 s = 3m]
+    #[arg(long, env = "PODENI_COMPLETED_LEAK_GRACE", value_parser = humantime::parse_duration)]
+    pub completed_leak_grace: Option<Duration>,
+
+    /// How long a branch ENI may be named by no pod before it counts as leaked
+    /// [default: 15 min node reconciliation + 5 min node status period + the above = 23m]
+    #[arg(long, env = "PODENI_ORPHAN_LEAK_GRACE", value_parser = humantime::parse_duration)]
+    pub orphan_leak_grace: Option<Duration>,
+
+    /// The controller's cool-down (`branch-eni-cooldown` in ConfigMap
+    /// kube-system/amazon-vpc-cni) [default: read from that ConfigMap when the exporter
+    /// may, else 60s]
+    #[arg(long, env = "PODENI_BRANCH_ENI_COOLDOWN", value_parser = humantime::parse_duration)]
+    pub branch_eni_cooldown: Option<Duration>,
+}
+
+impl GraceArgs {
+    /// The graces for a cool-down (the flag's, else `cooldown`) and a poll interval;
+    /// a grace given as a flag wins over the derived one.
+    pub fn settings(&self, cooldown: Duration, poll_interval: Duration) -> Settings {
+        let derived =
+            Settings::from_controller(self.branch_eni_cooldown.unwrap_or(cooldown), poll_interval);
+        Settings {
+            completed_grace: self.completed_leak_grace.unwrap_or(derived.completed_grace),
+            orphan_grace: self.orphan_leak_grace.unwrap_or(derived.orphan_grace),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -145,7 +179,7 @@ pub enum Condition {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounting::DEFAULT_LEAK_GRACE;
+    use crate::accounting::{DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL};
     use clap::CommandFactory;
 
     #[test]
@@ -169,8 +203,37 @@ mod tests {
         };
         assert_eq!(args.fail_on, vec![Condition::Exhausted, Condition::Leaked]);
         assert_eq!(
-            args.leak_grace, DEFAULT_LEAK_GRACE,
-            "flag default and core default agree"
+            args.grace
+                .settings(DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL),
+            Settings::default(),
+            "without flags the graces are the core's defaults"
+        );
+    }
+
+    #[test]
+    fn grace_flags_win_over_the_cooldown() {
+        let cli = Cli::try_parse_from([
+            "pod-eni-exporter",
+            "audit",
+            "--from",
+            "dir",
+            "--orphan-leak-grace",
+            "40m",
+            "--branch-eni-cooldown",
+            "5m",
+        ])
+        .expect("parses");
+        let Command::Audit(args) = cli.command else {
+            panic!("audit expected");
+        };
+        let settings = args
+            .grace
+            .settings(DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL);
+        assert_eq!(settings.orphan_grace, Duration::from_secs(40 * 60));
+        assert_eq!(
+            settings.completed_grace,
+            Duration::from_secs(300 + 30 + 30 + 60),
+            "the flag's cool-down replaces the ConfigMap's"
         );
     }
 }

@@ -6,17 +6,17 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 
-use crate::accounting::Settings;
+use crate::accounting::{DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL};
 use crate::audit::{conditions_holding, render_json, render_table};
 use crate::cli::{AuditArgs, Cli, Command, LiveArgs, OutputFormat, ServeArgs, SnapshotArgs};
 use crate::ec2::{Ec2Poller, Ec2Settings};
-use crate::k8s::{self, KubeShared, Listed};
+use crate::k8s::{self, CooldownSetting, KubeShared, Listed};
 use crate::live::Live;
 use crate::metrics::{Metrics, SharedSnapshot};
 use crate::model::Inventory;
 use crate::replay::DirSource;
 use crate::server::{self, Endpoints, ReadinessCheck};
-use crate::snapshot_dir::{self, Loaded};
+use crate::snapshot_dir::{self, Loaded, Observed, ObservedFrom};
 
 /// Exit code for usage and input errors (DESIGN §7).
 pub const EXIT_INPUT_ERROR: u8 = 2;
@@ -40,20 +40,32 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         from,
         output,
         fail_on,
-        leak_grace,
+        grace,
     } = args;
-    let loaded = match from {
-        Some(dir) => snapshot_dir::read_dir(&dir)
-            .with_context(|| format!("audit: cannot read snapshot directory {}", dir.display()))?,
+    let (loaded, cooldown) = match from {
+        Some(dir) => (
+            snapshot_dir::read_dir(&dir).with_context(|| {
+                format!("audit: cannot read snapshot directory {}", dir.display())
+            })?,
+            DEFAULT_BRANCH_ENI_COOLDOWN,
+        ),
         None => {
-            let (listed, inventory) = read_live(&live).await?;
-            Loaded::from_objects(&listed.nodes, &listed.pods, inventory, listed.warnings)
+            let read = read_live(&live).await?;
+            let loaded = Loaded::from_objects(
+                &read.listed.nodes,
+                &read.listed.pods,
+                read.inventory,
+                read.listed.warnings,
+                read.observed,
+            );
+            (loaded, read.cooldown)
         }
     };
-    let snapshot = loaded.join(Timestamp::now(), &Settings { leak_grace });
+    let observed = loaded.observed;
+    let snapshot = loaded.join(&grace.settings(cooldown, DEFAULT_EC2_POLL_INTERVAL));
     match output {
-        OutputFormat::Table => print!("{}", render_table(&snapshot)),
-        OutputFormat::Json => print!("{}", render_json(&snapshot)),
+        OutputFormat::Table => print!("{}", render_table(&snapshot, observed)),
+        OutputFormat::Json => print!("{}", render_json(&snapshot, observed)),
     }
     let holding = conditions_holding(&snapshot, &fail_on);
     if holding.is_empty() {
@@ -69,8 +81,13 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
 
 async fn snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
     let SnapshotArgs { live, out } = args;
-    let (listed, inventory) = read_live(&live).await?;
-    snapshot_dir::write_dir(&out, &listed.nodes, &listed.pods, &inventory)?;
+    let LiveRead {
+        listed,
+        inventory,
+        observed,
+        ..
+    } = read_live(&live).await?;
+    snapshot_dir::write_dir(&out, &listed.nodes, &listed.pods, &inventory, observed.at)?;
     for warning in &listed.warnings {
         eprintln!("snapshot: skipped {warning}");
     }
@@ -85,17 +102,39 @@ async fn snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Everything one live read needs: nodes and pods as the API returns them, and one EC2 poll.
-async fn read_live(live: &LiveArgs) -> anyhow::Result<(Listed, Inventory)> {
+/// Everything one live read gives: nodes and pods as the API returns them, one EC2
+/// poll, when the read began, and the controller's cool-down when it can be read.
+struct LiveRead {
+    listed: Listed,
+    inventory: Inventory,
+    observed: Observed,
+    cooldown: std::time::Duration,
+}
+
+async fn read_live(live: &LiveArgs) -> anyhow::Result<LiveRead> {
     let ec2 = ec2_poller(live, Metrics::default()).await?;
     let client = k8s::client(live.kubeconfig.as_deref())
         .await
         .context("cannot configure the Kubernetes client")?;
+    // Ages are measured to when the read began: the objects are at least this new.
+    let observed = Observed {
+        at: Timestamp::now(),
+        from: ObservedFrom::Live,
+    };
     let listed = k8s::list_all(&client)
         .await
         .context("cannot list nodes and pods")?;
     let inventory = ec2.poll().await.context("cannot read EC2")?;
-    Ok((listed, inventory))
+    let cooldown = match k8s::read_cooldown(&client).await {
+        Ok(CooldownSetting::Configured(value)) => value,
+        _ => DEFAULT_BRANCH_ENI_COOLDOWN,
+    };
+    Ok(LiveRead {
+        listed,
+        inventory,
+        observed,
+        cooldown,
+    })
 }
 
 async fn ec2_poller(live: &LiveArgs, metrics: Metrics) -> anyhow::Result<Ec2Poller> {
@@ -125,10 +164,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         live,
         from,
         ec2_poll_interval,
-        leak_grace,
+        grace,
         listen_address,
     } = args;
-    let settings = Settings { leak_grace };
     let snapshot = SharedSnapshot::default();
     let (registry, metrics) = Metrics::new_registry(snapshot.clone());
     let listener = tokio::net::TcpListener::bind(listen_address)
@@ -137,6 +175,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
     let readiness: ReadinessCheck = match from {
         Some(dir) => {
+            let settings = grace.settings(DEFAULT_BRANCH_ENI_COOLDOWN, ec2_poll_interval);
             let source = Arc::new(DirSource::new(dir.clone(), settings, snapshot, metrics));
             source.load().with_context(|| {
                 format!("serve: cannot read snapshot directory {}", dir.display())
@@ -155,10 +194,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 kube.clone(),
                 ec2,
                 ec2_poll_interval,
-                settings,
+                grace,
                 snapshot,
                 metrics.clone(),
             ));
+            let follower = live.clone();
+            let cooldown_client = client.clone();
+            tokio::spawn(async move { follower.follow_cooldown(cooldown_client).await });
             tokio::spawn(k8s::run_watchers(client, kube, metrics));
             let poller = live.clone();
             tokio::spawn(async move { poller.poll_ec2().await });

@@ -13,9 +13,12 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::accounting::{Settings, Snapshot, reconcile};
+use kube::Client;
+
+use crate::accounting::{Clock, DEFAULT_BRANCH_ENI_COOLDOWN, Settings, Snapshot, reconcile};
+use crate::cli::GraceArgs;
 use crate::ec2::Ec2Poller;
-use crate::k8s::KubeShared;
+use crate::k8s::{CooldownSetting, KubeShared, read_cooldown};
 use crate::metrics::{Metrics, SharedSnapshot, Source};
 use crate::model::{InputWarning, Inventory, WarningKind};
 
@@ -27,6 +30,9 @@ const DEBOUNCE: Duration = Duration::from_millis(500);
 const MIN_RECONCILE_INTERVAL: Duration = Duration::from_secs(2);
 /// Longest wait between polls while EC2 keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How often the controller's cool-down setting is re-read: it rarely changes, and a
+/// change only moves the graces by the difference.
+const COOLDOWN_REFRESH: Duration = Duration::from_secs(300);
 
 struct Polled {
     inventory: Inventory,
@@ -38,7 +44,9 @@ pub struct Live {
     kube: Arc<KubeShared>,
     ec2: Ec2Poller,
     poll_interval: Duration,
-    settings: Settings,
+    grace: GraceArgs,
+    /// The controller's cool-down as last read from the cluster.
+    cooldown: Mutex<Duration>,
     inventory: Mutex<Option<Arc<Polled>>>,
     ec2_polled: AtomicBool,
     snapshot: SharedSnapshot,
@@ -52,7 +60,7 @@ impl Live {
         kube: Arc<KubeShared>,
         ec2: Ec2Poller,
         poll_interval: Duration,
-        settings: Settings,
+        grace: GraceArgs,
         snapshot: SharedSnapshot,
         metrics: Metrics,
     ) -> Self {
@@ -60,7 +68,8 @@ impl Live {
             kube,
             ec2,
             poll_interval,
-            settings,
+            grace,
+            cooldown: Mutex::new(DEFAULT_BRANCH_ENI_COOLDOWN),
             inventory: Mutex::new(None),
             ec2_polled: AtomicBool::new(false),
             snapshot,
@@ -119,6 +128,45 @@ impl Live {
         }
     }
 
+    /// Follows `branch-eni-cooldown` in kube-system/amazon-vpc-cni, unless the flag set
+    /// it. Reading it needs the optional Role; without it the default is assumed.
+    pub async fn follow_cooldown(&self, client: Client) {
+        if self.grace.branch_eni_cooldown.is_some() {
+            return;
+        }
+        let mut last_problem: Option<String> = None;
+        loop {
+            let (cooldown, problem) = match read_cooldown(&client).await {
+                Ok(CooldownSetting::Configured(value)) => (value, None),
+                Ok(CooldownSetting::Unset) => (DEFAULT_BRANCH_ENI_COOLDOWN, None),
+                Ok(CooldownSetting::Invalid(raw)) => (
+                    DEFAULT_BRANCH_ENI_COOLDOWN,
+                    Some(format!("branch-eni-cooldown {raw:?} is not a number of seconds")),
+                ),
+                Err(error) => (
+                    DEFAULT_BRANCH_ENI_COOLDOWN,
+                    Some(format!("cannot read kube-system/amazon-vpc-cni: {error}")),
+                ),
+            };
+            if problem != last_problem {
+                if let Some(problem) = &problem {
+                    tracing::info!(%problem, "assuming the controller's default 60 s branch ENI cool-down");
+                }
+                last_problem = problem;
+            }
+            let previous = std::mem::replace(&mut *lock(&self.cooldown), cooldown);
+            if previous != cooldown {
+                tracing::info!(cooldown = ?cooldown, settings = ?self.settings(), "branch ENI cool-down changed; leak graces follow");
+            }
+            tokio::time::sleep(COOLDOWN_REFRESH).await;
+        }
+    }
+
+    fn settings(&self) -> Settings {
+        self.grace
+            .settings(*lock(&self.cooldown), self.poll_interval)
+    }
+
     /// Reconciles after every change signal, debounced and rate-limited.
     pub async fn reconcile_on_change(&self) {
         let mut last: Option<tokio::time::Instant> = None;
@@ -141,7 +189,11 @@ impl Live {
         };
         let kube_fresh_until = self.kube.fresh_until(now);
         let kube_healthy = kube_fresh_until == now;
-        let observed = polled.at.min(kube_fresh_until);
+        let clock = Clock {
+            ec2_polled_at: polled.at,
+            kube_fresh_until,
+        };
+        let settings = self.settings();
         let previous = self.snapshot.get();
         let snapshot = {
             let cache = self.kube.cache();
@@ -152,9 +204,9 @@ impl Live {
                 cache.nodes.values(),
                 cache.pods.values(),
                 &polled.inventory,
-                observed,
+                clock,
                 previous.as_deref(),
-                &self.settings,
+                &settings,
             )
         };
         if kube_healthy {

@@ -71,7 +71,7 @@ pub const NODE_BRANCH_ENIS: MetricDef = gauge(
 );
 pub const NODE_REMAINING: MetricDef = gauge(
     "node_branch_eni_remaining",
-    "Security-group pods the node can still start: capacity - attached - waiting, never below 0",
+    "Security-group pods the node can still start: capacity - attached - branch ENIs its waiting pods need, never below 0; 0 on nodes that do not advertise vpc.amazonaws.com/pod-eni",
 );
 pub const NODE_WAITING: MetricDef = gauge(
     "node_pods_waiting_for_branch_eni",

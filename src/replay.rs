@@ -1,7 +1,8 @@
 //! `serve --from DIR`: serves a snapshot directory as if it were the live cluster, and
 //! re-reads it when its files change. Dashboards and alerts can be built and shown
-//! without a cluster. Each read is one observation (no previous result), so nothing is
-//! ever `leaked` here, exactly as in `audit --from DIR`.
+//! without a cluster. Each read is one observation at the snapshot's capture time (no
+//! previous result), exactly as in `audit --from DIR`: an ENI named by no pod has no
+//! known age, while one held by a completed pod is aged from the pod's completion.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -54,7 +55,7 @@ impl DirSource {
             }
         };
         let now = Timestamp::now();
-        let snapshot = loaded.join(now, &self.settings);
+        let snapshot = loaded.join(&self.settings);
         for warning in &snapshot.warnings {
             self.metrics.input_warning(warning.kind);
         }

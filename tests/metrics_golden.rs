@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use jiff::Timestamp;
 use pod_eni_exporter::accounting::Settings;
 use pod_eni_exporter::metrics::{self, Metrics, SharedSnapshot};
 use pod_eni_exporter::snapshot_dir;
@@ -17,11 +16,10 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The incident example, joined at a fixed time, rendered by a fresh registry.
+/// The incident example, joined at its capture time, rendered by a fresh registry.
 fn incident_metrics() -> String {
     let loaded = snapshot_dir::read_dir(&repo().join("examples/incident")).expect("example reads");
-    let now: Timestamp = "2026-11-24T09:45:00Z".parse().unwrap();
-    let snapshot = loaded.join(now, &Settings::default());
+    let snapshot = loaded.join(&Settings::default());
     let shared = SharedSnapshot::default();
     shared.set(Arc::new(snapshot));
     let (registry, _metrics) = Metrics::new_registry(shared);

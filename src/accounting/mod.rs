@@ -1,18 +1,29 @@
 //! The join (DESIGN §4): nodes + pods + EC2 inventory → one [`Snapshot`].
 //!
-//! Pure and total: no I/O, no clock (`now` comes in), and bad input becomes a warning or
-//! an explicit bucket, never an error that drops the rest of the data.
+//! Pure and total: no I/O, no clock (the [`Clock`] comes in), and bad input becomes a
+//! warning or an explicit bucket, never an error that drops the rest of the data.
+//!
+//! The states follow the VPC resource controller EKS runs today (v1.1.0 and later,
+//! `controllers/core/pod_controller.go`): a pod's branch ENIs are released when it
+//! completes or is deleted, through a per-node cool-down queue, and are gone from EC2
+//! about cool-down + 30 s later. What outlives that is a leak.
 
+mod carry;
+mod grace;
 mod report;
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
+pub use carry::{Carry, ReleaseBasis, ReleaseClock};
+pub use grace::{
+    DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL, DELETE_QUEUE_PERIOD, GRACE_MARGIN,
+    MAX_NODE_RECONCILE_INTERVAL, NODE_STATUS_REPORT_PERIOD, Settings,
+};
 pub use report::{
     CapacitySource, EniState, Holder, MissingPod, NodeReport, PodRef, Snapshot, StateCounts,
     SubnetReport, Unattributed, UnattributedReason, WaitingPod,
@@ -20,25 +31,35 @@ pub use report::{
 
 use crate::limits;
 use crate::model::{
-    Association, Compute, EniRole, InputWarning, Inventory, NodeInfo, PodInfo, WarningKind,
-    usable_ipv4_addresses,
+    Association, Compute, EniRole, InputWarning, Inventory, NodeInfo, PodInfo, PodPhase,
+    WarningKind, usable_ipv4_addresses,
 };
 
-/// Default leak grace: 60 s controller cool-down + 30 s queue period + a 30 s poll
-/// interval + margin. An orphan younger than this is most likely being cleaned up.
-pub const DEFAULT_LEAK_GRACE: Duration = Duration::from_secs(180);
-
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// How long an ENI may be named by no pod before it counts as `leaked`.
-    pub leak_grace: Duration,
+/// When the two sources were observed. Live, they differ: an EC2 poll started at one
+/// moment, and the Kubernetes cache is complete up to another (frozen during an API
+/// outage). Offline, one capture time stands for both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// When the EC2 poll that produced the inventory started: an ENI missing from it
+    /// was gone at some point after this.
+    pub ec2_polled_at: Timestamp,
+    /// Up to when the Kubernetes view is known complete: everything in it existed by then.
+    pub kube_fresh_until: Timestamp,
 }
 
-impl Default for Settings {
-    fn default() -> Self {
+impl Clock {
+    /// One observation of both sources (a snapshot directory).
+    pub fn at(time: Timestamp) -> Self {
         Self {
-            leak_grace: DEFAULT_LEAK_GRACE,
+            ec2_polled_at: time,
+            kube_fresh_until: time,
         }
+    }
+
+    /// The time ages are measured to: the older of the two sources, so a stale source
+    /// freezes ages instead of advancing them.
+    pub fn now(&self) -> Timestamp {
+        self.ec2_polled_at.min(self.kube_fresh_until)
     }
 }
 
@@ -46,7 +67,8 @@ impl Default for Settings {
 #[derive(Default)]
 struct EniClaims<'a> {
     live: Option<&'a PodInfo>,
-    completed: Option<&'a PodInfo>,
+    /// The completed claimer that finished last (unknown finish counts as latest).
+    completed: Option<(&'a PodInfo, Option<Timestamp>)>,
 }
 
 /// Per-node tallies from the pods.
@@ -55,28 +77,30 @@ struct PodTally {
     requested: u32,
     sgp_pods: u32,
     waiting: u32,
+    /// ENIs the waiting pods need: the sum of their app containers' requests.
+    waiting_enis: u32,
     missing: u32,
 }
 
-/// Runs the join. `now` is when the inputs were observed (the caller passes the time
-/// of the older of its two sources, so a stale source freezes ages instead of
-/// advancing them); `previous` carries first-seen times, and without it the age of an
-/// orphan is unknown, so nothing is `leaked`.
+/// Runs the join. `previous` carries first-seen times; without it the age of an ENI
+/// named by no pod is unknown, so it is never `leaked` (a single observation).
 pub fn reconcile<'a>(
     nodes: impl IntoIterator<Item = &'a NodeInfo>,
     pods: impl IntoIterator<Item = &'a PodInfo>,
     inventory: &Inventory,
-    now: Timestamp,
+    clock: Clock,
     previous: Option<&Snapshot>,
     settings: &Settings,
 ) -> Snapshot {
-    let grace = SignedDuration::try_from(settings.leak_grace).unwrap_or(SignedDuration::MAX);
+    let now = clock.now();
     let mut warnings = Vec::new();
+    let mut carry = Carry::default();
+    let previous_carry = previous.map(|p| &p.carry);
 
     // Nodes that can hold a trunk, by name and by instance.
     let nodes: BTreeMap<&str, &NodeInfo> = nodes
         .into_iter()
-        .filter(|node| node.compute != Compute::Fargate)
+        .filter(|node| node.can_hold_trunk())
         .map(|node| (node.name.as_str(), node))
         .collect();
     let node_by_instance: HashMap<&str, &str> = nodes
@@ -85,23 +109,38 @@ pub fn reconcile<'a>(
         .collect();
 
     // Pods: who names which ENI, and what each node's pods ask for.
-    let known_enis: HashSet<&str> = inventory.enis.iter().map(|eni| eni.id.as_str()).collect();
+    let associated: HashSet<&str> = inventory
+        .enis
+        .iter()
+        .filter(|eni| eni.association() == Association::Associated)
+        .map(|eni| eni.id.as_str())
+        .collect();
     let mut claims: HashMap<&str, EniClaims> = HashMap::new();
     let mut tallies: HashMap<&str, PodTally> = HashMap::new();
     let mut waiting_pods = Vec::new();
     let mut missing_pods = Vec::new();
     for pod in pods {
         pod_warnings(pod, &mut warnings);
+        let finished = pod
+            .phase
+            .is_terminal()
+            .then(|| finish_time(pod, clock, previous_carry, &mut carry))
+            .flatten();
         for eni_id in pod.annotation.eni_ids() {
             let claim = claims.entry(eni_id.as_str()).or_default();
-            let slot = if pod.phase.is_terminal() {
-                &mut claim.completed
-            } else {
-                &mut claim.live
-            };
-            // Keep the first by name so output does not depend on input order.
-            if slot.is_none_or(|other| pod.key() < other.key()) {
-                *slot = Some(pod);
+            if pod.phase.is_terminal() {
+                // Keep the latest to finish (its ENI is released last); ties by name, so
+                // output does not depend on input order.
+                let later = |(other, other_finished): (&PodInfo, Option<Timestamp>)| {
+                    let rank = |f: Option<Timestamp>| f.map_or(Timestamp::MAX, |t| t);
+                    (rank(finished), std::cmp::Reverse(pod.key()))
+                        > (rank(other_finished), std::cmp::Reverse(other.key()))
+                };
+                if claim.completed.is_none_or(later) {
+                    claim.completed = Some((pod, finished));
+                }
+            } else if claim.live.is_none_or(|other| pod.key() < other.key()) {
+                claim.live = Some(pod);
             }
         }
         let Some(node) = pod.node_name.as_deref().filter(|n| nodes.contains_key(n)) else {
@@ -111,31 +150,23 @@ pub fn reconcile<'a>(
             continue;
         }
         let tally = tallies.entry(node).or_default();
-        tally.requested += pod.pod_eni_request;
-        if pod.pod_eni_request == 0 {
-            continue;
+        tally.requested = tally.requested.saturating_add(pod.pod_eni_request);
+        if pod.pod_eni_request > 0 || pod.app_eni_request > 0 {
+            tally.sgp_pods += 1;
         }
-        tally.sgp_pods += 1;
-        if pod.annotation.has_no_eni() {
+        if is_waiting(pod) {
             tally.waiting += 1;
+            tally.waiting_enis = tally.waiting_enis.saturating_add(pod.app_eni_request);
             waiting_pods.push(WaitingPod {
                 namespace: pod.namespace.clone(),
                 name: pod.name.clone(),
                 node: node.to_owned(),
                 since: pod.scheduled_at.or(pod.created_at),
+                enis_needed: pod.app_eni_request,
             });
         }
-        let lost: Vec<String> = pod
-            .annotation
-            .eni_ids()
-            .iter()
-            .filter(|id| !known_enis.contains(id.as_str()))
-            .cloned()
-            .collect();
-        let old_enough = pod
-            .created_at
-            .is_some_and(|created| now.duration_since(created) >= grace);
-        if !lost.is_empty() && old_enough {
+        let lost = lost_enis(pod, &associated, clock, previous_carry, &mut carry);
+        if !lost.is_empty() {
             tally.missing += 1;
             missing_pods.push(MissingPod {
                 namespace: pod.namespace.clone(),
@@ -165,7 +196,6 @@ pub fn reconcile<'a>(
     let mut states: HashMap<&str, StateCounts> = HashMap::new();
     let mut holders = Vec::new();
     let mut unattributed = Unattributed::default();
-    let mut orphan_first_seen = HashMap::new();
     for eni in inventory
         .enis
         .iter()
@@ -199,40 +229,25 @@ pub fn reconcile<'a>(
             continue;
         };
         let claim = claims.get(eni.id.as_str());
-        let (state, pod, orphaned_since) = match claim {
-            Some(EniClaims { live: Some(_), .. }) => (EniState::InUse, None, None),
-            Some(EniClaims {
-                completed: Some(pod),
-                ..
-            }) => (EniState::CompletedPod, Some(*pod), None),
-            _ => {
-                let first_seen = previous
-                    .and_then(|prev| prev.orphan_first_seen.get(&eni.id).copied())
-                    .unwrap_or(now);
-                orphan_first_seen.insert(eni.id.clone(), first_seen);
-                let aged = previous.is_some() && now.duration_since(first_seen) >= grace;
-                let state = if aged {
-                    EniState::Leaked
-                } else {
-                    EniState::Orphaned
-                };
-                (state, None, previous.map(|_| first_seen))
-            }
-        };
-        states.entry(node).or_default().add(state);
-        if state != EniState::InUse {
-            holders.push(Holder {
-                eni_id: eni.id.clone(),
-                node: node.to_owned(),
-                state,
-                pod: pod.map(|pod| PodRef {
-                    namespace: pod.namespace.clone(),
-                    name: pod.name.clone(),
-                    owner: pod.owner.clone(),
-                }),
-                orphaned_since,
-            });
+        if claim.is_some_and(|c| c.live.is_some()) {
+            states.entry(node).or_default().add(EniState::InUse);
+            continue;
         }
+        let release = release_clock(
+            claim.and_then(|c| c.completed),
+            previous_carry.and_then(|c| c.release.get(&eni.id)),
+            now,
+        );
+        let state = release.state(now, settings);
+        states.entry(node).or_default().add(state);
+        holders.push(Holder {
+            eni_id: eni.id.clone(),
+            node: node.to_owned(),
+            state,
+            pod: release.last_holder.clone(),
+            since: release.since(),
+        });
+        carry.release.insert(eni.id.clone(), release);
     }
 
     // Node reports, for every node that takes part in security groups for pods.
@@ -287,9 +302,14 @@ pub fn reconcile<'a>(
                 }
             },
         };
-        let remaining = capacity.map(|capacity| {
-            capacity.saturating_sub(branch_enis.attached().saturating_add(tally.waiting))
-        });
+        // Without advertised allocatable the scheduler places no security-group pod
+        // here, whatever the instance type could hold.
+        let remaining = match allocatable {
+            Some(capacity) => Some(capacity.saturating_sub(
+                branch_enis.attached().saturating_add(tally.waiting_enis),
+            )),
+            None => Some(0),
+        };
         reports.push(NodeReport {
             name: name.to_owned(),
             instance_id: node.instance_id().map(str::to_owned),
@@ -332,6 +352,7 @@ pub fn reconcile<'a>(
         .collect::<Vec<_>>();
 
     let mut snapshot = Snapshot {
+        observed_at: now,
         nodes: reports,
         holders,
         waiting_pods,
@@ -339,10 +360,100 @@ pub fn reconcile<'a>(
         subnets,
         unattributed,
         warnings,
-        orphan_first_seen,
+        carry,
     };
     sort(&mut snapshot);
     snapshot
+}
+
+/// A pod stuck for want of an ENI: scheduled, not going away, its app containers need
+/// ENIs (the controller ignores init containers), and the controller has not annotated it.
+fn is_waiting(pod: &PodInfo) -> bool {
+    pod.phase == PodPhase::Pending
+        && !pod.terminating
+        && pod.app_eni_request > 0
+        && pod.annotation.has_no_eni()
+}
+
+/// When a finished pod finished: from its status, else when the exporter first saw it
+/// finished (carried from one join to the next; unknown in a single observation).
+fn finish_time(
+    pod: &PodInfo,
+    clock: Clock,
+    previous: Option<&Carry>,
+    carry: &mut Carry,
+) -> Option<Timestamp> {
+    if pod.completed_at.is_some() || pod.annotation.eni_ids().is_empty() {
+        return pod.completed_at;
+    }
+    let key = pod.key();
+    let seen = previous.and_then(|p| p.finished_first_seen.get(&key).copied());
+    // The cache showed it finished as of `kube_fresh_until`: the true finish is earlier,
+    // so ageing from here can only make a leak later, never false.
+    carry
+        .finished_first_seen
+        .insert(key, seen.unwrap_or(clock.kube_fresh_until));
+    seen
+}
+
+/// The ENIs a live pod names that EC2 does not have associated, counted only for claims
+/// older than the EC2 poll (an ENI created after the poll began is not missing) and only
+/// when the Kubernetes view is at least as new as the poll (a pod that completed since
+/// has had its ENI released).
+fn lost_enis(
+    pod: &PodInfo,
+    associated: &HashSet<&str>,
+    clock: Clock,
+    previous: Option<&Carry>,
+    carry: &mut Carry,
+) -> Vec<String> {
+    let mut lost = Vec::new();
+    for eni_id in pod.annotation.eni_ids() {
+        if associated.contains(eni_id.as_str()) {
+            continue;
+        }
+        let key = (pod.key(), eni_id.clone());
+        let seen = previous
+            .and_then(|p| p.absent_claim_first_seen.get(&key).copied())
+            .unwrap_or(clock.kube_fresh_until);
+        carry.absent_claim_first_seen.insert(key, seen);
+        // Containers run only once the CNI has the ENI: the claim is older than that.
+        let claimed_by = pod.started_at.map_or(seen, |started| started.min(seen));
+        if claimed_by < clock.ec2_polled_at && clock.kube_fresh_until >= clock.ec2_polled_at {
+            lost.push(eni_id.clone());
+        }
+    }
+    lost
+}
+
+/// The release clock of an ENI no live pod names: from the completion of the pod that
+/// last named it, else carried from the previous join, else started now.
+fn release_clock(
+    completed: Option<(&PodInfo, Option<Timestamp>)>,
+    previous: Option<&ReleaseClock>,
+    now: Timestamp,
+) -> ReleaseClock {
+    if let Some((pod, finished)) = completed {
+        return ReleaseClock {
+            started: finished.unwrap_or(now),
+            known: finished.is_some(),
+            basis: ReleaseBasis::Completed,
+            last_holder: Some(PodRef::of(pod)),
+        };
+    }
+    match previous {
+        // First seen unclaimed in an earlier join: from now on that age is known.
+        Some(previous) => ReleaseClock {
+            known: true,
+            ..previous.clone()
+        },
+        None => ReleaseClock {
+            started: now,
+            known: false,
+            basis: ReleaseBasis::Orphan,
+            last_holder: None,
+        },
+    }
 }
 
 fn pod_warnings(pod: &PodInfo, warnings: &mut Vec<InputWarning>) {
@@ -376,4 +487,9 @@ fn sort(snapshot: &mut Snapshot) {
         .subnets
         .sort_by(|a, b| a.subnet.id.cmp(&b.subnet.id));
     snapshot.warnings.sort();
+}
+
+/// `a - b` as a duration, never negative.
+fn age(now: Timestamp, since: Timestamp) -> SignedDuration {
+    now.duration_since(since).max(SignedDuration::ZERO)
 }

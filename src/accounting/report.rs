@@ -1,22 +1,23 @@
 //! What one reconcile produces: an immutable picture of every node's branch ENIs, which
 //! the metrics collector, the audit table and the JSON output only format.
 
-use std::collections::HashMap;
-
 use jiff::Timestamp;
 
-use crate::model::{InputWarning, Owner, Subnet};
+use super::Carry;
+use crate::model::{InputWarning, Owner, PodInfo, Subnet};
 
 /// The state of one associated branch ENI. Every one is in exactly one state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EniState {
     /// Named by a pod that is not Succeeded/Failed.
     InUse,
-    /// Named only by Succeeded/Failed pods: invisible to the scheduler, still a slot.
+    /// Named only by Succeeded/Failed pods, the last of which finished less than the
+    /// completed grace ago (or at an unknown time): being released, still a slot.
     CompletedPod,
-    /// Named by no pod, for less than the leak grace (cool-down) or for an unknown time.
+    /// Named by no pod, for less than the orphan grace (cool-down, or a deletion the
+    /// controller will catch up with) or for an unknown time.
     Orphaned,
-    /// Named by no pod for at least the leak grace.
+    /// Past its grace: the controller will not free it on its own.
     Leaked,
 }
 
@@ -107,13 +108,25 @@ pub struct NodeReport {
     pub waiting: u32,
     /// Running pods whose annotated ENI no longer exists.
     pub missing: u32,
-    /// How many more SGP pods can start now; `None` when capacity is unknown.
+    /// How many more SGP pods can start now: capacity − attached − ENIs the waiting
+    /// pods need, never below 0; 0 when the node does not advertise allocatable pod-eni.
     pub remaining: Option<u32>,
 }
 
 impl NodeReport {
     pub fn attached(&self) -> u32 {
         self.branch_enis.attached()
+    }
+
+    /// Whether the node advertises `vpc.amazonaws.com/pod-eni`: without it the
+    /// scheduler places no security-group pod here.
+    pub fn advertises_pod_eni(&self) -> bool {
+        self.capacity_source == Some(CapacitySource::Allocatable)
+    }
+
+    /// A node that takes security-group pods and has no slot left.
+    pub fn is_full(&self) -> bool {
+        self.advertises_pod_eni() && self.remaining == Some(0)
     }
 }
 
@@ -124,16 +137,27 @@ pub struct PodRef {
     pub owner: Option<Owner>,
 }
 
+impl PodRef {
+    pub fn of(pod: &PodInfo) -> Self {
+        Self {
+            namespace: pod.namespace.clone(),
+            name: pod.name.clone(),
+            owner: pod.owner.clone(),
+        }
+    }
+}
+
 /// A branch ENI that holds a slot without a live pod behind it: the culprits.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Holder {
     pub eni_id: String,
     pub node: String,
     pub state: EniState,
-    /// The completed pod still naming the ENI; `None` for orphans and leaks.
+    /// The completed pod that last named the ENI (kept after it is deleted); `None`
+    /// when no pod named it.
     pub pod: Option<PodRef>,
-    /// When the ENI was first seen with no pod, when known.
-    pub orphaned_since: Option<Timestamp>,
+    /// When its release began (the pod's completion, or first seen with no pod), when known.
+    pub since: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,6 +167,8 @@ pub struct WaitingPod {
     pub node: String,
     /// When it was scheduled (else created): how long it has been stuck.
     pub since: Option<Timestamp>,
+    /// Branch ENIs it needs: its app containers' requests.
+    pub enis_needed: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,6 +229,8 @@ impl Unattributed {
 /// The result of one reconcile. Lists are sorted, so output is stable.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
+    /// The time ages were measured to.
+    pub observed_at: Timestamp,
     pub nodes: Vec<NodeReport>,
     pub holders: Vec<Holder>,
     pub waiting_pods: Vec<WaitingPod>,
@@ -210,9 +238,9 @@ pub struct Snapshot {
     pub subnets: Vec<SubnetReport>,
     pub unattributed: Unattributed,
     pub warnings: Vec<InputWarning>,
-    /// When each ENI with no pod was first seen so: carried into the next reconcile,
-    /// which is how an orphan becomes `leaked` only after the grace.
-    pub orphan_first_seen: HashMap<String, Timestamp>,
+    /// First-seen times carried into the next join, which is how an ENI becomes
+    /// `leaked` only once its grace has passed.
+    pub carry: Carry,
 }
 
 impl Snapshot {

@@ -7,10 +7,16 @@ use jiff::Timestamp;
 use super::*;
 use crate::model::{Compute, Eni, EniAnnotation, Owner, PodPhase, Subnet};
 
-const GRACE: Duration = Duration::from_secs(180);
+const COMPLETED_GRACE: Duration = Duration::from_secs(180);
+const ORPHAN_GRACE: Duration = Duration::from_secs(1380);
 
 fn t(seconds: i64) -> Timestamp {
     Timestamp::from_second(1_760_000_000 + seconds).expect("valid time")
+}
+
+/// One observation of both sources at `t(seconds)`.
+fn at(seconds: i64) -> Clock {
+    Clock::at(t(seconds))
 }
 
 fn mk_node(
@@ -27,6 +33,7 @@ fn mk_node(
         instance_type: Some(instance_type.into()),
         zone: Some("eu-west-1a".into()),
         allocatable_pod_eni: Ok(allocatable),
+        os: Some("linux".into()),
     }
 }
 
@@ -38,6 +45,8 @@ fn mk_pod(key: &str, node: Option<&str>, phase: PodPhase, request: u32, enis: &[
         node_name: node.map(Into::into),
         phase,
         pod_eni_request: request,
+        app_eni_request: request,
+        terminating: false,
         request_problem: None,
         annotation: if enis.is_empty() {
             EniAnnotation::Absent
@@ -50,6 +59,9 @@ fn mk_pod(key: &str, node: Option<&str>, phase: PodPhase, request: u32, enis: &[
         owner: None,
         created_at: Some(t(-3600)),
         scheduled_at: Some(t(-3500)),
+        started_at: (phase != PodPhase::Pending).then(|| t(-3400)),
+        // Completed moments ago unless a test says otherwise: still being released.
+        completed_at: phase.is_terminal().then(|| t(-30)),
     }
 }
 
@@ -107,11 +119,14 @@ fn inventory(enis: Vec<Eni>) -> Inventory {
 }
 
 fn settings() -> Settings {
-    Settings { leak_grace: GRACE }
+    Settings {
+        completed_grace: COMPLETED_GRACE,
+        orphan_grace: ORPHAN_GRACE,
+    }
 }
 
 fn run(nodes: &[NodeInfo], pods: &[PodInfo], inventory: &Inventory) -> Snapshot {
-    reconcile(nodes, pods, inventory, t(0), None, &settings())
+    reconcile(nodes, pods, inventory, at(0), None, &settings())
 }
 
 fn node<'a>(snapshot: &'a Snapshot, name: &str) -> &'a NodeReport {
@@ -230,25 +245,24 @@ fn a_completed_pod_whose_eni_is_gone_holds_nothing() {
 }
 
 #[test]
-fn orphan_becomes_leaked_exactly_when_the_grace_passes() {
+fn orphan_becomes_leaked_exactly_when_the_orphan_grace_passes() {
     let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
     let inv = inventory(vec![
         mk_trunk("eni-trunk", "i-1"),
         mk_branch("eni-x", "eni-trunk"),
     ]);
-    let first = reconcile(&nodes, &[], &inv, t(0), None, &settings());
+    let grace = ORPHAN_GRACE.as_secs() as i64;
+    let first = reconcile(&nodes, &[], &inv, at(0), None, &settings());
     assert_eq!(node(&first, "n1").branch_enis.orphaned, 1);
-    assert_eq!(
-        first.holders[0].orphaned_since, None,
-        "age unknown on first sight"
-    );
+    assert_eq!(first.holders[0].since, None, "age unknown on first sight");
 
-    let second = reconcile(&nodes, &[], &inv, t(60), Some(&first), &settings());
-    let just_before = reconcile(&nodes, &[], &inv, t(179), Some(&second), &settings());
+    let second = reconcile(&nodes, &[], &inv, at(60), Some(&first), &settings());
+    let just_before = reconcile(&nodes, &[], &inv, at(grace - 1), Some(&second), &settings());
     assert_eq!(node(&just_before, "n1").branch_enis.orphaned, 1);
-    assert_eq!(just_before.holders[0].orphaned_since, Some(t(0)));
+    assert_eq!(just_before.holders[0].since, Some(t(0)));
+    assert_eq!(just_before.holders[0].pod, None);
 
-    let at_grace = reconcile(&nodes, &[], &inv, t(180), Some(&just_before), &settings());
+    let at_grace = reconcile(&nodes, &[], &inv, at(grace), Some(&just_before), &settings());
     assert_eq!(node(&at_grace, "n1").branch_enis.leaked, 1);
     assert_eq!(node(&at_grace, "n1").branch_enis.orphaned, 0);
     assert_eq!(at_grace.holders[0].state, EniState::Leaked);
@@ -262,9 +276,9 @@ fn frozen_observation_time_never_ages_an_orphan() {
         mk_trunk("eni-trunk", "i-1"),
         mk_branch("eni-x", "eni-trunk"),
     ]);
-    let mut snapshot = reconcile(&nodes, &[], &inv, t(0), None, &settings());
+    let mut snapshot = reconcile(&nodes, &[], &inv, at(0), None, &settings());
     for _ in 0..10 {
-        snapshot = reconcile(&nodes, &[], &inv, t(100), Some(&snapshot), &settings());
+        snapshot = reconcile(&nodes, &[], &inv, at(100), Some(&snapshot), &settings());
     }
     assert_eq!(node(&snapshot, "n1").branch_enis.leaked, 0);
 }
@@ -276,15 +290,112 @@ fn an_orphan_claimed_again_starts_a_fresh_clock() {
         mk_trunk("eni-trunk", "i-1"),
         mk_branch("eni-x", "eni-trunk"),
     ]);
-    let orphan = reconcile(&nodes, &[], &inv, t(0), None, &settings());
+    let orphan = reconcile(&nodes, &[], &inv, at(0), None, &settings());
     let pods = [running("app/p", "n1", "eni-x")];
-    let claimed = reconcile(&nodes, &pods, &inv, t(100), Some(&orphan), &settings());
-    assert!(claimed.orphan_first_seen.is_empty());
-    let again = reconcile(&nodes, &[], &inv, t(200), Some(&claimed), &settings());
+    let claimed = reconcile(&nodes, &pods, &inv, at(100), Some(&orphan), &settings());
+    assert!(claimed.carry.release.is_empty());
+    let late = 100 + ORPHAN_GRACE.as_secs() as i64;
+    let again = reconcile(&nodes, &[], &inv, at(late), Some(&claimed), &settings());
     assert_eq!(
         node(&again, "n1").branch_enis.orphaned,
         1,
-        "not leaked: first seen at t(200)"
+        "not leaked: first seen unclaimed just now"
+    );
+}
+
+#[test]
+fn a_completed_pods_eni_is_released_within_the_completed_grace_then_leaked() {
+    // The current controller releases a pod's ENI at completion; its age runs from the
+    // pod's finish time, so even a single observation knows it.
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let inv = inventory(vec![
+        mk_trunk("eni-trunk", "i-1"),
+        mk_branch("eni-fresh", "eni-trunk"),
+        mk_branch("eni-stuck", "eni-trunk"),
+    ]);
+    let grace = COMPLETED_GRACE.as_secs() as i64;
+    let mut stuck = completed("jobs/migrate-1-x", "n1", "eni-stuck");
+    stuck.completed_at = Some(t(-grace));
+    stuck.owner = Some(Owner {
+        kind: "Job".into(),
+        name: "migrate-1".into(),
+    });
+    let fresh = PodInfo {
+        completed_at: Some(t(1 - grace)),
+        ..completed("jobs/migrate-2-x", "n1", "eni-fresh")
+    };
+    let pods = [stuck, fresh];
+    let snapshot = reconcile(&nodes, &pods, &inv, at(0), None, &settings());
+    let n1 = node(&snapshot, "n1");
+    assert_eq!(n1.branch_enis.completed_pod, 1);
+    assert_eq!(n1.branch_enis.leaked, 1);
+    let leaked = snapshot
+        .holders
+        .iter()
+        .find(|h| h.state == EniState::Leaked)
+        .expect("a leaked holder");
+    assert_eq!(leaked.eni_id, "eni-stuck");
+    let last = leaked.pod.as_ref().expect("keeps its last holder");
+    assert_eq!(last.name, "migrate-1-x");
+    assert_eq!(last.owner.as_ref().map(|o| o.name.as_str()), Some("migrate-1"));
+    assert_eq!(leaked.since, Some(t(-grace)));
+
+    // The pod is deleted: the ENI stays leaked, still naming who held it last.
+    let deleted = reconcile(&nodes, &pods[1..], &inv, at(30), Some(&snapshot), &settings());
+    let holder = deleted
+        .holders
+        .iter()
+        .find(|h| h.eni_id == "eni-stuck")
+        .expect("still held");
+    assert_eq!(holder.state, EniState::Leaked);
+    assert_eq!(
+        holder.pod.as_ref().map(|p| p.name.as_str()),
+        Some("migrate-1-x")
+    );
+}
+
+#[test]
+fn a_completed_pod_without_finish_time_ages_from_when_it_was_seen_finished() {
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let inv = inventory(vec![
+        mk_trunk("eni-trunk", "i-1"),
+        mk_branch("eni-x", "eni-trunk"),
+    ]);
+    let pods = [PodInfo {
+        completed_at: None,
+        ..completed("jobs/j", "n1", "eni-x")
+    }];
+    let offline = reconcile(&nodes, &pods, &inv, at(0), None, &settings());
+    assert_eq!(
+        node(&offline, "n1").branch_enis.completed_pod,
+        1,
+        "a single observation cannot age it"
+    );
+    let grace = COMPLETED_GRACE.as_secs() as i64;
+    let later = reconcile(&nodes, &pods, &inv, at(grace - 1), Some(&offline), &settings());
+    assert_eq!(node(&later, "n1").branch_enis.completed_pod, 1);
+    let past = reconcile(&nodes, &pods, &inv, at(grace), Some(&later), &settings());
+    assert_eq!(node(&past, "n1").branch_enis.leaked, 1);
+}
+
+#[test]
+fn the_latest_completion_among_claimers_decides() {
+    // Never happens in a healthy cluster, but must not make an ENI look older.
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let inv = inventory(vec![
+        mk_trunk("eni-trunk", "i-1"),
+        mk_branch("eni-x", "eni-trunk"),
+    ]);
+    let old = PodInfo {
+        completed_at: Some(t(-10_000)),
+        ..completed("jobs/a", "n1", "eni-x")
+    };
+    let recent = completed("jobs/b", "n1", "eni-x");
+    let snapshot = run(&nodes, &[old, recent], &inv);
+    assert_eq!(snapshot.holders[0].state, EniState::CompletedPod);
+    assert_eq!(
+        snapshot.holders[0].pod.as_ref().map(|p| p.name.as_str()),
+        Some("b")
     );
 }
 
@@ -329,7 +440,14 @@ fn capacity_sources() {
         let report = node(&snapshot, "n");
         assert_eq!(report.capacity, capacity, "{name}");
         assert_eq!(report.capacity_source, source, "{name}");
-        assert_eq!(report.remaining, capacity.map(|c| c - 1), "{name}");
+        let advertised = source == Some(CapacitySource::Allocatable);
+        assert_eq!(report.advertises_pod_eni(), advertised, "{name}");
+        let want = if advertised { capacity.map(|c| c - 1) } else { Some(0) };
+        assert_eq!(
+            report.remaining, want,
+            "{name}: the scheduler places no SGP pod on a node that does not advertise"
+        );
+        assert!(!report.is_full() || advertised, "{name}");
     }
 }
 
@@ -349,8 +467,10 @@ fn unknown_instance_type_and_bad_allocatable_are_warnings() {
         kinds,
         vec![WarningKind::UnknownInstanceType, WarningKind::BadQuantity]
     );
-    assert_eq!(node(&snapshot, "n-unknown").remaining, None);
-    assert_eq!(node(&snapshot, "n-bad").remaining, Some(8));
+    assert_eq!(node(&snapshot, "n-unknown").capacity, None);
+    assert_eq!(node(&snapshot, "n-unknown").remaining, Some(0));
+    assert_eq!(node(&snapshot, "n-bad").capacity, Some(9));
+    assert_eq!(node(&snapshot, "n-bad").remaining, Some(0));
 }
 
 #[test]
@@ -365,11 +485,16 @@ fn which_nodes_take_part() {
             compute: Compute::Fargate,
             ..mk_node("fargate-ip-10-0-0-1", "x", "", Some(9))
         },
+        NodeInfo {
+            os: Some("windows".into()),
+            ..mk_node("windows", "i-6", "m5.large", Some(9))
+        },
     ];
     let pods = [
         waiting("a/p", "sgp-pod-only"),
         mk_pod("a/plain", Some("plain-t3"), PodPhase::Running, 0, &[]),
         waiting("a/on-fargate", "fargate-ip-10-0-0-1"),
+        waiting("a/on-windows", "windows"),
     ];
     let snapshot = run(&nodes, &pods, &inventory(vec![mk_trunk("eni-t2", "i-2")]));
     let names: Vec<_> = snapshot.nodes.iter().map(|n| n.name.as_str()).collect();
@@ -381,7 +506,8 @@ fn which_nodes_take_part() {
         snapshot
             .waiting_pods
             .iter()
-            .all(|w| w.node != "fargate-ip-10-0-0-1")
+            .all(|w| w.node == "sgp-pod-only"),
+        "Fargate and Windows nodes never join"
     );
     assert!(snapshot.warnings.is_empty(), "{:?}", snapshot.warnings);
 }
@@ -491,25 +617,95 @@ fn detached_branches_count_in_their_subnet_not_on_the_node() {
 }
 
 #[test]
-fn a_running_pod_whose_eni_vanished_is_missing_once_past_the_grace() {
+fn a_running_pod_whose_eni_vanished_is_missing() {
     let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
     let old = running("a/old", "n1", "eni-deleted");
+    // Annotated but not started: the claim may be younger than the EC2 read.
     let young = PodInfo {
-        created_at: Some(t(-30)),
+        phase: PodPhase::Pending,
+        started_at: None,
         ..running("a/young", "n1", "eni-not-polled-yet")
+    };
+    let detached_under = running("a/detached", "n1", "eni-detached");
+    let inv = inventory(vec![
+        mk_trunk("eni-t", "i-1"),
+        detached(mk_branch("eni-detached", "eni-t")),
+    ]);
+    let snapshot = run(&nodes, &[old, young.clone(), detached_under], &inv);
+    assert_eq!(node(&snapshot, "n1").missing, 2);
+    let missing: Vec<(&str, &[String])> = snapshot
+        .missing_pods
+        .iter()
+        .map(|m| (m.name.as_str(), m.eni_ids.as_slice()))
+        .collect();
+    assert_eq!(
+        missing,
+        vec![
+            ("detached", &["eni-detached".to_string()][..]),
+            ("old", &["eni-deleted".to_string()][..]),
+        ]
+    );
+
+    // The young claim, seen at t(0), counts against a poll that began after it.
+    let live = Clock {
+        ec2_polled_at: t(30),
+        kube_fresh_until: t(40),
+    };
+    let next = reconcile(&nodes, &[young], &inv, live, Some(&snapshot), &settings());
+    assert_eq!(node(&next, "n1").missing, 1);
+}
+
+#[test]
+fn missing_needs_a_kubernetes_view_as_new_as_the_ec2_poll() {
+    // During an API outage a pod may have completed and its ENI been released: the
+    // stale cache still shows it running, which is no proof of a missing ENI.
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let pods = [running("a/p", "n1", "eni-released")];
+    let inv = inventory(vec![mk_trunk("eni-t", "i-1")]);
+    let stale = Clock {
+        ec2_polled_at: t(600),
+        kube_fresh_until: t(0),
+    };
+    let snapshot = reconcile(&nodes, &pods, &inv, stale, None, &settings());
+    assert_eq!(node(&snapshot, "n1").missing, 0);
+}
+
+#[test]
+fn waiting_follows_the_controller_and_remaining_subtracts_the_enis_needed() {
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let two = mk_pod("a/two", Some("n1"), PodPhase::Pending, 2, &[]);
+    // Only an init container asks: the scheduler counts it, the controller does not.
+    let init_only = PodInfo {
+        app_eni_request: 0,
+        ..waiting("a/init-only", "n1")
+    };
+    let terminating = PodInfo {
+        terminating: true,
+        ..waiting("a/terminating", "n1")
     };
     let snapshot = run(
         &nodes,
-        &[old, young],
+        &[two, init_only, terminating],
         &inventory(vec![mk_trunk("eni-t", "i-1")]),
     );
-    assert_eq!(node(&snapshot, "n1").missing, 1);
-    assert_eq!(snapshot.missing_pods.len(), 1);
-    assert_eq!(snapshot.missing_pods[0].name, "old");
-    assert_eq!(
-        snapshot.missing_pods[0].eni_ids,
-        vec!["eni-deleted".to_string()]
-    );
+    let n1 = node(&snapshot, "n1");
+    assert_eq!(n1.requested, 4, "the scheduler's figure");
+    assert_eq!(n1.waiting, 1);
+    assert_eq!(n1.remaining, Some(7), "9 - the 2 ENIs the waiting pod needs");
+    assert_eq!(snapshot.waiting_pods[0].enis_needed, 2);
+}
+
+#[test]
+fn absurd_requests_saturate_instead_of_wrapping() {
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let pods = [
+        mk_pod("a/huge", Some("n1"), PodPhase::Pending, u32::MAX, &[]),
+        waiting("a/one", "n1"),
+    ];
+    let snapshot = run(&nodes, &pods, &inventory(vec![]));
+    let n1 = node(&snapshot, "n1");
+    assert_eq!(n1.requested, u32::MAX);
+    assert_eq!(n1.remaining, Some(0));
 }
 
 #[test]

@@ -6,10 +6,14 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::accounting::{Snapshot, UnattributedReason};
+use crate::snapshot_dir::Observed;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Audit<'a> {
+    /// The time ages were measured to, and where it comes from.
+    observed_at: String,
+    observed_at_source: &'static str,
     nodes: Vec<Node<'a>>,
     holders: Vec<Holder<'a>>,
     waiting_pods: Vec<WaitingPod<'a>>,
@@ -29,6 +33,7 @@ struct Node<'a> {
     trunk_eni_id: Option<&'a str>,
     capacity: Option<u32>,
     capacity_source: Option<&'static str>,
+    advertises_pod_eni: bool,
     requested: u32,
     attached: u32,
     in_use: u32,
@@ -50,7 +55,7 @@ struct Holder<'a> {
     pod: Option<&'a str>,
     owner_kind: Option<&'a str>,
     owner_name: Option<&'a str>,
-    orphaned_since: Option<String>,
+    since: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -60,6 +65,7 @@ struct WaitingPod<'a> {
     pod: &'a str,
     node: &'a str,
     since: Option<String>,
+    enis_needed: u32,
 }
 
 #[derive(Serialize)]
@@ -85,8 +91,10 @@ struct Subnet<'a> {
     detached_branch_enis: u32,
 }
 
-pub fn render_json(snapshot: &Snapshot) -> String {
+pub fn render_json(snapshot: &Snapshot, observed: Observed) -> String {
     let audit = Audit {
+        observed_at: observed.at.to_string(),
+        observed_at_source: observed.from.as_str(),
         nodes: snapshot
             .nodes
             .iter()
@@ -98,6 +106,7 @@ pub fn render_json(snapshot: &Snapshot) -> String {
                 trunk_eni_id: n.trunk_eni_id.as_deref(),
                 capacity: n.capacity,
                 capacity_source: n.capacity_source.map(|s| s.as_str()),
+                advertises_pod_eni: n.advertises_pod_eni(),
                 requested: n.requested,
                 attached: n.attached(),
                 in_use: n.branch_enis.in_use,
@@ -122,7 +131,7 @@ pub fn render_json(snapshot: &Snapshot) -> String {
                     pod: h.pod.as_ref().map(|p| p.name.as_str()),
                     owner_kind: owner.map(|o| o.kind.as_str()),
                     owner_name: owner.map(|o| o.name.as_str()),
-                    orphaned_since: h.orphaned_since.map(|t| t.to_string()),
+                    since: h.since.map(|t| t.to_string()),
                 }
             })
             .collect(),
@@ -134,6 +143,7 @@ pub fn render_json(snapshot: &Snapshot) -> String {
                 pod: &w.name,
                 node: &w.node,
                 since: w.since.map(|t| t.to_string()),
+                enis_needed: w.enis_needed,
             })
             .collect(),
         missing_pods: snapshot

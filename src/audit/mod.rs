@@ -22,9 +22,10 @@ pub fn conditions_holding(snapshot: &Snapshot, wanted: &[Condition]) -> Vec<Cond
 fn holds(snapshot: &Snapshot, condition: Condition) -> bool {
     let held_in = |state: EniState| snapshot.holders.iter().any(|h| h.state == state);
     match condition {
-        Condition::Exhausted => snapshot.nodes.iter().any(|n| n.remaining == Some(0)),
+        Condition::Exhausted => snapshot.nodes.iter().any(|n| n.is_full()),
         Condition::Leaked => held_in(EniState::Leaked),
-        Condition::Completed => held_in(EniState::CompletedPod),
+        // Held by a completed pod, whether still being released or leaked since.
+        Condition::Completed => snapshot.holders.iter().any(|h| h.pod.is_some()),
         Condition::Waiting => !snapshot.waiting_pods.is_empty(),
         Condition::Missing => !snapshot.missing_pods.is_empty(),
     }

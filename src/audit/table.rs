@@ -7,32 +7,40 @@ use std::io::Write as _;
 
 use tabwriter::TabWriter;
 
-use crate::accounting::{CapacitySource, EniState, NodeReport, Snapshot};
+use crate::accounting::{CapacitySource, EniState, Holder, NodeReport, Snapshot};
+use crate::snapshot_dir::Observed;
 
-pub fn render_table(snapshot: &Snapshot) -> String {
+pub fn render_table(snapshot: &Snapshot, observed: Observed) -> String {
     let mut out = String::new();
     if snapshot.nodes.is_empty() {
         out.push_str("No node uses security groups for pods (no pod-eni capacity, trunk ENI or SGP pod found).\n");
     } else {
         out.push_str(&summary(snapshot));
+        let _ = writeln!(
+            out,
+            "Ages as of {} ({}).\n",
+            observed.at,
+            observed.from.describe()
+        );
         out.push_str(&columns(node_rows(&snapshot.nodes)));
         if snapshot
             .nodes
             .iter()
             .any(|n| n.capacity_source == Some(CapacitySource::LimitsTable))
         {
-            out.push_str("* capacity from the instance type table: the node does not advertise vpc.amazonaws.com/pod-eni\n");
+            out.push_str("* the node does not advertise vpc.amazonaws.com/pod-eni, so the scheduler places no security-group pod there; capacity is what its instance type could hold\n");
         }
     }
     if !snapshot.holders.is_empty() {
         out.push_str("\nBranch ENIs held without a running pod:\n");
-        let mut rows = vec![cells(["ENI", "NODE", "STATE", "POD", "OWNER"])];
+        let mut rows = vec![cells(["ENI", "NODE", "STATE", "SINCE", "POD", "OWNER"])];
         for holder in &snapshot.holders {
             let pod = holder.pod.as_ref();
             rows.push(vec![
                 holder.eni_id.clone(),
                 holder.node.clone(),
                 holder.state.as_str().to_owned(),
+                holder.since.map_or_else(dash, |t| t.to_string()),
                 pod.map_or_else(dash, |p| format!("{}/{}", p.namespace, p.name)),
                 pod.and_then(|p| p.owner.as_ref())
                     .map_or_else(dash, |o| format!("{}/{}", o.kind, o.name)),
@@ -42,11 +50,12 @@ pub fn render_table(snapshot: &Snapshot) -> String {
     }
     if !snapshot.waiting_pods.is_empty() {
         out.push_str("\nPods waiting for a branch ENI:\n");
-        let mut rows = vec![cells(["POD", "NODE", "WAITING SINCE"])];
+        let mut rows = vec![cells(["POD", "NODE", "ENIS", "WAITING SINCE"])];
         for pod in &snapshot.waiting_pods {
             rows.push(vec![
                 format!("{}/{}", pod.namespace, pod.name),
                 pod.node.clone(),
+                pod.enis_needed.to_string(),
                 pod.since.map_or_else(dash, |t| t.to_string()),
             ]);
         }
@@ -104,13 +113,10 @@ pub fn render_table(snapshot: &Snapshot) -> String {
 }
 
 fn summary(snapshot: &Snapshot) -> String {
-    let full = snapshot
-        .nodes
-        .iter()
-        .filter(|n| n.remaining == Some(0))
-        .count();
-    let capacity: u32 = snapshot.nodes.iter().filter_map(|n| n.capacity).sum();
-    let remaining: u32 = snapshot.nodes.iter().filter_map(|n| n.remaining).sum();
+    let full = snapshot.nodes.iter().filter(|n| n.is_full()).count();
+    let advertising = || snapshot.nodes.iter().filter(|n| n.advertises_pod_eni());
+    let capacity: u32 = advertising().filter_map(|n| n.capacity).sum();
+    let remaining: u32 = advertising().filter_map(|n| n.remaining).sum();
     format!(
         "{} nodes use security groups for pods, {full} with no branch ENI left; {remaining} of {capacity} branch ENI slots free.\n\n",
         snapshot.nodes.len()
@@ -152,7 +158,7 @@ fn node_rows(nodes: &[NodeReport]) -> Vec<Vec<String>> {
             node.waiting.to_string(),
             node.missing.to_string(),
             match node.remaining {
-                Some(0) => "0 FULL".to_owned(),
+                Some(0) if node.is_full() => "0 FULL".to_owned(),
                 Some(n) => n.to_string(),
                 None => "?".to_owned(),
             },
@@ -164,9 +170,15 @@ fn node_rows(nodes: &[NodeReport]) -> Vec<Vec<String>> {
 /// One hint per kind of problem found, most urgent first.
 fn hints(snapshot: &Snapshot) -> Vec<String> {
     let mut hints = Vec::new();
-    let held = |state: EniState| snapshot.holders.iter().filter(move |h| h.state == state);
+    let held = |state: EniState, last_held: bool| {
+        snapshot
+            .holders
+            .iter()
+            .filter(move |h| h.state == state && h.pod.is_some() == last_held)
+            .collect::<Vec<_>>()
+    };
 
-    for node in snapshot.nodes.iter().filter(|n| n.remaining == Some(0)) {
+    for node in snapshot.nodes.iter().filter(|n| n.is_full()) {
         if let Some(capacity) = node.capacity.filter(|c| node.requested < *c) {
             hints.push(format!(
                 "{} is full although the scheduler counts {} of {capacity}: it does not see ENIs held by completed pods, in cool-down or leaked. Cordon it (kubectl cordon {}) until they are freed.",
@@ -174,51 +186,34 @@ fn hints(snapshot: &Snapshot) -> Vec<String> {
             ));
         }
     }
-    let completed: Vec<_> = held(EniState::CompletedPod).collect();
-    if !completed.is_empty() {
-        let owners: BTreeSet<String> = completed
-            .iter()
-            .filter_map(|h| h.pod.as_ref()?.owner.as_ref())
-            .map(|o| format!("{}/{}", o.kind, o.name))
-            .collect();
-        let owners = if owners.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " (owners: {})",
-                owners.into_iter().collect::<Vec<_>>().join(", ")
-            )
-        };
-        let mut by_namespace: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for pod in completed.iter().filter_map(|h| h.pod.as_ref()) {
-            by_namespace
-                .entry(&pod.namespace)
-                .or_default()
-                .push(&pod.name);
-        }
-        let commands: Vec<String> = by_namespace
-            .iter()
-            .map(|(namespace, pods)| {
-                format!("kubectl delete pod -n {namespace} {}", pods.join(" "))
-            })
-            .collect();
+    let stuck = held(EniState::Leaked, true);
+    if !stuck.is_empty() {
         hints.push(format!(
-            "{} held by completed pods{owners}: delete those pods ({}) or set ttlSecondsAfterFinished on their Jobs, and have CI/CD delete Jobs after success.",
-            count(completed.len(), "branch ENI is", "branch ENIs are"),
-            commands.join("; ")
+            "{} still attached well past the controller's release of their completed pods{}. On a current controller (v1.1.0 and later: every EKS cluster today) the release failed and deleting the pods does not free them, unless the controller only missed the completion (then its node reconciliation frees them within ~20 min of the deletion: {}). Otherwise cordon and drain the node and replace it, or open an AWS support case with the ENI IDs. On a controller before v1.1.0 (2021), completed pods keep their ENIs until deleted: delete them and set ttlSecondsAfterFinished on their Jobs.",
+            count(stuck.len(), "branch ENI is", "branch ENIs are"),
+            owners(&stuck),
+            delete_commands(&stuck)
         ));
     }
-    let leaked = held(EniState::Leaked).count();
-    if leaked > 0 {
+    let releasing = held(EniState::CompletedPod, true);
+    if !releasing.is_empty() {
         hints.push(format!(
-            "{} named by no pod for longer than the leak grace: the controller lost track. Confirm with aws ec2 describe-network-interfaces --network-interface-ids ENI, then delete with aws ec2 delete-network-interface --network-interface-id ENI.",
-            count(leaked, "branch ENI has been", "branch ENIs have been")
+            "{} by pods that completed moments ago{}: the controller releases them after its cool-down (branch-eni-cooldown in kube-system/amazon-vpc-cni, 60 s by default) plus up to 30 s; until then they take slots the scheduler counts as free. Nothing to do unless they turn leaked.",
+            count(releasing.len(), "branch ENI is still held", "branch ENIs are still held"),
+            owners(&releasing)
         ));
     }
-    let orphaned = held(EniState::Orphaned).count();
+    let lost = held(EniState::Leaked, false);
+    if !lost.is_empty() {
+        hints.push(format!(
+            "{} named by no pod for longer than the controller takes to clean up: it lost track. Confirm with aws ec2 describe-network-interfaces --network-interface-ids ENI; cordon, drain and replace the node to free its slots, or delete the ENI (aws ec2 delete-network-interface --network-interface-id ENI).",
+            count(lost.len(), "branch ENI has been", "branch ENIs have been")
+        ));
+    }
+    let orphaned = held(EniState::Orphaned, false).len() + held(EniState::Orphaned, true).len();
     if orphaned > 0 {
         hints.push(format!(
-            "{} named by no pod: the controller normally frees them after its cool-down (branch-eni-cooldown in kube-system/amazon-vpc-cni, 60 s by default). If the same ENIs are still listed a few minutes from now, they have leaked.",
+            "{} named by no pod: the controller frees them after its cool-down, or within ~20 min when it missed the pod's deletion. If the same ENIs are still listed after that, they have leaked.",
             count(orphaned, "branch ENI is", "branch ENIs are")
         ));
     }
@@ -250,6 +245,38 @@ fn hints(snapshot: &Snapshot) -> Vec<String> {
         );
     }
     hints
+}
+
+/// ` (last held by: Job/a, Job/b)`, or nothing when no holder has an owner.
+fn owners(holders: &[&Holder]) -> String {
+    let owners: BTreeSet<String> = holders
+        .iter()
+        .filter_map(|h| h.pod.as_ref()?.owner.as_ref())
+        .map(|o| format!("{}/{}", o.kind, o.name))
+        .collect();
+    if owners.is_empty() {
+        return String::new();
+    }
+    format!(
+        " (last held by {})",
+        owners.into_iter().collect::<Vec<_>>().join(", ")
+    )
+}
+
+/// `kubectl delete pod -n NS a b; kubectl delete pod -n NS2 c`
+fn delete_commands(holders: &[&Holder]) -> String {
+    let mut by_namespace: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for pod in holders.iter().filter_map(|h| h.pod.as_ref()) {
+        let names = by_namespace.entry(&pod.namespace).or_default();
+        if !names.contains(&pod.name.as_str()) {
+            names.push(&pod.name);
+        }
+    }
+    by_namespace
+        .iter()
+        .map(|(namespace, pods)| format!("kubectl delete pod -n {namespace} {}", pods.join(" ")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `3 branch ENIs are`, `1 branch ENI is`.

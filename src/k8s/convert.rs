@@ -3,12 +3,14 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Container, Node, Pod};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Container, ContainerStatus, Node, Pod};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::model::{
     EniAnnotation, InitRequest, NodeInfo, Owner, POD_ENI_RESOURCE, PodInfo, PodPhase,
     effective_request, parse_count_quantity, parse_eni_annotation, parse_provider_id,
+    sum_requests,
 };
 
 const LABEL_INSTANCE_TYPE: &str = "node.kubernetes.io/instance-type";
@@ -16,6 +18,8 @@ const LABEL_INSTANCE_TYPE_BETA: &str = "beta.kubernetes.io/instance-type";
 const LABEL_ZONE: &str = "topology.kubernetes.io/zone";
 const LABEL_ZONE_BETA: &str = "failure-domain.beta.kubernetes.io/zone";
 const LABEL_COMPUTE_TYPE: &str = "eks.amazonaws.com/compute-type";
+const LABEL_OS: &str = "kubernetes.io/os";
+const LABEL_OS_BETA: &str = "beta.kubernetes.io/os";
 
 pub fn node_info(node: &Node) -> NodeInfo {
     let labels = node.metadata.labels.as_ref();
@@ -36,6 +40,12 @@ pub fn node_info(node: &Node) -> NodeInfo {
             .or_else(|| label(LABEL_ZONE_BETA))
             .or(zone_from_id),
         allocatable_pod_eni: allocatable.map(|q| parse_count_quantity(&q.0)).transpose(),
+        os: label(LABEL_OS)
+            .or_else(|| label(LABEL_OS_BETA))
+            .or_else(|| {
+                let info = node.status.as_ref()?.node_info.as_ref()?;
+                Some(info.operating_system.clone()).filter(|os| !os.is_empty())
+            }),
     }
 }
 
@@ -55,6 +65,7 @@ pub fn pod_info(pod: &Pod) -> PodInfo {
     let containers: Vec<u32> = spec
         .map(|s| s.containers.iter().map(&mut request_of).collect())
         .unwrap_or_default();
+    let app_eni_request = sum_requests(containers.iter().copied());
     let init_containers: Vec<InitRequest> = spec
         .and_then(|s| s.init_containers.as_ref())
         .map(|inits| {
@@ -91,19 +102,58 @@ pub fn pod_info(pod: &Pod) -> PodInfo {
         })
         .and_then(|c| c.last_transition_time.as_ref())
         .map(|time| time.0);
+    let phase = PodPhase::parse(status.and_then(|s| s.phase.as_deref()));
+    let statuses = || {
+        status.into_iter().flat_map(|s| {
+            let app = s.container_statuses.iter().flatten();
+            app.chain(s.init_container_statuses.iter().flatten())
+        })
+    };
+    let started_at = statuses()
+        .filter_map(|c| c.state.as_ref()?.running.as_ref()?.started_at.as_ref())
+        .map(|time| time.0)
+        .min();
+    let completed_at = phase
+        .is_terminal()
+        .then(|| completion_time(statuses(), status.and_then(|s| s.conditions.as_ref())))
+        .flatten();
 
     PodInfo {
         namespace: meta.namespace.clone().unwrap_or_default(),
         name: meta.name.clone().unwrap_or_default(),
         node_name: spec.and_then(|s| s.node_name.clone()),
-        phase: PodPhase::parse(status.and_then(|s| s.phase.as_deref())),
+        phase,
         pod_eni_request: effective_request(containers, init_containers),
+        app_eni_request,
+        terminating: meta.deletion_timestamp.is_some(),
         request_problem,
         annotation,
         owner,
         created_at: meta.creation_timestamp.as_ref().map(|time| time.0),
         scheduled_at,
+        started_at,
+        completed_at,
     }
+}
+
+/// When a finished pod finished: its last container's `finishedAt`, else when it
+/// stopped being Ready.
+fn completion_time<'a>(
+    statuses: impl Iterator<Item = &'a ContainerStatus>,
+    conditions: Option<&Vec<k8s_openapi::api::core::v1::PodCondition>>,
+) -> Option<Timestamp> {
+    let finished = statuses
+        .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref())
+        .map(|time| time.0)
+        .max();
+    finished.or_else(|| {
+        conditions?
+            .iter()
+            .find(|c| c.type_ == "Ready")?
+            .last_transition_time
+            .as_ref()
+            .map(|time| time.0)
+    })
 }
 
 fn pod_eni_quantity(map: Option<&BTreeMap<String, Quantity>>) -> Option<&str> {

@@ -2,9 +2,11 @@
 //! (`convert`), watch events keep a compact cache of them (`cache`, `watch`).
 
 mod cache;
+mod cni_config;
 mod convert;
 mod watch;
 
 pub use cache::{ClusterCache, Index};
+pub use cni_config::{CooldownSetting, parse_cooldown, read_cooldown};
 pub use convert::{node_info, pod_info};
 pub use watch::{KubeShared, Listed, client, list_all, run_watchers};

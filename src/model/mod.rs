@@ -17,7 +17,9 @@ pub use eni::{
     TAG_TRUNK_ENI_ID, TRUNK_DESCRIPTION, usable_ipv4_addresses,
 };
 pub use node::{Compute, NodeInfo, parse_provider_id};
-pub use pod::{InitRequest, Owner, PodInfo, PodPhase, effective_request, parse_count_quantity};
+pub use pod::{
+    InitRequest, Owner, PodInfo, PodPhase, effective_request, parse_count_quantity, sum_requests,
+};
 pub use warning::{InputWarning, WarningKind};
 
 /// The extended resource and annotation both carry this name.

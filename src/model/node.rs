@@ -24,9 +24,18 @@ pub struct NodeInfo {
     /// `status.allocatable["vpc.amazonaws.com/pod-eni"]`: `Ok(None)` when absent,
     /// `Err(raw)` when present but not a whole count.
     pub allocatable_pod_eni: Result<Option<u32>, String>,
+    /// `kubernetes.io/os` (else the `beta.` label, else `status.nodeInfo.operatingSystem`);
+    /// `None` when unknown. Only Linux nodes get trunk ENIs.
+    pub os: Option<String>,
 }
 
 impl NodeInfo {
+    /// The controller gives trunks to Linux nodes only; a node of unknown OS is
+    /// assumed to be Linux, like every EKS node image that supports pod ENIs.
+    pub fn can_hold_trunk(&self) -> bool {
+        self.compute != Compute::Fargate && self.os.as_deref().is_none_or(|os| os == "linux")
+    }
+
     pub fn instance_id(&self) -> Option<&str> {
         match &self.compute {
             Compute::Ec2 { instance_id } => Some(instance_id),

@@ -48,6 +48,11 @@ pub struct PodInfo {
     pub phase: PodPhase,
     /// Effective `vpc.amazonaws.com/pod-eni` request, as the scheduler computes it.
     pub pod_eni_request: u32,
+    /// Sum of the app containers' requests: the ENIs the controller creates for the pod
+    /// (it ignores init containers, the scheduler does not).
+    pub app_eni_request: u32,
+    /// `metadata.deletionTimestamp` is set: the pod is going away and gets no ENI.
+    pub terminating: bool,
     /// Set when a container's pod-eni quantity could not be read.
     pub request_problem: Option<String>,
     pub annotation: EniAnnotation,
@@ -55,6 +60,13 @@ pub struct PodInfo {
     pub created_at: Option<Timestamp>,
     /// `PodScheduled` condition time, when the condition is true.
     pub scheduled_at: Option<Timestamp>,
+    /// Earliest `state.running.startedAt` over containers: the CNI set the pod's network
+    /// up before, so any annotation it carries existed by then.
+    pub started_at: Option<Timestamp>,
+    /// For Succeeded/Failed pods: the latest `state.terminated.finishedAt` over
+    /// containers, else the `Ready` condition's transition time. The controller (v1.1.0
+    /// and later) releases the pod's ENIs at this moment.
+    pub completed_at: Option<Timestamp>,
 }
 
 impl PodInfo {
@@ -62,6 +74,7 @@ impl PodInfo {
     /// Everything else is dropped at the edge, which is what keeps the cache small.
     pub fn is_relevant(&self) -> bool {
         self.pod_eni_request > 0
+            || self.app_eni_request > 0
             || self.request_problem.is_some()
             || self.annotation != EniAnnotation::Absent
     }
@@ -86,19 +99,24 @@ pub fn effective_request(
     containers: impl IntoIterator<Item = u32>,
     init_containers: impl IntoIterator<Item = InitRequest>,
 ) -> u32 {
-    let app: u32 = containers.into_iter().sum();
+    let app = sum_requests(containers);
     let mut sidecars = 0u32;
     let mut init_peak = 0u32;
     for init in init_containers {
         let during_this_init = if init.sidecar {
-            sidecars += init.request;
+            sidecars = sidecars.saturating_add(init.request);
             sidecars
         } else {
-            init.request + sidecars
+            init.request.saturating_add(sidecars)
         };
         init_peak = init_peak.max(during_this_init);
     }
-    (app + sidecars).max(init_peak)
+    app.saturating_add(sidecars).max(init_peak)
+}
+
+/// Sums requests without wrapping: an absurd request must not make a node look empty.
+pub fn sum_requests(requests: impl IntoIterator<Item = u32>) -> u32 {
+    requests.into_iter().fold(0, u32::saturating_add)
 }
 
 /// Reads a count quantity such as `1` or `1000m`. Extended resources are whole numbers;

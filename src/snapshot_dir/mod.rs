@@ -18,7 +18,7 @@ pub use awscli::{AwsSubnet, NetworkInterface};
 
 use jiff::Timestamp;
 
-use crate::accounting::{Settings, Snapshot, reconcile};
+use crate::accounting::{Clock, Settings, Snapshot, reconcile};
 use crate::k8s::{node_info, pod_info};
 use crate::model::{
     Eni, InputWarning, Inventory, NodeInfo, PodInfo, Subnet, WarningKind, json_kind,
@@ -28,6 +28,57 @@ pub const NODES_FILE: &str = "nodes.json";
 pub const PODS_FILE: &str = "pods.json";
 pub const NETWORK_INTERFACES_FILE: &str = "network-interfaces.json";
 pub const SUBNETS_FILE: &str = "subnets.json";
+/// Written by `snapshot --out`: when the snapshot was taken. Optional.
+pub const METADATA_FILE: &str = "metadata.json";
+const DATA_FILES: [&str; 4] = [NODES_FILE, PODS_FILE, NETWORK_INTERFACES_FILE, SUBNETS_FILE];
+
+/// Where the time a snapshot was taken comes from: ages are measured to it, never to
+/// the wall clock, so an old snapshot reads as it did when it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObservedFrom {
+    /// Read from the live APIs just now.
+    Live,
+    /// `capturedAt` in `metadata.json`.
+    Metadata,
+    /// No `metadata.json`: the newest modification time of the four files.
+    FileTimes,
+}
+
+impl ObservedFrom {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ObservedFrom::Live => "read from the live APIs",
+            ObservedFrom::Metadata => "the snapshot's capture time from metadata.json",
+            ObservedFrom::FileTimes => {
+                "the newest modification time of the snapshot files (no metadata.json)"
+            }
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObservedFrom::Live => "live",
+            ObservedFrom::Metadata => "metadata",
+            ObservedFrom::FileTimes => "file-times",
+        }
+    }
+}
+
+/// When the objects were observed, and how that is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observed {
+    pub at: Timestamp,
+    pub from: ObservedFrom,
+}
+
+/// The contents of `metadata.json`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Metadata {
+    captured_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    written_by: Option<String>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotDirError {
@@ -55,12 +106,13 @@ pub enum SnapshotDirError {
 }
 
 /// Everything a snapshot directory holds, as model types, plus what was wrong inside.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Loaded {
     pub nodes: Vec<NodeInfo>,
     pub pods: Vec<PodInfo>,
     pub inventory: Inventory,
     pub warnings: Vec<InputWarning>,
+    pub observed: Observed,
 }
 
 /// One file of a snapshot directory: where its objects sit and how they are named.
@@ -105,8 +157,10 @@ impl Loaded {
         pods: &[Pod],
         inventory: Inventory,
         warnings: Vec<InputWarning>,
+        observed: Observed,
     ) -> Self {
         Self {
+            observed,
             nodes: nodes.iter().map(node_info).collect(),
             pods: pods
                 .iter()
@@ -118,14 +172,15 @@ impl Loaded {
         }
     }
 
-    /// Joins this single observation (no previous result, so no ENI ages), with the
-    /// problems found while reading added to the join's own warnings.
-    pub fn join(self, now: Timestamp, settings: &Settings) -> Snapshot {
+    /// Joins this single observation at its own time (no previous result, so the age of
+    /// an ENI named by no pod is unknown), with the problems found while reading added to
+    /// the join's own warnings.
+    pub fn join(self, settings: &Settings) -> Snapshot {
         let mut snapshot = reconcile(
             &self.nodes,
             &self.pods,
             &self.inventory,
-            now,
+            Clock::at(self.observed.at),
             None,
             settings,
         );
@@ -146,12 +201,45 @@ pub fn read_dir(dir: &Path) -> Result<Loaded, SnapshotDirError> {
         .into_iter()
         .map(Subnet::from)
         .collect();
+    let observed = observed_at(dir)?;
     Ok(Loaded::from_objects(
         &nodes,
         &pods,
         Inventory { enis, subnets },
         warnings,
+        observed,
     ))
+}
+
+/// The capture time from `metadata.json`, else the newest modification time of the
+/// data files (what a hand-made dump has).
+fn observed_at(dir: &Path) -> Result<Observed, SnapshotDirError> {
+    let path = dir.join(METADATA_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let metadata: Metadata =
+                serde_json::from_str(&text).map_err(|source| SnapshotDirError::Json {
+                    path: path.clone(),
+                    source,
+                })?;
+            return Ok(Observed {
+                at: metadata.captured_at,
+                from: ObservedFrom::Metadata,
+            });
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(SnapshotDirError::Read { path, source }),
+    }
+    let newest = DATA_FILES
+        .iter()
+        .filter_map(|name| fs::metadata(dir.join(name)).ok()?.modified().ok())
+        .max()
+        .and_then(|time| Timestamp::try_from(time).ok())
+        .unwrap_or_else(Timestamp::now);
+    Ok(Observed {
+        at: newest,
+        from: ObservedFrom::FileTimes,
+    })
 }
 
 /// Reads `{ "<list_key>": [ ... ] }` and decodes each element on its own, so that one
@@ -249,6 +337,7 @@ pub fn write_dir(
     nodes: &[Node],
     pods: &[Pod],
     inventory: &Inventory,
+    captured_at: Timestamp,
 ) -> Result<(), SnapshotDirError> {
     fs::create_dir_all(dir).map_err(|source| SnapshotDirError::Write {
         path: dir.to_owned(),
@@ -274,6 +363,13 @@ pub fn write_dir(
         (
             SUBNETS_FILE,
             serde_json::json!({ "Subnets": to_value(&subnets) }),
+        ),
+        (
+            METADATA_FILE,
+            to_value(Metadata {
+                captured_at,
+                written_by: Some(format!("pod-eni-exporter {}", env!("CARGO_PKG_VERSION"))),
+            }),
         ),
     ];
     for (name, document) in files {

@@ -1,0 +1,65 @@
+//! What one join hands to the next: the times that make an ENI's age known. Only
+//! problems are remembered (ENIs held without a live pod, finished pods with no finish
+//! time, claims on absent ENIs), so it stays small whatever the cluster size.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+
+use super::{EniState, PodRef, Settings, age};
+
+/// Which of the controller's release paths an ENI is waiting on, and so which grace
+/// applies before it counts as leaked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReleaseBasis {
+    /// Last named by a completed pod: released at completion, gone about cool-down +
+    /// 30 s later; the controller's node reconciliation never catches what is left.
+    Completed,
+    /// Named by no pod since `since`: a pod deleted while the controller missed the
+    /// event is cleaned up by node reconciliation, up to ~20 min later.
+    Orphan,
+}
+
+/// The release clock of one ENI held without a live pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseClock {
+    /// When the release began: the completion, or when first seen with no pod.
+    pub started: Timestamp,
+    /// False while `started` is only this observation's time (a single observation,
+    /// or a finish time not yet seen): the true age is unknown, so it cannot leak.
+    pub known: bool,
+    pub basis: ReleaseBasis,
+    /// The completed pod that last named it, kept after that pod is deleted.
+    pub last_holder: Option<PodRef>,
+}
+
+impl ReleaseClock {
+    pub fn since(&self) -> Option<Timestamp> {
+        self.known.then_some(self.started)
+    }
+
+    pub fn state(&self, now: Timestamp, settings: &Settings) -> EniState {
+        let grace = match self.basis {
+            ReleaseBasis::Completed => settings.completed_grace,
+            ReleaseBasis::Orphan => settings.orphan_grace,
+        };
+        let overdue = self.known && age(now, self.started).unsigned_abs() >= grace;
+        match (overdue, self.last_holder.is_some()) {
+            (true, _) => EniState::Leaked,
+            (false, true) => EniState::CompletedPod,
+            (false, false) => EniState::Orphaned,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Carry {
+    /// ENI ID → its release clock, for every associated ENI no live pod names.
+    pub release: HashMap<String, ReleaseClock>,
+    /// `namespace/name` → when first seen finished, for finished pods whose status
+    /// carries no finish time.
+    pub finished_first_seen: HashMap<String, Timestamp>,
+    /// (`namespace/name`, ENI ID) → when first seen, for claims of live pods on ENIs
+    /// that EC2 does not have associated.
+    pub absent_claim_first_seen: HashMap<(String, String), Timestamp>,
+}
