@@ -5,11 +5,18 @@
 
 Scenarios:
   incident/  the incident of DESIGN §1 on ip-10-0-1-10 (m5a.xlarge, 18 branch ENIs):
-             13 running SGP pods + 3 completed db-migrate Job pods + 2 ENIs in the
+             13 running SGP pods + 3 db-migrate Job pods that completed hours ago +
+             1 Job pod that completed 35 s before the capture + 1 ENI in the
              controller's cool-down fill the trunk; kubectl counts 14 of 18; one new pod
-             waits. Also a healthy node, a node with an orphaned ENI and no pod-eni
+             waits. The incident ran on a controller from before v1.1.0, which kept a
+             completed pod's ENI until the pod was deleted; read with today's rules the
+             three old ones are leaked (the release failed) and the fresh one is being
+             released. Also a healthy node, a node with an orphaned ENI and no pod-eni
              allocatable (legacy labels), a detached ENI, a Fargate node, a plain node.
   healthy/   two nodes whose every branch ENI belongs to a running pod.
+
+Each directory has a metadata.json with the capture time, as `snapshot --out` writes
+it: ages are measured to that time, so the audit reads the same on any day.
 """
 import json
 import os
@@ -24,6 +31,7 @@ SUBNETS = {
     "c": ("subnet-0c33c0ffee0000003", "10.0.64.0/19", "euw1-az3", 402),
 }
 HERE = os.path.dirname(os.path.abspath(__file__))
+CAPTURED_AT = "2026-11-24T09:45:00Z"
 
 
 def hexid(prefix, *parts):
@@ -245,7 +253,8 @@ class World:
         } for zone, (sid, cidr, az_id, _) in SUBNETS.items() for free in [self.free_ips[zone]]]
         files = {"nodes.json": kube(self.nodes), "pods.json": kube(self.pods),
                  "network-interfaces.json": {"NetworkInterfaces": self.enis},
-                 "subnets.json": {"Subnets": subnets}}
+                 "subnets.json": {"Subnets": subnets},
+                 "metadata.json": {"capturedAt": CAPTURED_AT, "writtenBy": "examples/make-examples.py"}}
         for name, doc in files.items():
             with open(os.path.join(out, name), "w") as f:
                 json.dump(doc, f, indent=4)
@@ -272,18 +281,23 @@ def incident():
         w.sgp_pod(trunk, "a", vlan, "shop", f"orders-db-proxy-{i}", full,
                   owner=("StatefulSet", "orders-db-proxy"))
         vlan += 1
-    # Three migration Jobs run before each deploy; their pods completed but, with the
-    # controller of the time, still hold their branch ENIs.
+    # Three migration Jobs run before each deploy; their pods completed hours ago and
+    # still hold their branch ENIs (the controller of the time freed them only when the
+    # pod was deleted; today's would have freed them at completion).
     for job, start in [("db-migrate-28871040", "06:00"), ("db-migrate-28871100", "07:00"),
                        ("db-migrate-28871160", "08:00")]:
         w.sgp_pod(trunk, "a", vlan, "shop", f"{job}-{hexid('p', job)[-5:]}", full, phase="Succeeded",
                   owner=("Job", job), created=f"2026-11-24T{start}:00Z",
                   finished=f"2026-11-24T{start[:3]}04:31Z", image="registry.example.com/shop/migrate:1.42.0")
         vlan += 1
-    # Two ENIs in the controller's cool-down queue: their pods are gone already.
-    for _ in range(2):
-        w.branch("a", trunk, vlan, w.next_ip("a"))
-        vlan += 1
+    # A Job pod that completed 35 s before the capture: its ENI is in the cool-down.
+    w.sgp_pod(trunk, "a", vlan, "shop", "cache-warmup-28871224-k2j7d", full, phase="Succeeded",
+              owner=("Job", "cache-warmup-28871224"), created="2026-11-24T09:44:00Z",
+              finished="2026-11-24T09:44:25Z", image="registry.example.com/shop/warmup:1.42.0")
+    vlan += 1
+    # An ENI in the controller's cool-down queue: its pod is gone already.
+    w.branch("a", trunk, vlan, w.next_ip("a"))
+    vlan += 1
     # The symptom: scheduled (kubectl says 14 of 18), stuck in ContainerCreating.
     w.pod("shop", "checkout-api-7d9f8b6c5d-q8r2t", full, "a", phase="Pending",
           owner=("ReplicaSet", "checkout-api-7d9f8b6c5d"), created="2026-11-24T09:29:00Z")

@@ -44,25 +44,32 @@ fn json_shows_the_incident_node_full_while_the_scheduler_sees_room() {
         .iter()
         .find(|n| n["node"] == INCIDENT_NODE)
         .expect("incident node in the join");
-    // The scenario (examples/make-examples.py): 13 running SGP pods, 3 completed
-    // migration pods still holding ENIs, 2 ENIs in cool-down, 1 pod waiting.
+    // The scenario (examples/make-examples.py): 13 running SGP pods, 3 migration pods
+    // that completed hours ago and 1 that completed 35 s ago, still holding ENIs, 1 ENI
+    // in cool-down, 1 pod waiting.
     assert_eq!(node["instanceType"], "m5a.xlarge");
     assert_eq!(node["capacity"], 18);
     assert_eq!(node["capacitySource"], "allocatable");
+    assert_eq!(node["advertisesPodEni"], true);
     assert_eq!(node["requested"], 14, "what kubectl describe node shows");
     assert_eq!(node["attached"], 18);
     assert_eq!(node["inUse"], 13);
-    assert_eq!(node["completedPod"], 3);
-    assert_eq!(node["orphaned"], 2);
-    assert_eq!(node["leaked"], 0, "a single snapshot cannot age an orphan");
+    assert_eq!(node["completedPod"], 1, "completed within the grace: being released");
+    assert_eq!(node["orphaned"], 1, "a single snapshot cannot age an orphan");
+    assert_eq!(
+        node["leaked"], 3,
+        "completed hours before the capture: a current controller would have freed them"
+    );
     assert_eq!(node["waiting"], 1);
     assert_eq!(node["missing"], 0);
     assert_eq!(node["remaining"], 0);
 
     let holders = audit["holders"].as_array().expect("holders array");
+    assert_eq!(audit["observedAt"], "2026-11-24T09:45:00Z");
+    assert_eq!(audit["observedAtSource"], "metadata");
     let jobs: Vec<&str> = holders
         .iter()
-        .filter(|h| h["node"] == INCIDENT_NODE && h["state"] == "completed_pod")
+        .filter(|h| h["node"] == INCIDENT_NODE && h["state"] == "leaked")
         .map(|h| {
             assert_eq!(h["ownerKind"], "Job");
             assert_eq!(h["namespace"], "shop");
@@ -83,7 +90,8 @@ fn json_shows_the_incident_node_full_while_the_scheduler_sees_room() {
             "namespace": "shop",
             "pod": "checkout-api-7d9f8b6c5d-q8r2t",
             "node": INCIDENT_NODE,
-            "since": "2026-11-24T09:29:01Z"
+            "since": "2026-11-24T09:29:01Z",
+            "enisNeeded": 1
         }])
     );
 }
@@ -113,6 +121,11 @@ fn json_covers_the_other_scenario_parts() {
         .expect("legacy-labelled node");
     assert_eq!(legacy["capacity"], 18);
     assert_eq!(legacy["capacitySource"], "limits-table");
+    assert_eq!(legacy["advertisesPodEni"], false);
+    assert_eq!(
+        legacy["remaining"], 0,
+        "the scheduler places no SGP pod where pod-eni is not advertised"
+    );
     assert_eq!(legacy["orphaned"], 1);
     let detached: u64 = audit["subnets"]
         .as_array()
@@ -146,15 +159,16 @@ fn table_names_the_full_node_and_the_jobs_holding_it() {
             "14",
             "18",
             "13",
+            "1",
+            "1",
             "3",
-            "2",
-            "0",
             "1",
             "0",
             "0",
             "FULL"
         ]
     );
+    assert!(table.contains("Ages as of 2026-11-24T09:45:00Z"), "{table}");
     assert!(table.contains("Job/db-migrate-28871100"), "{table}");
     assert!(table.contains("ttlSecondsAfterFinished"), "{table}");
     assert!(
@@ -169,7 +183,7 @@ fn fail_on_exit_codes() {
         ("examples/incident", "exhausted", 1),
         ("examples/incident", "completed", 1),
         ("examples/incident", "waiting", 1),
-        ("examples/incident", "leaked", 0),
+        ("examples/incident", "leaked", 1),
         ("examples/incident", "missing", 0),
         ("examples/incident", "leaked,waiting", 1),
         (
@@ -201,6 +215,50 @@ fn copy_example(to: &Path) {
         let entry = entry.unwrap();
         fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
     }
+}
+
+#[test]
+fn a_hand_made_dump_is_aged_to_its_newest_file() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_example(dir.path());
+    fs::remove_file(dir.path().join("metadata.json")).unwrap();
+    // As if the dump was taken two hours after the incident's capture: the migration
+    // pods completed long ago either way, the warm-up pod's ENI is now leaked too.
+    let taken: std::time::SystemTime = "2026-11-24T11:45:00Z"
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .into();
+    for name in ["nodes.json", "pods.json", "network-interfaces.json"] {
+        let file = fs::File::options()
+            .append(true)
+            .open(dir.path().join(name))
+            .unwrap();
+        file.set_modified(taken - std::time::Duration::from_secs(60))
+            .unwrap();
+    }
+    fs::File::options()
+        .append(true)
+        .open(dir.path().join("subnets.json"))
+        .unwrap()
+        .set_modified(taken)
+        .unwrap();
+    let json = json_audit(dir.path().to_str().unwrap());
+    assert_eq!(json["observedAt"], "2026-11-24T11:45:00Z");
+    assert_eq!(json["observedAtSource"], "file-times");
+    let node = json["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == INCIDENT_NODE)
+        .cloned()
+        .unwrap();
+    assert_eq!(node["leaked"], 4);
+    assert_eq!(node["completedPod"], 0);
+    let output = audit(&["--from", dir.path().to_str().unwrap()]);
+    assert!(
+        stdout(&output).contains("newest modification time of the snapshot files"),
+        "the table says where its time comes from"
+    );
 }
 
 #[test]
@@ -288,7 +346,7 @@ fn a_malformed_annotation_and_odd_provider_id_are_warnings_in_the_output() {
     // of the node is unchanged.
     let incident = node(INCIDENT_NODE);
     assert_eq!(incident["inUse"], 12);
-    assert_eq!(incident["orphaned"], 3);
+    assert_eq!(incident["orphaned"], 2);
     assert_eq!(incident["requested"], 14);
     // The node whose providerID is odd stays in the join; its trunk cannot be matched.
     let odd = node("ip-10-0-2-20.eu-west-1.compute.internal");

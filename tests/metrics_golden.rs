@@ -109,6 +109,10 @@ fn incident_figures_in_the_exposition() {
         ),
         (
             format!("podeni_node_branch_enis{{node=\"{node}\",state=\"completed_pod\"}}"),
+            "1",
+        ),
+        (
+            format!("podeni_node_branch_enis{{node=\"{node}\",state=\"leaked\"}}"),
             "3",
         ),
         (

@@ -189,7 +189,7 @@ fn hints(snapshot: &Snapshot) -> Vec<String> {
     let stuck = held(EniState::Leaked, true);
     if !stuck.is_empty() {
         hints.push(format!(
-            "{} still attached well past the controller's release of their completed pods{}. On a current controller (v1.1.0 and later: every EKS cluster today) the release failed and deleting the pods does not free them, unless the controller only missed the completion (then its node reconciliation frees them within ~20 min of the deletion: {}). Otherwise cordon and drain the node and replace it, or open an AWS support case with the ENI IDs. On a controller before v1.1.0 (2021), completed pods keep their ENIs until deleted: delete them and set ttlSecondsAfterFinished on their Jobs.",
+            "{} still attached well after their pods completed{}. On a current controller (v1.1.0 and later: every EKS cluster today) their release failed. Deleting the pods ({}) frees them only if the controller merely missed the completion, through its node reconciliation within ~20 min; if they are still listed after that, cordon and drain the node and replace it, or open an AWS support case with the ENI IDs. On a controller before v1.1.0 (2021), completed pods keep their ENIs until deleted: deleting them frees the ENIs; set ttlSecondsAfterFinished on their Jobs.",
             count(stuck.len(), "branch ENI is", "branch ENIs are"),
             owners(&stuck),
             delete_commands(&stuck)
@@ -198,8 +198,8 @@ fn hints(snapshot: &Snapshot) -> Vec<String> {
     let releasing = held(EniState::CompletedPod, true);
     if !releasing.is_empty() {
         hints.push(format!(
-            "{} by pods that completed moments ago{}: the controller releases them after its cool-down (branch-eni-cooldown in kube-system/amazon-vpc-cni, 60 s by default) plus up to 30 s; until then they take slots the scheduler counts as free. Nothing to do unless they turn leaked.",
-            count(releasing.len(), "branch ENI is still held", "branch ENIs are still held"),
+            "{} that completed moments ago{}: the controller releases such ENIs after its cool-down (branch-eni-cooldown in kube-system/amazon-vpc-cni, 60 s by default) plus up to 30 s; until then they take slots the scheduler counts as free. Nothing to do unless they turn leaked.",
+            count(releasing.len(), "branch ENI is still held by a pod", "branch ENIs are still held by pods"),
             owners(&releasing)
         ));
     }
