@@ -249,6 +249,7 @@ pub fn reconcile<'a>(
         });
         carry.release.insert(eni.id.clone(), release);
     }
+    remember_unseen_releases(&claims, &associated, previous_carry, now, settings, &mut carry);
 
     // Node reports, for every node that takes part in security groups for pods.
     let mut reports = Vec::new();
@@ -453,6 +454,39 @@ fn release_clock(
             basis: ReleaseBasis::Orphan,
             last_holder: None,
         },
+    }
+}
+
+/// Keeps the release clocks of ENIs that completed pods name but EC2 does not show
+/// associated: during an EC2 outage an ENI can be created, its pod complete and be
+/// deleted before any poll sees it, and without this its clock would restart as an
+/// orphan's when it shows up. Kept only while younger than the orphan grace, so
+/// completed pods whose ENIs are long gone cost nothing.
+fn remember_unseen_releases(
+    claims: &HashMap<&str, EniClaims>,
+    associated: &HashSet<&str>,
+    previous: Option<&Carry>,
+    now: Timestamp,
+    settings: &Settings,
+    carry: &mut Carry,
+) {
+    let young = |clock: &ReleaseClock| {
+        clock.known && age(now, clock.started).unsigned_abs() < settings.orphan_grace
+    };
+    for (&eni, claim) in claims {
+        if claim.live.is_some() || associated.contains(eni) {
+            continue;
+        }
+        let clock = release_clock(claim.completed, None, now);
+        if claim.completed.is_some() && young(&clock) {
+            carry.release.insert(eni.to_owned(), clock);
+        }
+    }
+    for (eni, clock) in previous.into_iter().flat_map(|p| &p.release) {
+        let unseen = !associated.contains(eni.as_str()) && !carry.release.contains_key(eni);
+        if unseen && clock.basis == ReleaseBasis::Completed && young(clock) {
+            carry.release.insert(eni.clone(), clock.clone());
+        }
     }
 }
 
