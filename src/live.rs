@@ -141,7 +141,9 @@ impl Live {
                 Ok(CooldownSetting::Unset) => (DEFAULT_BRANCH_ENI_COOLDOWN, None),
                 Ok(CooldownSetting::Invalid(raw)) => (
                     DEFAULT_BRANCH_ENI_COOLDOWN,
-                    Some(format!("branch-eni-cooldown {raw:?} is not a number of seconds")),
+                    Some(format!(
+                        "branch-eni-cooldown {raw:?} is not a number of seconds"
+                    )),
                 ),
                 Err(error) => (
                     DEFAULT_BRANCH_ENI_COOLDOWN,

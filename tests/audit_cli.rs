@@ -54,8 +54,14 @@ fn json_shows_the_incident_node_full_while_the_scheduler_sees_room() {
     assert_eq!(node["requested"], 14, "what kubectl describe node shows");
     assert_eq!(node["attached"], 18);
     assert_eq!(node["inUse"], 13);
-    assert_eq!(node["completedPod"], 1, "completed within the grace: being released");
-    assert_eq!(node["orphaned"], 1, "a single snapshot cannot age an orphan");
+    assert_eq!(
+        node["completedPod"], 1,
+        "completed within the grace: being released"
+    );
+    assert_eq!(
+        node["orphaned"], 1,
+        "a single snapshot cannot age an orphan"
+    );
     assert_eq!(
         node["leaked"], 3,
         "completed hours before the capture: a current controller would have freed them"

@@ -238,6 +238,7 @@ impl Pod {
 struct TruthEni {
     id: String,
     node: usize,
+    pod: usize,
     created: u64,
     gone: Option<u64>,
     /// When it became something the controller will not free by itself.
@@ -282,6 +283,8 @@ struct Sim {
     in_flight: Option<(u64, u64, Option<Inventory>)>,
     snapshot: Option<Snapshot>,
     down_windows: Vec<(u64, u64)>,
+    /// API outages alone: what happened inside one the exporter never saw.
+    api_windows: Vec<(u64, u64)>,
     ec2_down_since: Option<u64>,
     settings: Settings,
     report: Report,
@@ -350,6 +353,7 @@ impl Sim {
             in_flight: None,
             snapshot: None,
             down_windows: Vec::new(),
+            api_windows: Vec::new(),
             ec2_down_since: None,
             settings,
             report: Report {
@@ -391,7 +395,14 @@ impl Sim {
             compute: Compute::Ec2 {
                 instance_id: node.instance.clone(),
             },
-            instance_type: Some(if capacity == 18 { "m5a.xlarge" } else { "m5.large" }.into()),
+            instance_type: Some(
+                if capacity == 18 {
+                    "m5a.xlarge"
+                } else {
+                    "m5.large"
+                }
+                .into(),
+            ),
             zone: Some("eu-west-1a".into()),
             allocatable_pod_eni: Ok(Some(capacity)),
             os: Some("linux".into()),
@@ -478,7 +489,11 @@ impl Sim {
         }
         for index in 0..self.nodes.len() {
             let node = &self.nodes[index];
-            if node.alive && node.draining_since.is_some_and(|since| self.now == since + 120) {
+            if node.alive
+                && node
+                    .draining_since
+                    .is_some_and(|since| self.now == since + 120)
+            {
                 self.remove_node(index);
             }
         }
@@ -555,7 +570,11 @@ impl Sim {
         self.nodes[node].alive = false;
         self.emit(Key::Node(node), Event::Node(node, None));
         let gone = self.now + 60;
-        for eni in self.enis.iter_mut().filter(|e| e.node == node && e.gone.is_none()) {
+        for eni in self
+            .enis
+            .iter_mut()
+            .filter(|e| e.node == node && e.gone.is_none())
+        {
             eni.gone = Some(gone);
         }
     }
@@ -594,7 +613,11 @@ impl Sim {
             }
         }
         for node in 0..self.nodes.len() {
-            if !self.nodes[node].alive || self.nodes[node].draining_since.is_some_and(|d| now > d + 120) {
+            if !self.nodes[node].alive
+                || self.nodes[node]
+                    .draining_since
+                    .is_some_and(|d| now > d + 120)
+            {
                 continue;
             }
             if now % QUEUE_PERIOD == self.nodes[node].queue_phase {
@@ -629,6 +652,7 @@ impl Sim {
         self.enis.push(TruthEni {
             id: format!("eni-{eni:017x}"),
             node: node_index,
+            pod: pod_index,
             created: self.now,
             gone: None,
             stuck_since: None,
@@ -760,7 +784,9 @@ impl Sim {
                     self.enis[eni].deleted_under_pod = Some(now);
                     self.report.missing_injected += 1;
                     let restart = now + 600;
-                    let at = self.pods[pod].delete_at.map_or(restart, |at| at.min(restart).max(now + 1));
+                    let at = self.pods[pod]
+                        .delete_at
+                        .map_or(restart, |at| at.min(restart).max(now + 1));
                     self.pods[pod].delete_at = Some(at);
                 }
             }
@@ -799,6 +825,7 @@ impl Sim {
             }
             // Back: a re-list replaces the view with the cluster as it is now.
             self.down_windows.push((since, now));
+            self.api_windows.push((since, now));
             self.api_down_since = None;
             self.events.clear();
             self.last_delivery.clear();
@@ -844,7 +871,14 @@ impl Sim {
             compute: Compute::Ec2 {
                 instance_id: node.instance.clone(),
             },
-            instance_type: Some(if node.capacity == 18 { "m5a.xlarge" } else { "m5.large" }.into()),
+            instance_type: Some(
+                if node.capacity == 18 {
+                    "m5a.xlarge"
+                } else {
+                    "m5.large"
+                }
+                .into(),
+            ),
             zone: Some("eu-west-1a".into()),
             allocatable_pod_eni: Ok(Some(node.capacity)),
             os: Some("linux".into()),
@@ -892,7 +926,10 @@ impl Sim {
     fn observe_enis(&mut self, start: u64, end: u64) -> Inventory {
         let mut enis = Vec::new();
         for node in &self.nodes {
-            let trunk_seen = node.alive || node.draining_since.is_some_and(|d| self.rng.random_range(start..=end) < d + 120);
+            let trunk_seen = node.alive
+                || node
+                    .draining_since
+                    .is_some_and(|d| self.rng.random_range(start..=end) < d + 120);
             if trunk_seen {
                 enis.push(Eni {
                     id: node.trunk.clone(),
@@ -963,7 +1000,10 @@ impl Sim {
     }
 
     fn check(&mut self, now: u64, snapshot: &Snapshot) {
-        let polled = self.inventory.as_ref().expect("reconciled with an inventory");
+        let polled = self
+            .inventory
+            .as_ref()
+            .expect("reconciled with an inventory");
         let eni_index = |id: &str| usize::from_str_radix(id.trim_start_matches("eni-"), 16).ok();
 
         // Conservation: every node's states add up to what EC2 has on its trunk, and
@@ -996,13 +1036,44 @@ impl Sim {
         // Leaks: every `leaked` is a real one, every real one is reported in time and
         // stays reported while it is attached.
         let mut leaked_now = HashSet::new();
-        for holder in snapshot.holders.iter().filter(|h| h.state == EniState::Leaked) {
+        for holder in snapshot
+            .holders
+            .iter()
+            .filter(|h| h.state == EniState::Leaked)
+        {
             let Some(index) = eni_index(&holder.eni_id) else {
                 continue;
             };
             leaked_now.insert(index);
             let truth = &mut self.enis[index];
             if truth.stuck_since.is_none_or(|since| since > now) {
+                if std::env::var_os("CHURN_DEBUG").is_some() && !self.false_leaked.contains(&index)
+                {
+                    eprintln!(
+                        "false leak {} at {now}: created {} gone {:?} due {:?} since {:?} holder {:?}",
+                        truth.id,
+                        truth.created,
+                        truth.gone,
+                        truth.due.map(|d| d.0),
+                        holder.since,
+                        holder.pod.as_ref().map(|p| &p.name)
+                    );
+                    if let Some(p) = self.pods.iter().find(|p| p.eni == Some(index)) {
+                        eprintln!(
+                            "  pod {} kind {} phase {:?} created {} annotated {:?} started {:?} finished {:?} deleted {:?} node {} draining {:?}",
+                            p.name,
+                            p.kind == Kind::Job,
+                            p.phase,
+                            p.created,
+                            p.annotated,
+                            p.started,
+                            p.finished,
+                            p.deleted,
+                            p.node,
+                            self.nodes[p.node].draining_since
+                        );
+                    }
+                }
                 self.false_leaked.insert(index);
             } else if truth.first_reported_leaked.is_none() {
                 truth.first_reported_leaked = Some(now);
@@ -1031,9 +1102,21 @@ impl Sim {
                 self.unheld.insert(index);
                 continue;
             }
-            let Some((due, basis)) = truth.due else {
+            let Some((mut due, mut basis)) = truth.due else {
                 continue;
             };
+            // A pod that completed and was deleted inside one API outage was never seen
+            // completed: all the exporter can know is an ENI named by no pod since the
+            // re-list.
+            let deleted = self.pods[truth.pod].deleted;
+            if let Some(&(_, end)) = self.api_windows.iter().find(|&&(start, end)| {
+                basis == Basis::Completed
+                    && start <= due
+                    && due < end
+                    && deleted.is_some_and(|d| d < end)
+            }) {
+                (due, basis) = (end, Basis::Orphan);
+            }
             let grace = match basis {
                 Basis::Completed => self.settings.completed_grace,
                 Basis::Orphan => self.settings.orphan_grace,
@@ -1045,6 +1128,14 @@ impl Sim {
                 + MAX_WATCH_DELAY
                 + self.outage_overlap(due, now);
             if now > deadline {
+                if std::env::var_os("CHURN_DEBUG").is_some() && !self.missed.contains(&index) {
+                    eprintln!(
+                        "missed leak {} at {now}: due {due} {basis:?} stuck {:?} deadline {deadline} windows {:?}",
+                        truth.id,
+                        truth.stuck_since,
+                        &self.down_windows[self.down_windows.len().saturating_sub(3)..]
+                    );
+                }
                 self.missed.insert(index);
             }
         }
@@ -1056,11 +1147,17 @@ impl Sim {
             .map(|m| (m.namespace.as_str(), m.name.as_str()))
             .collect();
         for missing in &snapshot.missing_pods {
-            let real = missing.eni_ids.iter().all(|id| {
-                eni_index(id).is_some_and(|i| self.enis[i].deleted_under_pod.is_some())
-            });
+            let real = missing
+                .eni_ids
+                .iter()
+                .all(|id| eni_index(id).is_some_and(|i| self.enis[i].deleted_under_pod.is_some()));
             if !real {
-                self.false_missing.insert(self.pods.iter().position(|p| p.name == missing.name).unwrap_or(usize::MAX));
+                self.false_missing.insert(
+                    self.pods
+                        .iter()
+                        .position(|p| p.name == missing.name)
+                        .unwrap_or(usize::MAX),
+                );
             }
         }
         for (index, pod) in self.pods.iter().enumerate() {
@@ -1077,7 +1174,23 @@ impl Sim {
                 + MAX_POLL_DURATION
                 + MAX_WATCH_DELAY
                 + self.outage_overlap(deleted, now);
-            if pod.live() && view_live && now > deadline && !listed.contains(&(pod.namespace, pod.name.as_str())) {
+            if pod.live()
+                && view_live
+                && now > deadline
+                && !listed.contains(&(pod.namespace, pod.name.as_str()))
+            {
+                if std::env::var_os("CHURN_DEBUG").is_some()
+                    && !self.missed_missing.contains(&index)
+                {
+                    eprintln!(
+                        "missed missing {} at {now}: deleted {deleted} started {:?} polled {} fresh {:?} down {:?}",
+                        pod.name,
+                        pod.started,
+                        polled.started,
+                        self.api_down_since,
+                        self.down_windows.last()
+                    );
+                }
                 self.missed_missing.insert(index);
             }
         }

@@ -59,7 +59,16 @@ pub struct Carry {
     /// `namespace/name` → when first seen finished, for finished pods whose status
     /// carries no finish time.
     pub finished_first_seen: HashMap<String, Timestamp>,
-    /// (`namespace/name`, ENI ID) → when first seen, for claims of live pods on ENIs
-    /// that EC2 does not have associated.
-    pub absent_claim_first_seen: HashMap<(String, String), Timestamp>,
+    /// (`namespace/name`, ENI ID) → claims of live pods on ENIs that EC2 does not have
+    /// associated.
+    pub absent_claims: HashMap<(String, String), AbsentClaim>,
+}
+
+/// A live pod's claim on an ENI that EC2 does not show associated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AbsentClaim {
+    /// When the exporter first saw the claim.
+    pub first_seen: Timestamp,
+    /// Whether it has been counted missing (it stays so while the ENI stays absent).
+    pub missing: bool,
 }

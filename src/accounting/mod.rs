@@ -13,13 +13,15 @@ mod grace;
 mod report;
 
 #[cfg(test)]
+mod properties;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
 
-pub use carry::{Carry, ReleaseBasis, ReleaseClock};
+pub use carry::{AbsentClaim, Carry, ReleaseBasis, ReleaseClock};
 pub use grace::{
     DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL, DELETE_QUEUE_PERIOD, GRACE_MARGIN,
     MAX_NODE_RECONCILE_INTERVAL, NODE_STATUS_REPORT_PERIOD, Settings,
@@ -236,7 +238,7 @@ pub fn reconcile<'a>(
         let release = release_clock(
             claim.and_then(|c| c.completed),
             previous_carry.and_then(|c| c.release.get(&eni.id)),
-            now,
+            clock,
         );
         let state = release.state(now, settings);
         states.entry(node).or_default().add(state);
@@ -249,7 +251,14 @@ pub fn reconcile<'a>(
         });
         carry.release.insert(eni.id.clone(), release);
     }
-    remember_unseen_releases(&claims, &associated, previous_carry, now, settings, &mut carry);
+    remember_unseen_releases(
+        &claims,
+        &associated,
+        previous_carry,
+        clock,
+        settings,
+        &mut carry,
+    );
 
     // Node reports, for every node that takes part in security groups for pods.
     let mut reports = Vec::new();
@@ -306,9 +315,9 @@ pub fn reconcile<'a>(
         // Without advertised allocatable the scheduler places no security-group pod
         // here, whatever the instance type could hold.
         let remaining = match allocatable {
-            Some(capacity) => Some(capacity.saturating_sub(
-                branch_enis.attached().saturating_add(tally.waiting_enis),
-            )),
+            Some(capacity) => Some(
+                capacity.saturating_sub(branch_enis.attached().saturating_add(tally.waiting_enis)),
+            ),
             None => Some(0),
         };
         reports.push(NodeReport {
@@ -414,13 +423,24 @@ fn lost_enis(
             continue;
         }
         let key = (pod.key(), eni_id.clone());
-        let seen = previous
-            .and_then(|p| p.absent_claim_first_seen.get(&key).copied())
-            .unwrap_or(clock.kube_fresh_until);
-        carry.absent_claim_first_seen.insert(key, seen);
+        let before = previous.and_then(|p| p.absent_claims.get(&key).copied());
+        let first_seen = before.map_or(clock.kube_fresh_until, |b| b.first_seen);
         // Containers run only once the CNI has the ENI: the claim is older than that.
-        let claimed_by = pod.started_at.map_or(seen, |started| started.min(seen));
-        if claimed_by < clock.ec2_polled_at && clock.kube_fresh_until >= clock.ec2_polled_at {
+        let claimed_by = pod
+            .started_at
+            .map_or(first_seen, |started| started.min(first_seen));
+        // Once found missing it stays so while the ENI stays absent, even if the
+        // Kubernetes view goes stale: the ENI vanished while the pod was live.
+        let missing = before.is_some_and(|b| b.missing)
+            || (claimed_by < clock.ec2_polled_at && clock.kube_fresh_until >= clock.ec2_polled_at);
+        carry.absent_claims.insert(
+            key,
+            AbsentClaim {
+                first_seen,
+                missing,
+            },
+        );
+        if missing {
             lost.push(eni_id.clone());
         }
     }
@@ -428,15 +448,17 @@ fn lost_enis(
 }
 
 /// The release clock of an ENI no live pod names: from the completion of the pod that
-/// last named it, else carried from the previous join, else started now.
+/// last named it, else carried from the previous join, else started when the Kubernetes
+/// view showed it unnamed (not the older EC2 time: during an EC2 outage the inventory is
+/// old, and a pod deleted since must not make its ENI look long orphaned).
 fn release_clock(
     completed: Option<(&PodInfo, Option<Timestamp>)>,
     previous: Option<&ReleaseClock>,
-    now: Timestamp,
+    clock: Clock,
 ) -> ReleaseClock {
     if let Some((pod, finished)) = completed {
         return ReleaseClock {
-            started: finished.unwrap_or(now),
+            started: finished.unwrap_or(clock.kube_fresh_until),
             known: finished.is_some(),
             basis: ReleaseBasis::Completed,
             last_holder: Some(PodRef::of(pod)),
@@ -449,7 +471,7 @@ fn release_clock(
             ..previous.clone()
         },
         None => ReleaseClock {
-            started: now,
+            started: clock.kube_fresh_until,
             known: false,
             basis: ReleaseBasis::Orphan,
             last_holder: None,
@@ -466,26 +488,27 @@ fn remember_unseen_releases(
     claims: &HashMap<&str, EniClaims>,
     associated: &HashSet<&str>,
     previous: Option<&Carry>,
-    now: Timestamp,
+    clock: Clock,
     settings: &Settings,
     carry: &mut Carry,
 ) {
-    let young = |clock: &ReleaseClock| {
-        clock.known && age(now, clock.started).unsigned_abs() < settings.orphan_grace
+    let now = clock.now();
+    let young = |release: &ReleaseClock| {
+        release.known && age(now, release.started).unsigned_abs() < settings.orphan_grace
     };
     for (&eni, claim) in claims {
         if claim.live.is_some() || associated.contains(eni) {
             continue;
         }
-        let clock = release_clock(claim.completed, None, now);
-        if claim.completed.is_some() && young(&clock) {
-            carry.release.insert(eni.to_owned(), clock);
+        let release = release_clock(claim.completed, None, clock);
+        if claim.completed.is_some() && young(&release) {
+            carry.release.insert(eni.to_owned(), release);
         }
     }
-    for (eni, clock) in previous.into_iter().flat_map(|p| &p.release) {
+    for (eni, release) in previous.into_iter().flat_map(|p| &p.release) {
         let unseen = !associated.contains(eni.as_str()) && !carry.release.contains_key(eni);
-        if unseen && clock.basis == ReleaseBasis::Completed && young(clock) {
-            carry.release.insert(eni.clone(), clock.clone());
+        if unseen && release.basis == ReleaseBasis::Completed && young(release) {
+            carry.release.insert(eni.clone(), release.clone());
         }
     }
 }

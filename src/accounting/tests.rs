@@ -262,7 +262,14 @@ fn orphan_becomes_leaked_exactly_when_the_orphan_grace_passes() {
     assert_eq!(just_before.holders[0].since, Some(t(0)));
     assert_eq!(just_before.holders[0].pod, None);
 
-    let at_grace = reconcile(&nodes, &[], &inv, at(grace), Some(&just_before), &settings());
+    let at_grace = reconcile(
+        &nodes,
+        &[],
+        &inv,
+        at(grace),
+        Some(&just_before),
+        &settings(),
+    );
     assert_eq!(node(&at_grace, "n1").branch_enis.leaked, 1);
     assert_eq!(node(&at_grace, "n1").branch_enis.orphaned, 0);
     assert_eq!(at_grace.holders[0].state, EniState::Leaked);
@@ -337,11 +344,21 @@ fn a_completed_pods_eni_is_released_within_the_completed_grace_then_leaked() {
     assert_eq!(leaked.eni_id, "eni-stuck");
     let last = leaked.pod.as_ref().expect("keeps its last holder");
     assert_eq!(last.name, "migrate-1-x");
-    assert_eq!(last.owner.as_ref().map(|o| o.name.as_str()), Some("migrate-1"));
+    assert_eq!(
+        last.owner.as_ref().map(|o| o.name.as_str()),
+        Some("migrate-1")
+    );
     assert_eq!(leaked.since, Some(t(-grace)));
 
     // The pod is deleted: the ENI stays leaked, still naming who held it last.
-    let deleted = reconcile(&nodes, &pods[1..], &inv, at(30), Some(&snapshot), &settings());
+    let deleted = reconcile(
+        &nodes,
+        &pods[1..],
+        &inv,
+        at(30),
+        Some(&snapshot),
+        &settings(),
+    );
     let holder = deleted
         .holders
         .iter()
@@ -372,7 +389,14 @@ fn a_completed_pod_without_finish_time_ages_from_when_it_was_seen_finished() {
         "a single observation cannot age it"
     );
     let grace = COMPLETED_GRACE.as_secs() as i64;
-    let later = reconcile(&nodes, &pods, &inv, at(grace - 1), Some(&offline), &settings());
+    let later = reconcile(
+        &nodes,
+        &pods,
+        &inv,
+        at(grace - 1),
+        Some(&offline),
+        &settings(),
+    );
     assert_eq!(node(&later, "n1").branch_enis.completed_pod, 1);
     let past = reconcile(&nodes, &pods, &inv, at(grace), Some(&later), &settings());
     assert_eq!(node(&past, "n1").branch_enis.leaked, 1);
@@ -442,7 +466,11 @@ fn capacity_sources() {
         assert_eq!(report.capacity_source, source, "{name}");
         let advertised = source == Some(CapacitySource::Allocatable);
         assert_eq!(report.advertises_pod_eni(), advertised, "{name}");
-        let want = if advertised { capacity.map(|c| c - 1) } else { Some(0) };
+        let want = if advertised {
+            capacity.map(|c| c - 1)
+        } else {
+            Some(0)
+        };
         assert_eq!(
             report.remaining, want,
             "{name}: the scheduler places no SGP pod on a node that does not advertise"
@@ -691,7 +719,11 @@ fn waiting_follows_the_controller_and_remaining_subtracts_the_enis_needed() {
     let n1 = node(&snapshot, "n1");
     assert_eq!(n1.requested, 4, "the scheduler's figure");
     assert_eq!(n1.waiting, 1);
-    assert_eq!(n1.remaining, Some(7), "9 - the 2 ENIs the waiting pod needs");
+    assert_eq!(
+        n1.remaining,
+        Some(7),
+        "9 - the 2 ENIs the waiting pod needs"
+    );
     assert_eq!(snapshot.waiting_pods[0].enis_needed, 2);
 }
 

@@ -44,7 +44,9 @@ pub fn parse_cooldown(raw: Option<&str>) -> CooldownSetting {
     match raw.map(str::trim) {
         None | Some("") => CooldownSetting::Unset,
         Some(text) => match text.parse::<u64>() {
-            Ok(seconds) => CooldownSetting::Configured(Duration::from_secs(seconds).max(MIN_COOLDOWN)),
+            Ok(seconds) => {
+                CooldownSetting::Configured(Duration::from_secs(seconds).max(MIN_COOLDOWN))
+            }
             Err(_) => CooldownSetting::Invalid(text.to_owned()),
         },
     }

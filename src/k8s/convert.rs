@@ -9,8 +9,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::model::{
     EniAnnotation, InitRequest, NodeInfo, Owner, POD_ENI_RESOURCE, PodInfo, PodPhase,
-    effective_request, parse_count_quantity, parse_eni_annotation, parse_provider_id,
-    sum_requests,
+    effective_request, parse_count_quantity, parse_eni_annotation, parse_provider_id, sum_requests,
 };
 
 const LABEL_INSTANCE_TYPE: &str = "node.kubernetes.io/instance-type";

@@ -170,7 +170,14 @@ fn a_written_directory_reads_back_the_same() {
     )
     .unwrap();
     let out = tempfile::tempdir().expect("tempdir");
-    write_dir(out.path(), &nodes, &pods, &loaded.inventory, loaded.observed.at).expect("writes");
+    write_dir(
+        out.path(),
+        &nodes,
+        &pods,
+        &loaded.inventory,
+        loaded.observed.at,
+    )
+    .expect("writes");
     let again = read_dir(out.path()).expect("reads back");
     assert_eq!(again.nodes, loaded.nodes);
     assert_eq!(again.pods, loaded.pods);
