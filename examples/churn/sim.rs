@@ -375,7 +375,7 @@ impl Sim {
 
     fn add_node(&mut self) {
         let index = self.nodes.len();
-        let capacity = if index % 2 == 0 { 18 } else { 9 };
+        let capacity = if index.is_multiple_of(2) { 18 } else { 9 };
         let node = Node {
             name: format!("ip-10-0-{}-{}.sim.internal", index / 250, index % 250),
             instance: format!("i-{index:017x}"),
@@ -478,13 +478,13 @@ impl Sim {
             let life = self.rng.random_range(180..1200);
             self.create_pod(Kind::Deployment, "shop", life);
         }
-        if self.profile.burst_every > 0 && self.now % self.profile.burst_every == 0 {
+        if self.profile.burst_every > 0 && self.now.is_multiple_of(self.profile.burst_every) {
             for _ in 0..self.profile.burst_pods {
                 let run = self.rng.random_range(20..180);
                 self.create_pod(Kind::Job, "jobs", run);
             }
         }
-        if self.now % self.profile.recycle_every == 0 {
+        if self.now.is_multiple_of(self.profile.recycle_every) {
             self.start_drain();
         }
         for index in 0..self.nodes.len() {
@@ -669,7 +669,7 @@ impl Sim {
     fn complete_pod(&mut self, index: usize) {
         let finished = self.now - self.rng.random_range(0..3);
         let pod = &mut self.pods[index];
-        pod.phase = if index % 7 == 0 {
+        pod.phase = if index.is_multiple_of(7) {
             PodPhase::Failed
         } else {
             PodPhase::Succeeded
@@ -813,7 +813,7 @@ impl Sim {
         let now = self.now;
         self.deliver_events(now);
         self.poll_ec2(now);
-        if now % RECONCILE_EVERY == 0 {
+        if now.is_multiple_of(RECONCILE_EVERY) {
             self.reconcile(now);
         }
     }
