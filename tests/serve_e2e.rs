@@ -13,7 +13,10 @@ use support::proxy::Proxy;
 use support::world::{CLUSTER, FULL_NODE, build_incident, pod_json};
 use support::{eventually, http_get, sample};
 
+/// Orphans leak after this; completed pods' ENIs get an hour unless their pod finished
+/// long ago, so both release paths can be watched in one run.
 const LEAK_GRACE_SECONDS: u64 = 6;
+const COMPLETED_GRACE: &str = "1h";
 const WAIT: Duration = Duration::from_secs(40);
 
 struct Exporter {
@@ -33,7 +36,8 @@ impl Exporter {
         let port = free_port();
         let child = live_command(&["serve"], kubeconfig, ec2_endpoint)
             .args(["--ec2-poll-interval", "1s"])
-            .args(["--leak-grace", &format!("{LEAK_GRACE_SECONDS}s")])
+            .args(["--orphan-leak-grace", &format!("{LEAK_GRACE_SECONDS}s")])
+            .args(["--completed-leak-grace", COMPLETED_GRACE])
             .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
@@ -172,19 +176,43 @@ async fn serve_follows_the_incident_through_changes_and_outages() {
         .await;
     assert_eq!(exporter.node("podeni_node_branch_eni_requests"), Some(13.0));
 
-    // A completed pod is deleted: its ENI is orphaned, then leaked once the grace passes.
+    // A completed pod is deleted: the controller released its ENI at completion, so the
+    // ENI stays on that release path (it does not restart as an orphan) and keeps
+    // naming the pod that last held it.
     let (job0, job0_eni) = &world.completed[0];
     api.delete("pods", job0);
+    let job0_name = job0.split('/').nth(1).unwrap();
     exporter
-        .wait_for("deleted pod's ENI orphaned", |e| {
-            e.state("completed_pod") == Some(3.0) && e.state("orphaned") == Some(1.0)
+        .wait_for("deleted completed pod's ENI keeps its holder", |e| {
+            e.metrics().is_some_and(|m| {
+                m.contains(&format!(
+                    "eni_id=\"{job0_eni}\",node=\"{FULL_NODE}\",state=\"completed_pod\",namespace=\"shop\",pod=\"{job0_name}\""
+                ))
+            })
         })
         .await;
+    assert_eq!(exporter.state("completed_pod"), Some(4.0));
+    assert_eq!(exporter.state("orphaned"), Some(0.0));
+
+    // A pod that finished long ago (finishedAt in its status) still holds its ENI: past
+    // the completed-pod grace, it is leaked and names its last holder.
+    let (web1, web1_eni) = &world.running[1];
+    let mut finished = pod_json(web1, FULL_NODE, "Succeeded", Some(web1_eni), None);
+    finished["status"]["containerStatuses"] = serde_json::json!([{
+        "name": "app", "image": "registry.example.com/app:1", "imageID": "", "ready": false,
+        "restartCount": 0,
+        "state": {"terminated": {"exitCode": 0, "startedAt": "2026-11-24T08:00:05Z",
+                                 "finishedAt": "2026-11-24T08:10:00Z"}}
+    }]);
+    api.apply("pods", finished);
     exporter
-        .wait_for("then leaked", |e| e.state("leaked") == Some(3.0))
+        .wait_for("long-finished pod's ENI leaked", |e| {
+            e.state("leaked") == Some(3.0) && e.state("in_use") == Some(11.0)
+        })
         .await;
+    let web1_name = web1.split('/').nth(1).unwrap();
     assert!(exporter.metrics().unwrap().contains(&format!(
-        "eni_id=\"{job0_eni}\",node=\"{FULL_NODE}\",state=\"leaked\""
+        "eni_id=\"{web1_eni}\",node=\"{FULL_NODE}\",state=\"leaked\",namespace=\"shop\",pod=\"{web1_name}\""
     )));
 
     // EC2 goes away. The last figures stay; an ENI orphaned meanwhile never turns
@@ -195,8 +223,9 @@ async fn serve_follows_the_incident_through_changes_and_outages() {
             e.value("podeni_source_up{source=\"ec2\"}") == Some(0.0)
         })
         .await;
-    let (job1, _) = &world.completed[1];
-    api.delete("pods", job1);
+    // A running pod is deleted: its ENI is named by no pod.
+    let (web2, _) = &world.running[2];
+    api.delete("pods", web2);
     exporter
         .wait_for("orphaned during the outage", |e| {
             e.state("orphaned") == Some(1.0)
@@ -323,7 +352,11 @@ async fn serve_follows_the_incident_through_changes_and_outages() {
         "re-listed after 410 Gone"
     );
     assert_eq!(exporter.state("leaked"), Some(4.0));
-    assert_eq!(exporter.state("in_use"), Some(13.0));
+    assert_eq!(
+        exporter.state("in_use"),
+        Some(11.0),
+        "13 running, 3 no longer, 1 new"
+    );
 
     // SIGTERM: graceful shutdown, exit 0.
     let mut exporter = exporter;
@@ -447,7 +480,18 @@ async fn live_audit_equals_audit_of_a_live_snapshot() {
         .output()
         .unwrap();
     assert!(offline.status.success());
-    let offline: serde_json::Value = serde_json::from_slice(&offline.stdout).unwrap();
+    let mut offline: serde_json::Value = serde_json::from_slice(&offline.stdout).unwrap();
+    let mut live = live;
+    assert_eq!(live["observedAtSource"], "live");
+    assert_eq!(
+        offline["observedAtSource"], "metadata",
+        "snapshot --out records its capture time"
+    );
+    for audit in [&mut live, &mut offline] {
+        let fields = audit.as_object_mut().unwrap();
+        fields.remove("observedAt");
+        fields.remove("observedAtSource");
+    }
     assert_eq!(
         offline, live,
         "the snapshot holds everything the live audit used"
@@ -491,7 +535,8 @@ async fn serve_from_a_directory_follows_its_files() {
     exporter
         .wait_for("incident served", |e| {
             e.node("podeni_node_branch_eni_remaining") == Some(0.0)
-                && e.state("completed_pod") == Some(3.0)
+                && e.state("completed_pod") == Some(1.0)
+                && e.state("leaked") == Some(3.0)
         })
         .await;
     let (status, landing) = http_get(port, "/").unwrap();
