@@ -10,7 +10,7 @@ use crate::accounting::{DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL};
 use crate::audit::{conditions_holding, render_json, render_table};
 use crate::cli::{AuditArgs, Cli, Command, LiveArgs, OutputFormat, ServeArgs, SnapshotArgs};
 use crate::ec2::{Ec2Poller, Ec2Settings};
-use crate::k8s::{self, CooldownSetting, KubeShared, Listed};
+use crate::k8s::{self, KubeShared, Listed};
 use crate::live::Live;
 use crate::metrics::{Metrics, SharedSnapshot};
 use crate::model::Inventory;
@@ -125,10 +125,9 @@ async fn read_live(live: &LiveArgs) -> anyhow::Result<LiveRead> {
         .await
         .context("cannot list nodes and pods")?;
     let inventory = ec2.poll().await.context("cannot read EC2")?;
-    let cooldown = match k8s::read_cooldown(&client).await {
-        Ok(CooldownSetting::Configured(value)) => value,
-        _ => DEFAULT_BRANCH_ENI_COOLDOWN,
-    };
+    let cooldown = k8s::read_cooldown(&client)
+        .await
+        .map_or(DEFAULT_BRANCH_ENI_COOLDOWN, |setting| setting.cooldown());
     Ok(LiveRead {
         listed,
         inventory,

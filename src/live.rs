@@ -137,14 +137,15 @@ impl Live {
         let mut last_problem: Option<String> = None;
         loop {
             let (cooldown, problem) = match read_cooldown(&client).await {
-                Ok(CooldownSetting::Configured(value)) => (value, None),
-                Ok(CooldownSetting::Unset) => (DEFAULT_BRANCH_ENI_COOLDOWN, None),
-                Ok(CooldownSetting::Invalid(raw)) => (
-                    DEFAULT_BRANCH_ENI_COOLDOWN,
-                    Some(format!(
-                        "branch-eni-cooldown {raw:?} is not a number of seconds"
-                    )),
-                ),
+                Ok(setting) => {
+                    let problem = match &setting {
+                        CooldownSetting::Invalid(raw) => Some(format!(
+                            "branch-eni-cooldown {raw:?} is not a number of seconds"
+                        )),
+                        _ => None,
+                    };
+                    (setting.cooldown(), problem)
+                }
                 Err(error) => (
                     DEFAULT_BRANCH_ENI_COOLDOWN,
                     Some(format!("cannot read kube-system/amazon-vpc-cni: {error}")),

@@ -95,18 +95,15 @@ impl DirSource {
     }
 }
 
-/// Modification times and sizes of the four files: cheap, and enough to notice edits.
+/// Modification times and sizes of the files the reader reads (the capture time in
+/// `metadata.json` included): cheap, and enough to notice edits.
 fn fingerprint(dir: &Path) -> Vec<Option<(SystemTime, u64)>> {
-    [
-        snapshot_dir::NODES_FILE,
-        snapshot_dir::PODS_FILE,
-        snapshot_dir::NETWORK_INTERFACES_FILE,
-        snapshot_dir::SUBNETS_FILE,
-    ]
-    .iter()
-    .map(|name| {
-        let meta = std::fs::metadata(dir.join(name)).ok()?;
-        Some((meta.modified().ok()?, meta.len()))
-    })
-    .collect()
+    snapshot_dir::DATA_FILES
+        .iter()
+        .chain([&snapshot_dir::METADATA_FILE])
+        .map(|name| {
+            let meta = std::fs::metadata(dir.join(name)).ok()?;
+            Some((meta.modified().ok()?, meta.len()))
+        })
+        .collect()
 }

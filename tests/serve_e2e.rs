@@ -570,6 +570,18 @@ async fn serve_from_a_directory_follows_its_files() {
         })
         .await;
 
+    // The capture time moves two hours on: the warm-up pod's ENI is past its grace.
+    std::fs::write(
+        dir.path().join("metadata.json"),
+        r#"{"capturedAt": "2026-11-24T11:45:00Z"}"#,
+    )
+    .unwrap();
+    exporter
+        .wait_for("capture time re-read", |e| {
+            e.state("completed_pod") == Some(0.0) && e.state("leaked") == Some(4.0)
+        })
+        .await;
+
     // A truncated file: last good figures stay, the sources say they are down.
     std::fs::write(&pods_path, "{\"items\": [").unwrap();
     exporter

@@ -390,24 +390,8 @@ impl Sim {
             ledger: HashMap::new(),
             queue: Vec::new(),
         };
-        let info = NodeInfo {
-            name: node.name.clone(),
-            compute: Compute::Ec2 {
-                instance_id: node.instance.clone(),
-            },
-            instance_type: Some(
-                if capacity == 18 {
-                    "m5a.xlarge"
-                } else {
-                    "m5.large"
-                }
-                .into(),
-            ),
-            zone: Some("eu-west-1a".into()),
-            allocatable_pod_eni: Ok(Some(capacity)),
-            os: Some("linux".into()),
-        };
         self.nodes.push(node);
+        let info = self.node_info(index);
         self.emit(Key::Node(index), Event::Node(index, Some(info)));
     }
 
@@ -833,11 +817,7 @@ impl Sim {
                 .filter(|&p| self.pods[p].deleted.is_none())
                 .map(|p| (p, self.pod_info(p)))
                 .collect();
-            self.view_nodes = self
-                .view_nodes
-                .keys()
-                .copied()
-                .chain(0..self.nodes.len())
+            self.view_nodes = (0..self.nodes.len())
                 .filter(|&n| self.nodes[n].alive)
                 .map(|n| (n, self.node_info(n)))
                 .collect();
@@ -999,6 +979,15 @@ impl Sim {
             .sum()
     }
 
+    /// When something due at `due` must show, seen at `now`: two polls, one poll's
+    /// duration and a watch delay later, plus however long outages held the clock back.
+    fn deadline(&self, due: u64, now: u64) -> u64 {
+        due + 2 * POLL_INTERVAL
+            + MAX_POLL_DURATION
+            + MAX_WATCH_DELAY
+            + self.outage_overlap(due, now)
+    }
+
     fn check(&mut self, now: u64, snapshot: &Snapshot) {
         let polled = self
             .inventory
@@ -1121,12 +1110,7 @@ impl Sim {
                 Basis::Completed => self.settings.completed_grace,
                 Basis::Orphan => self.settings.orphan_grace,
             };
-            let deadline = due
-                + grace.as_secs()
-                + 2 * POLL_INTERVAL
-                + MAX_POLL_DURATION
-                + MAX_WATCH_DELAY
-                + self.outage_overlap(due, now);
+            let deadline = self.deadline(due + grace.as_secs(), now);
             if now > deadline {
                 if std::env::var_os("CHURN_DEBUG").is_some() && !self.missed.contains(&index) {
                     eprintln!(
@@ -1169,11 +1153,7 @@ impl Sim {
                 .view_pods
                 .get(&index)
                 .is_some_and(|p| !p.phase.is_terminal());
-            let deadline = deleted
-                + 2 * POLL_INTERVAL
-                + MAX_POLL_DURATION
-                + MAX_WATCH_DELAY
-                + self.outage_overlap(deleted, now);
+            let deadline = self.deadline(deleted, now);
             if pod.live()
                 && view_live
                 && now > deadline

@@ -362,7 +362,6 @@ pub fn reconcile<'a>(
         .collect::<Vec<_>>();
 
     let mut snapshot = Snapshot {
-        observed_at: now,
         nodes: reports,
         holders,
         waiting_pods,
@@ -493,21 +492,24 @@ fn remember_unseen_releases(
     carry: &mut Carry,
 ) {
     let now = clock.now();
-    let young = |release: &ReleaseClock| {
-        release.known && age(now, release.started).unsigned_abs() < settings.orphan_grace
-    };
+    let young = |started: Timestamp| age(now, started).unsigned_abs() < settings.orphan_grace;
     for (&eni, claim) in claims {
-        if claim.live.is_some() || associated.contains(eni) {
+        // Cheap tests first: most completed pods' ENIs are long gone, and their holder
+        // must not be copied on every join.
+        let Some((_, Some(finished))) = claim.completed else {
+            continue;
+        };
+        if claim.live.is_some() || !young(finished) || associated.contains(eni) {
             continue;
         }
-        let release = release_clock(claim.completed, None, clock);
-        if claim.completed.is_some() && young(&release) {
-            carry.release.insert(eni.to_owned(), release);
-        }
+        carry
+            .release
+            .insert(eni.to_owned(), release_clock(claim.completed, None, clock));
     }
     for (eni, release) in previous.into_iter().flat_map(|p| &p.release) {
         let unseen = !associated.contains(eni.as_str()) && !carry.release.contains_key(eni);
-        if unseen && release.basis == ReleaseBasis::Completed && young(release) {
+        let known_young = release.known && young(release.started);
+        if unseen && release.basis == ReleaseBasis::Completed && known_young {
             carry.release.insert(eni.clone(), release.clone());
         }
     }

@@ -11,8 +11,9 @@ use crate::model::{InputWarning, Owner, PodInfo, Subnet};
 pub enum EniState {
     /// Named by a pod that is not Succeeded/Failed.
     InUse,
-    /// Named only by Succeeded/Failed pods, the last of which finished less than the
-    /// completed grace ago (or at an unknown time): being released, still a slot.
+    /// Last named by Succeeded/Failed pods (still, or until they were deleted), the last
+    /// of which finished less than the completed grace ago (or at an unknown time):
+    /// being released, still a slot.
     CompletedPod,
     /// Named by no pod, for less than the orphan grace (cool-down, or a deletion the
     /// controller will catch up with) or for an unknown time.
@@ -229,8 +230,6 @@ impl Unattributed {
 /// The result of one reconcile. Lists are sorted, so output is stable.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
-    /// The time ages were measured to.
-    pub observed_at: Timestamp,
     pub nodes: Vec<NodeReport>,
     pub holders: Vec<Holder>,
     pub waiting_pods: Vec<WaitingPod>,

@@ -210,7 +210,8 @@ fn hints(snapshot: &Snapshot) -> Vec<String> {
             count(lost.len(), "branch ENI has been", "branch ENIs have been")
         ));
     }
-    let orphaned = held(EniState::Orphaned, false).len() + held(EniState::Orphaned, true).len();
+    // An orphan never has a last holder: that ENI is on the completed-pod path instead.
+    let orphaned = held(EniState::Orphaned, false).len();
     if orphaned > 0 {
         hints.push(format!(
             "{} named by no pod: the controller frees them after its cool-down, or within ~20 min when it missed the pod's deletion. If the same ENIs are still listed after that, they have leaked.",

@@ -7,6 +7,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{Api, Client};
 
+use crate::accounting::DEFAULT_BRANCH_ENI_COOLDOWN;
+
 pub const CNI_CONFIG_NAMESPACE: &str = "kube-system";
 pub const CNI_CONFIG_NAME: &str = "amazon-vpc-cni";
 pub const COOLDOWN_KEY: &str = "branch-eni-cooldown";
@@ -22,6 +24,16 @@ pub enum CooldownSetting {
     Unset,
     /// The value is not a whole number of seconds: the controller ignores it too.
     Invalid(String),
+}
+
+impl CooldownSetting {
+    /// The cool-down the controller applies: the configured one, else its default.
+    pub fn cooldown(&self) -> Duration {
+        match self {
+            CooldownSetting::Configured(value) => *value,
+            CooldownSetting::Unset | CooldownSetting::Invalid(_) => DEFAULT_BRANCH_ENI_COOLDOWN,
+        }
+    }
 }
 
 /// Reads the setting; a 403 (the optional Role is not installed) is an error for the

@@ -30,7 +30,8 @@ pub const NETWORK_INTERFACES_FILE: &str = "network-interfaces.json";
 pub const SUBNETS_FILE: &str = "subnets.json";
 /// Written by `snapshot --out`: when the snapshot was taken. Optional.
 pub const METADATA_FILE: &str = "metadata.json";
-const DATA_FILES: [&str; 4] = [NODES_FILE, PODS_FILE, NETWORK_INTERFACES_FILE, SUBNETS_FILE];
+/// The four files every snapshot directory holds.
+pub const DATA_FILES: [&str; 4] = [NODES_FILE, PODS_FILE, NETWORK_INTERFACES_FILE, SUBNETS_FILE];
 
 /// Where the time a snapshot was taken comes from: ages are measured to it, never to
 /// the wall clock, so an old snapshot reads as it did when it was taken.
