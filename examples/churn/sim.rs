@@ -221,6 +221,9 @@ struct Pod {
     finished: Option<u64>,
     report_finish_time: bool,
     deleted: Option<u64>,
+    /// Whether any join saw it finished: one that completed and was deleted between
+    /// two joins (or inside an API outage) looks like any deleted pod.
+    seen_finished: bool,
     // Scheduled actions.
     next_create_try: u64,
     annotate_at: Option<u64>,
@@ -283,8 +286,6 @@ struct Sim {
     in_flight: Option<(u64, u64, Option<Inventory>)>,
     snapshot: Option<Snapshot>,
     down_windows: Vec<(u64, u64)>,
-    /// API outages alone: what happened inside one the exporter never saw.
-    api_windows: Vec<(u64, u64)>,
     ec2_down_since: Option<u64>,
     settings: Settings,
     report: Report,
@@ -353,7 +354,6 @@ impl Sim {
             in_flight: None,
             snapshot: None,
             down_windows: Vec::new(),
-            api_windows: Vec::new(),
             ec2_down_since: None,
             settings,
             report: Report {
@@ -522,6 +522,7 @@ impl Sim {
             finished: None,
             report_finish_time: !self.rng.random_bool(P_NO_FINISH_TIME),
             deleted: None,
+            seen_finished: false,
             next_create_try: self.now + 1,
             annotate_at: None,
             start_at: None,
@@ -651,7 +652,8 @@ impl Sim {
     }
 
     fn complete_pod(&mut self, index: usize) {
-        let finished = self.now - self.rng.random_range(0..3);
+        let started = self.pods[index].started.unwrap_or(self.now);
+        let finished = (self.now - self.rng.random_range(0..3)).max(started);
         let pod = &mut self.pods[index];
         pod.phase = if index.is_multiple_of(7) {
             PodPhase::Failed
@@ -809,7 +811,6 @@ impl Sim {
             }
             // Back: a re-list replaces the view with the cluster as it is now.
             self.down_windows.push((since, now));
-            self.api_windows.push((since, now));
             self.api_down_since = None;
             self.events.clear();
             self.last_delivery.clear();
@@ -961,6 +962,11 @@ impl Sim {
             &self.settings,
         );
         self.report.reconciles += 1;
+        for (&index, pod) in &self.view_pods {
+            if pod.phase.is_terminal() {
+                self.pods[index].seen_finished = true;
+            }
+        }
         self.check(now, &snapshot);
         self.snapshot = Some(snapshot);
     }
@@ -979,10 +985,12 @@ impl Sim {
             .sum()
     }
 
-    /// When something due at `due` must show, seen at `now`: two polls, one poll's
-    /// duration and a watch delay later, plus however long outages held the clock back.
-    fn deadline(&self, due: u64, now: u64) -> u64 {
-        due + 2 * POLL_INTERVAL
+    /// When something due at `due` after a `grace` must show, seen at `now`: two polls,
+    /// one poll's duration and a watch delay later, plus however long outages since
+    /// `due` held the clock back (an orphan's clock only starts once Kubernetes is seen).
+    fn deadline(&self, due: u64, grace: u64, now: u64) -> u64 {
+        due + grace
+            + 2 * POLL_INTERVAL
             + MAX_POLL_DURATION
             + MAX_WATCH_DELAY
             + self.outage_overlap(due, now)
@@ -1094,23 +1102,20 @@ impl Sim {
             let Some((mut due, mut basis)) = truth.due else {
                 continue;
             };
-            // A pod that completed and was deleted inside one API outage was never seen
-            // completed: all the exporter can know is an ENI named by no pod since the
-            // re-list.
-            let deleted = self.pods[truth.pod].deleted;
-            if let Some(&(_, end)) = self.api_windows.iter().find(|&&(start, end)| {
-                basis == Basis::Completed
-                    && start <= due
-                    && due < end
-                    && deleted.is_some_and(|d| d < end)
-            }) {
-                (due, basis) = (end, Basis::Orphan);
+            // A pod no join saw finished (it completed and was deleted between two
+            // joins, or inside an API outage) leaves only an ENI named by no pod since
+            // its deletion: the orphan's rule is all the exporter can apply.
+            let pod = &self.pods[truth.pod];
+            if let (Basis::Completed, false, Some(deleted)) =
+                (basis, pod.seen_finished, pod.deleted)
+            {
+                (due, basis) = (deleted, Basis::Orphan);
             }
             let grace = match basis {
                 Basis::Completed => self.settings.completed_grace,
                 Basis::Orphan => self.settings.orphan_grace,
             };
-            let deadline = self.deadline(due + grace.as_secs(), now);
+            let deadline = self.deadline(due, grace.as_secs(), now);
             if now > deadline {
                 if std::env::var_os("CHURN_DEBUG").is_some() && !self.missed.contains(&index) {
                     eprintln!(
@@ -1153,7 +1158,7 @@ impl Sim {
                 .view_pods
                 .get(&index)
                 .is_some_and(|p| !p.phase.is_terminal());
-            let deadline = self.deadline(deleted, now);
+            let deadline = self.deadline(deleted, 0, now);
             if pod.live()
                 && view_live
                 && now > deadline

@@ -249,7 +249,13 @@ pub fn reconcile<'a>(
             pod: release.last_holder.clone(),
             since: release.since(),
         });
-        carry.release.insert(eni.id.clone(), release);
+        // An ENI first seen unnamed by a Kubernetes view older than the poll that shows
+        // it may belong to a pod created since (during an API outage, say): its clock
+        // starts only once the view has caught up with the inventory.
+        let view_behind = clock.kube_fresh_until < clock.ec2_polled_at;
+        if !(release.basis == ReleaseBasis::Orphan && !release.known && view_behind) {
+            carry.release.insert(eni.id.clone(), release);
+        }
     }
     remember_unseen_releases(
         &claims,

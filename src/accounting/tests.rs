@@ -291,6 +291,48 @@ fn frozen_observation_time_never_ages_an_orphan() {
 }
 
 #[test]
+fn an_orphan_clock_waits_for_a_kubernetes_view_as_new_as_the_poll() {
+    // During an API outage a pod is created and its ENI shows up in EC2: the frozen
+    // view names no pod for it, which proves nothing until the view is relisted.
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let inv = inventory(vec![
+        mk_trunk("eni-trunk", "i-1"),
+        mk_branch("eni-new", "eni-trunk"),
+    ]);
+    let grace = ORPHAN_GRACE.as_secs() as i64;
+    let stale = |polled: i64| Clock {
+        ec2_polled_at: t(polled),
+        kube_fresh_until: t(0),
+    };
+    let mut snapshot = reconcile(&nodes, &[], &inv, stale(60), None, &settings());
+    for polled in [600, grace, 2 * grace] {
+        snapshot = reconcile(
+            &nodes,
+            &[],
+            &inv,
+            stale(polled),
+            Some(&snapshot),
+            &settings(),
+        );
+        assert_eq!(node(&snapshot, "n1").branch_enis.orphaned, 1);
+        assert_eq!(
+            snapshot.holders[0].since, None,
+            "no age while the view is behind"
+        );
+    }
+    // Relisted at 2 × grace: the pod was deleted meanwhile, so the clock starts now.
+    let relisted = at(2 * grace + 30);
+    snapshot = reconcile(&nodes, &[], &inv, relisted, Some(&snapshot), &settings());
+    let later = at(3 * grace);
+    snapshot = reconcile(&nodes, &[], &inv, later, Some(&snapshot), &settings());
+    assert_eq!(snapshot.holders[0].since, Some(t(2 * grace + 30)));
+    assert_eq!(node(&snapshot, "n1").branch_enis.leaked, 0);
+    let overdue = at(3 * grace + 30);
+    snapshot = reconcile(&nodes, &[], &inv, overdue, Some(&snapshot), &settings());
+    assert_eq!(node(&snapshot, "n1").branch_enis.leaked, 1);
+}
+
+#[test]
 fn an_orphan_claimed_again_starts_a_fresh_clock() {
     let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
     let inv = inventory(vec![
