@@ -12,6 +12,11 @@ pub fn max_branch_enis(instance_type: &str) -> Option<u32> {
     table().get(instance_type).copied()
 }
 
+/// The most branch ENIs any instance type holds: a pod asking for more is a typo.
+pub fn largest_limit() -> u32 {
+    table().values().copied().max().unwrap_or(0)
+}
+
 fn table() -> &'static HashMap<&'static str, u32> {
     static TABLE: OnceLock<HashMap<&'static str, u32>> = OnceLock::new();
     TABLE.get_or_init(|| {

@@ -100,19 +100,61 @@ pub fn reconcile<'a>(
     let previous_carry = previous.map(|p| &p.carry);
 
     // Nodes that can hold a trunk, by name and by instance.
-    let nodes: BTreeMap<&str, &NodeInfo> = nodes
-        .into_iter()
-        .filter(|node| node.can_hold_trunk())
-        .map(|node| (node.name.as_str(), node))
-        .collect();
-    let node_by_instance: HashMap<&str, &str> = nodes
-        .values()
-        .filter_map(|node| Some((node.instance_id()?, node.name.as_str())))
-        .collect();
+    let (named, unnamed): (Vec<&NodeInfo>, Vec<&NodeInfo>) =
+        nodes.into_iter().partition(|node| !node.name.is_empty());
+    if !unnamed.is_empty() {
+        warnings.push(InputWarning::new(
+            WarningKind::BadObject,
+            "node \"\"",
+            format!("{} node(s) with an empty name skipped", unnamed.len()),
+        ));
+    }
+    let nodes: BTreeMap<&str, &NodeInfo> = first_of_each(
+        named,
+        |n| n.name.as_str(),
+        |n| format!("node {}", n.name),
+        &mut warnings,
+    )
+    .into_iter()
+    .filter(|node| node.can_hold_trunk())
+    .map(|node| (node.name.as_str(), node))
+    .collect();
+    let mut node_by_instance: HashMap<&str, &str> = HashMap::new();
+    for node in nodes.values() {
+        let Some(instance) = node.instance_id() else {
+            continue;
+        };
+        if let Some(first) = node_by_instance.get(instance) {
+            warnings.push(InputWarning::new(
+                WarningKind::DuplicateObject,
+                format!("node {}", node.name),
+                format!("instance {instance} is already node {first}'s: its ENIs count there"),
+            ));
+        } else {
+            node_by_instance.insert(instance, node.name.as_str());
+        }
+    }
+    let pods = first_of_each(
+        pods,
+        PodInfo::key_parts,
+        |p| format!("pod {}", p.key()),
+        &mut warnings,
+    );
+    let enis = first_of_each(
+        &inventory.enis,
+        |e| e.id.as_str(),
+        |e| format!("eni {}", e.id),
+        &mut warnings,
+    );
+    let unique_subnets = first_of_each(
+        &inventory.subnets,
+        |s| s.id.as_str(),
+        |s| format!("subnet {}", s.id),
+        &mut warnings,
+    );
 
     // Pods: who names which ENI, and what each node's pods ask for.
-    let associated: HashSet<&str> = inventory
-        .enis
+    let associated: HashSet<&str> = enis
         .iter()
         .filter(|eni| eni.association() == Association::Associated)
         .map(|eni| eni.id.as_str())
@@ -182,7 +224,7 @@ pub fn reconcile<'a>(
     // Trunks: which node each one hangs off.
     let mut trunk_node: HashMap<&str, &str> = HashMap::new();
     let mut node_trunk: HashMap<&str, &str> = HashMap::new();
-    for eni in inventory.enis.iter().filter(|e| e.role() == EniRole::Trunk) {
+    for eni in enis.iter().filter(|e| e.role() == EniRole::Trunk) {
         let node = eni
             .attached_instance_id
             .as_deref()
@@ -198,11 +240,7 @@ pub fn reconcile<'a>(
     let mut states: HashMap<&str, StateCounts> = HashMap::new();
     let mut holders = Vec::new();
     let mut unattributed = Unattributed::default();
-    for eni in inventory
-        .enis
-        .iter()
-        .filter(|e| e.role() == EniRole::Branch)
-    {
+    for eni in enis.iter().filter(|e| e.role() == EniRole::Branch) {
         let association = eni.association();
         if let Some(subnet) = eni.subnet_id.as_deref() {
             let counts = subnet_counts.entry(subnet).or_default();
@@ -342,20 +380,20 @@ pub fn reconcile<'a>(
         });
     }
 
-    let subnets = inventory
-        .subnets
-        .iter()
+    let subnets = unique_subnets
+        .into_iter()
         .map(|subnet| {
             let (associated, detached) = subnet_counts
                 .get(subnet.id.as_str())
                 .copied()
                 .unwrap_or_default();
+            // An IPv6-only subnet has no IPv4 block: no IPv4 space, and nothing wrong.
             let ip_addresses = subnet.cidr_block.as_deref().and_then(usable_ipv4_addresses);
-            if ip_addresses.is_none() {
+            if let (Some(cidr), None) = (&subnet.cidr_block, ip_addresses) {
                 warnings.push(InputWarning::new(
                     WarningKind::BadCidr,
                     format!("subnet {}", subnet.id),
-                    format!("CIDR block {:?} is not IPv4", subnet.cidr_block),
+                    format!("CIDR block \"{}\" is not an IPv4 CIDR", cidr.escape_debug()),
                 ));
             }
             SubnetReport {
@@ -379,6 +417,31 @@ pub fn reconcile<'a>(
     };
     sort(&mut snapshot);
     snapshot
+}
+
+/// The first object of each identity, in input order; each later one is a
+/// `duplicate_object` warning (a pod listed twice must not double its node's figures,
+/// a subnet listed twice must not give two series Prometheus would reject).
+fn first_of_each<'a, T: 'a, K: Eq + std::hash::Hash>(
+    items: impl IntoIterator<Item = &'a T>,
+    identity: impl Fn(&'a T) -> K,
+    label: impl Fn(&T) -> String,
+    warnings: &mut Vec<InputWarning>,
+) -> Vec<&'a T> {
+    let mut seen = HashSet::new();
+    let mut unique = Vec::new();
+    for item in items {
+        if seen.insert(identity(item)) {
+            unique.push(item);
+        } else {
+            warnings.push(InputWarning::new(
+                WarningKind::DuplicateObject,
+                label(item),
+                "listed more than once; only the first is counted",
+            ));
+        }
+    }
+    unique
 }
 
 /// A pod stuck for want of an ENI: scheduled, not going away, its app containers need
@@ -522,6 +585,17 @@ fn remember_unseen_releases(
 }
 
 fn pod_warnings(pod: &PodInfo, warnings: &mut Vec<InputWarning>) {
+    let request = pod.pod_eni_request.max(pod.app_eni_request);
+    if request > limits::largest_limit() {
+        warnings.push(InputWarning::new(
+            WarningKind::BadQuantity,
+            format!("pod {}", pod.key()),
+            format!(
+                "requests {request} vpc.amazonaws.com/pod-eni, more than any instance type holds ({})",
+                limits::largest_limit()
+            ),
+        ));
+    }
     if let Some(problem) = pod.annotation.problem() {
         warnings.push(InputWarning::new(
             WarningKind::BadAnnotation,

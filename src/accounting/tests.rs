@@ -780,6 +780,64 @@ fn absurd_requests_saturate_instead_of_wrapping() {
     let n1 = node(&snapshot, "n1");
     assert_eq!(n1.requested, u32::MAX);
     assert_eq!(n1.remaining, Some(0));
+    let flagged: Vec<_> = snapshot
+        .warnings
+        .iter()
+        .map(|w| (w.kind, w.object.as_str()))
+        .collect();
+    assert_eq!(flagged, vec![(WarningKind::BadQuantity, "pod a/huge")]);
+}
+
+#[test]
+fn duplicates_count_once_with_a_warning() {
+    // A pod, ENI, node or subnet listed twice (a hand-merged dump, an ENI that moved
+    // between EC2 pages) must not double a figure.
+    let n1 = mk_node("n1", "i-1", "m5a.xlarge", Some(18));
+    let same_instance = mk_node("n2", "i-1", "m5a.xlarge", Some(18));
+    let nodes = [n1.clone(), n1, same_instance];
+    let pod = running("a/p", "n1", "eni-b");
+    let pods = [pod.clone(), pod, waiting("a/w", "n1"), waiting("a/w", "n1")];
+    let mut inv = inventory(vec![
+        mk_trunk("eni-t", "i-1"),
+        mk_branch("eni-b", "eni-t"),
+        mk_branch("eni-b", "eni-t"),
+        mk_branch("eni-o", "eni-t"),
+    ]);
+    inv.subnets.push(inv.subnets[0].clone());
+    let snapshot = run(&nodes, &pods, &inv);
+    let n1 = node(&snapshot, "n1");
+    assert_eq!(n1.attached(), 2);
+    assert_eq!(n1.requested, 2);
+    assert_eq!(n1.waiting, 1);
+    assert_eq!(n1.remaining, Some(18 - 2 - 1));
+    assert_eq!(snapshot.subnets.len(), 1);
+    assert_eq!(node(&snapshot, "n2").attached(), 0);
+    let duplicates: Vec<&str> = snapshot
+        .warnings
+        .iter()
+        .filter(|w| w.kind == WarningKind::DuplicateObject)
+        .map(|w| w.object.as_str())
+        .collect();
+    assert_eq!(
+        duplicates,
+        [
+            "eni eni-b",
+            "node n1",
+            "node n2",
+            "pod a/p",
+            "pod a/w",
+            "subnet subnet-a"
+        ]
+    );
+}
+
+#[test]
+fn a_node_with_an_empty_name_is_a_warning() {
+    let nodes = [mk_node("", "i-1", "m5.large", Some(9))];
+    let snapshot = run(&nodes, &[], &inventory(vec![mk_trunk("eni-t", "i-1")]));
+    assert!(snapshot.nodes.is_empty());
+    assert_eq!(snapshot.warnings.len(), 1);
+    assert_eq!(snapshot.warnings[0].kind, WarningKind::BadObject);
 }
 
 #[test]
@@ -808,4 +866,28 @@ fn a_malformed_annotation_is_a_warning_and_the_rest_is_kept() {
     assert_eq!(snapshot.warnings.len(), 1);
     assert_eq!(snapshot.warnings[0].kind, WarningKind::BadAnnotation);
     assert_eq!(snapshot.warnings[0].object, "pod a/bad");
+}
+
+#[test]
+fn an_ipv6_only_subnet_has_no_ipv4_space_and_a_bad_block_is_named_plainly() {
+    let mut inv = inventory(vec![]);
+    inv.subnets = vec![
+        Subnet {
+            id: "subnet-v6".into(),
+            cidr_block: None,
+            ..Subnet::default()
+        },
+        Subnet {
+            id: "subnet-bad".into(),
+            cidr_block: Some("10.0.0.0/33".into()),
+            ..Subnet::default()
+        },
+    ];
+    let snapshot = run(&[], &[], &inv);
+    assert!(snapshot.subnets.iter().all(|s| s.ip_addresses.is_none()));
+    let warnings: Vec<String> = snapshot.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(
+        warnings,
+        ["bad_cidr: subnet subnet-bad: CIDR block \"10.0.0.0/33\" is not an IPv4 CIDR"]
+    );
 }

@@ -82,6 +82,11 @@ impl PodInfo {
     pub fn key(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }
+
+    /// The identity `key` spells, without allocating.
+    pub fn key_parts(&self) -> (&str, &str) {
+        (&self.namespace, &self.name)
+    }
 }
 
 /// A container's request for the extended resource, and whether it is a sidecar

@@ -20,16 +20,20 @@ pub enum WarningKind {
     BadObject,
     /// A subnet CIDR block that does not parse.
     BadCidr,
+    /// The same object (by ENI ID, namespace/name, node name, subnet ID or instance)
+    /// seen twice: only the first is counted.
+    DuplicateObject,
 }
 
 impl WarningKind {
-    pub const ALL: [WarningKind; 6] = [
+    pub const ALL: [WarningKind; 7] = [
         WarningKind::BadAnnotation,
         WarningKind::BadProviderId,
         WarningKind::UnknownInstanceType,
         WarningKind::BadQuantity,
         WarningKind::BadObject,
         WarningKind::BadCidr,
+        WarningKind::DuplicateObject,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +44,7 @@ impl WarningKind {
             WarningKind::BadQuantity => "bad_quantity",
             WarningKind::BadObject => "bad_object",
             WarningKind::BadCidr => "bad_cidr",
+            WarningKind::DuplicateObject => "duplicate_object",
         }
     }
 }
