@@ -1,13 +1,14 @@
 //! Command-line flags (DESIGN §7). Every flag has a `PODENI_*` environment fallback and
 //! a doc comment, which clap turns into `--help`.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::accounting::Settings;
+use crate::ec2::{MAX_REQUEST_RATE, MIN_REQUEST_RATE};
 
 /// Default `/metrics` address. 9823 sits in the exporters' range (9100–9999) and is
 /// used by none of the exporters an EKS cluster usually runs (node 9100, blackbox 9115,
@@ -66,7 +67,8 @@ pub struct LiveArgs {
     #[arg(
         long,
         env = "PODENI_EC2_MAX_REQUESTS_PER_SECOND",
-        default_value_t = 5.0
+        default_value_t = 5.0,
+        value_parser = parse_request_rate
     )]
     pub ec2_max_requests_per_second: f64,
 }
@@ -80,15 +82,20 @@ pub struct ServeArgs {
     #[arg(long, env = "PODENI_FROM", value_name = "DIR")]
     pub from: Option<PathBuf>,
 
-    /// How often to poll EC2.
-    #[arg(long, env = "PODENI_EC2_POLL_INTERVAL", value_parser = humantime::parse_duration, default_value = "30s")]
+    /// How often to poll EC2 (at least 1s).
+    #[arg(long, env = "PODENI_EC2_POLL_INTERVAL", value_parser = parse_period, default_value = "30s")]
     pub ec2_poll_interval: Duration,
+
+    /// Largest snapshot file `--from` reads (2GiB, 500MB, …).
+    #[arg(long, env = "PODENI_MAX_FILE_SIZE", value_parser = parse_size, default_value = "2GiB")]
+    pub max_file_size: u64,
 
     #[command(flatten)]
     pub grace: GraceArgs,
 
-    /// Address for /metrics, /healthz and /readyz.
-    #[arg(long = "web.listen-address", env = "PODENI_WEB_LISTEN_ADDRESS", default_value = DEFAULT_LISTEN_ADDRESS)]
+    /// Address for /metrics, /healthz and /readyz: `host:port`, or `:port` for every
+    /// interface.
+    #[arg(long = "web.listen-address", env = "PODENI_WEB_LISTEN_ADDRESS", default_value = DEFAULT_LISTEN_ADDRESS, value_parser = parse_listen_address)]
     pub listen_address: SocketAddr,
 }
 
@@ -112,6 +119,10 @@ pub struct AuditArgs {
     #[arg(long, value_enum, value_delimiter = ',')]
     pub fail_on: Vec<Condition>,
 
+    /// Largest snapshot file `--from` reads (2GiB, 500MB, …).
+    #[arg(long, env = "PODENI_MAX_FILE_SIZE", value_parser = parse_size, default_value = "2GiB")]
+    pub max_file_size: u64,
+
     #[command(flatten)]
     pub grace: GraceArgs,
 }
@@ -122,18 +133,18 @@ pub struct AuditArgs {
 pub struct GraceArgs {
     /// How long after its last pod completed a branch ENI may stay before it counts as
     /// leaked [default: cool-down + 30 s + 30 s poll + 60 s = 3m]
-    #[arg(long, env = "PODENI_COMPLETED_LEAK_GRACE", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "PODENI_COMPLETED_LEAK_GRACE", value_parser = parse_period)]
     pub completed_leak_grace: Option<Duration>,
 
     /// How long a branch ENI may be named by no pod before it counts as leaked
     /// [default: 15 min node reconciliation + 5 min node status period + the above = 23m]
-    #[arg(long, env = "PODENI_ORPHAN_LEAK_GRACE", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "PODENI_ORPHAN_LEAK_GRACE", value_parser = parse_period)]
     pub orphan_leak_grace: Option<Duration>,
 
     /// The controller's cool-down (`branch-eni-cooldown` in ConfigMap
     /// kube-system/amazon-vpc-cni) [default: read from that ConfigMap when the exporter
     /// may, else 60s]
-    #[arg(long, env = "PODENI_BRANCH_ENI_COOLDOWN", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "PODENI_BRANCH_ENI_COOLDOWN", value_parser = parse_period)]
     pub branch_eni_cooldown: Option<Duration>,
 }
 
@@ -148,6 +159,54 @@ impl GraceArgs {
             orphan_grace: self.orphan_leak_grace.unwrap_or(derived.orphan_grace),
         }
     }
+}
+
+/// A period of at least a second: shorter polls would defeat the backoff, and a grace
+/// of nothing would make every ENI in cool-down leaked.
+fn parse_period(text: &str) -> Result<Duration, String> {
+    let period = humantime::parse_duration(text).map_err(|error| error.to_string())?;
+    if period < Duration::from_secs(1) {
+        return Err(format!("{text:?} is under the 1s minimum"));
+    }
+    Ok(period)
+}
+
+/// Requests per second, between one a minute and 1,000 (EC2's own account limits are
+/// far below that): zero, negative, NaN or infinite make no sense.
+fn parse_request_rate(text: &str) -> Result<f64, String> {
+    let rate: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if !(MIN_REQUEST_RATE..=MAX_REQUEST_RATE).contains(&rate) {
+        return Err(format!("{text:?} is outside 0.017 (one a minute) to 1000"));
+    }
+    Ok(rate)
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    let size: bytesize::ByteSize = text.trim().parse()?;
+    if size.as_u64() == 0 {
+        return Err("a size of 0 would refuse every file".into());
+    }
+    Ok(size.as_u64())
+}
+
+/// `host:port` (a name is resolved), or `:port` for every IPv4 interface as other
+/// exporters accept it.
+fn parse_listen_address(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    let full = match text.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => text.to_owned(),
+    };
+    if let Ok(address) = full.parse() {
+        return Ok(address);
+    }
+    full.to_socket_addrs()
+        .map_err(|error| format!("{text:?}: {error}"))?
+        .next()
+        .ok_or_else(|| format!("{text:?} resolves to no address"))
 }
 
 #[derive(Debug, Args)]
@@ -208,6 +267,67 @@ mod tests {
             Settings::default(),
             "without flags the graces are the core's defaults"
         );
+    }
+
+    #[test]
+    fn flags_that_make_no_sense_are_refused() {
+        let audit = |flags: &[&str]| {
+            let mut args = vec!["pod-eni-exporter", "audit", "--from", "dir"];
+            args.extend_from_slice(flags);
+            Cli::try_parse_from(args)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        for rate in ["0", "-1", "NaN", "inf", "1e10", "1e300", "1e-300", "x"] {
+            let flag = format!("--ec2-max-requests-per-second={rate}");
+            let error = audit(&[&flag]).expect_err(rate);
+            assert!(error.contains("ec2-max-requests-per-second"), "{error}");
+        }
+        assert!(audit(&["--ec2-max-requests-per-second", "0.5"]).is_ok());
+        for grace in ["0s", "1ns", "999ms"] {
+            let error = audit(&["--completed-leak-grace", grace]).expect_err(grace);
+            assert!(error.contains("under the 1s minimum"), "{error}");
+        }
+        assert!(audit(&["--max-file-size", "0"]).is_err());
+        assert!(audit(&["--max-file-size", "lots"]).is_err());
+        let Command::Audit(args) = Cli::try_parse_from([
+            "pod-eni-exporter",
+            "audit",
+            "--from",
+            "d",
+            "--max-file-size",
+            "500MB",
+        ])
+        .unwrap()
+        .command
+        else {
+            panic!("audit expected");
+        };
+        assert_eq!(args.max_file_size, 500_000_000);
+    }
+
+    #[test]
+    fn listen_addresses_take_the_usual_exporter_forms() {
+        let listen = |text: &str| {
+            let cli = Cli::try_parse_from([
+                "pod-eni-exporter",
+                "serve",
+                "--web.listen-address",
+                text,
+                "--ec2-poll-interval",
+                "1s",
+            ])
+            .map_err(|e| e.to_string())?;
+            let Command::Serve(args) = cli.command else {
+                panic!("serve expected");
+            };
+            Ok::<_, String>(args.listen_address)
+        };
+        assert_eq!(listen(":9823").unwrap(), "0.0.0.0:9823".parse().unwrap());
+        assert!(listen("localhost:9823").unwrap().ip().is_loopback());
+        assert_eq!(listen("[::1]:1").unwrap(), "[::1]:1".parse().unwrap());
+        assert!(listen("9823").is_err());
+        assert!(listen(":x").is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 
-use crate::accounting::{DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL};
+use crate::accounting::{DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL, Settings};
 use crate::audit::{conditions_holding, render_json, render_table};
 use crate::cli::{AuditArgs, Cli, Command, LiveArgs, OutputFormat, ServeArgs, SnapshotArgs};
 use crate::ec2::{Ec2Poller, Ec2Settings};
@@ -16,7 +16,7 @@ use crate::metrics::{Metrics, SharedSnapshot};
 use crate::model::Inventory;
 use crate::replay::DirSource;
 use crate::server::{self, Endpoints, ReadinessCheck};
-use crate::snapshot_dir::{self, Loaded, Observed, ObservedFrom};
+use crate::snapshot_dir::{self, Loaded, Observed, ObservedFrom, ReadLimits};
 
 /// Exit code for usage and input errors (DESIGN §7).
 pub const EXIT_INPUT_ERROR: u8 = 2;
@@ -40,15 +40,17 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         from,
         output,
         fail_on,
+        max_file_size,
         grace,
     } = args;
     let (loaded, cooldown) = match from {
-        Some(dir) => (
-            snapshot_dir::read_dir(&dir).with_context(|| {
+        Some(dir) => {
+            let limits = ReadLimits { max_file_size };
+            let loaded = snapshot_dir::read_dir(&dir, &limits).with_context(|| {
                 format!("audit: cannot read snapshot directory {}", dir.display())
-            })?,
-            DEFAULT_BRANCH_ENI_COOLDOWN,
-        ),
+            })?;
+            (loaded, DEFAULT_BRANCH_ENI_COOLDOWN)
+        }
         None => {
             let read = read_live(&live).await?;
             let loaded = Loaded::from_objects(
@@ -62,11 +64,14 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let observed = loaded.observed;
-    let snapshot = loaded.join(&grace.settings(cooldown, DEFAULT_EC2_POLL_INTERVAL));
-    match output {
-        OutputFormat::Table => print!("{}", render_table(&snapshot, observed)),
-        OutputFormat::Json => print!("{}", render_json(&snapshot, observed)),
-    }
+    let settings = grace.settings(cooldown, DEFAULT_EC2_POLL_INTERVAL);
+    warn_about_short_graces(&settings, cooldown);
+    let snapshot = loaded.join(&settings);
+    let text = match output {
+        OutputFormat::Table => render_table(&snapshot, observed),
+        OutputFormat::Json => render_json(&snapshot, observed),
+    };
+    write_stdout(&text)?;
     let holding = conditions_holding(&snapshot, &fail_on);
     if holding.is_empty() {
         return Ok(ExitCode::SUCCESS);
@@ -77,6 +82,40 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         .collect();
     eprintln!("audit: failing on: {}", names.join(", "));
     Ok(ExitCode::FAILURE)
+}
+
+/// Writes the report. A closed pipe (`audit | head`) ends quietly, as other tools do;
+/// any other write error (a full disk) is an error.
+fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(error).context("audit: cannot write the report to standard output")
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A grace shorter than the controller's cool-down makes every ENI being released look
+/// leaked: allowed (the user may know better) but said.
+fn warn_about_short_graces(settings: &Settings, cooldown: std::time::Duration) {
+    for (flag, grace) in [
+        ("--completed-leak-grace", settings.completed_grace),
+        ("--orphan-leak-grace", settings.orphan_grace),
+    ] {
+        if grace < cooldown {
+            tracing::warn!(
+                flag,
+                grace = %humantime::format_duration(grace),
+                cooldown = %humantime::format_duration(cooldown),
+                "grace is shorter than the controller's cool-down: ENIs in cool-down will show as leaked"
+            );
+        }
+    }
 }
 
 async fn snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
@@ -163,6 +202,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         live,
         from,
         ec2_poll_interval,
+        max_file_size,
         grace,
         listen_address,
     } = args;
@@ -175,8 +215,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let readiness: ReadinessCheck = match from {
         Some(dir) => {
             let settings = grace.settings(DEFAULT_BRANCH_ENI_COOLDOWN, ec2_poll_interval);
-            let source = Arc::new(DirSource::new(dir.clone(), settings, snapshot, metrics));
-            source.load().with_context(|| {
+            warn_about_short_graces(&settings, DEFAULT_BRANCH_ENI_COOLDOWN);
+            let limits = ReadLimits { max_file_size };
+            let source = Arc::new(DirSource::new(
+                dir.clone(),
+                limits,
+                settings,
+                snapshot,
+                metrics,
+            ));
+            source.load().await.with_context(|| {
                 format!("serve: cannot read snapshot directory {}", dir.display())
             })?;
             let watcher = source.clone();
@@ -223,28 +271,45 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+/// Resolves on the first SIGTERM (Kubernetes stopping the pod) or Ctrl-C; a second one
+/// exits at once instead of waiting for open connections. SIGHUP (a closed terminal, a
+/// habit of reload scripts) is logged and ignored rather than killing the exporter.
 async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind: SignalKind| match signal(kind) {
+        Ok(signal) => Some(signal),
+        Err(error) => {
+            tracing::warn!(%error, ?kind, "cannot listen for a signal");
+            None
         }
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    let mut terminate = listen(SignalKind::terminate());
+    let mut interrupt = listen(SignalKind::interrupt());
+    let mut hangup = listen(SignalKind::hangup());
+    async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+        match signal {
+            Some(signal) => {
+                signal.recv().await;
+            }
+            None => std::future::pending().await,
+        }
     }
-    tracing::info!("shutting down");
+    loop {
+        tokio::select! {
+            () = next(&mut terminate) => break,
+            () = next(&mut interrupt) => break,
+            () = next(&mut hangup) => {
+                tracing::info!("SIGHUP ignored (a --from directory is re-read when its files change)");
+            }
+        }
+    }
+    tracing::info!("shutting down; a second SIGTERM or Ctrl-C exits at once");
+    tokio::spawn(async move {
+        tokio::select! {
+            () = next(&mut terminate) => {},
+            () = next(&mut interrupt) => {},
+        }
+        tracing::warn!("second signal: exiting now");
+        std::process::exit(130);
+    });
 }

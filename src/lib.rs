@@ -25,3 +25,4 @@ pub mod model;
 pub mod replay;
 pub mod server;
 pub mod snapshot_dir;
+pub mod warning_log;

@@ -6,7 +6,6 @@
 //! sources are known good, so an outage freezes ENI ages instead of turning ENIs
 //! `leaked`; while a source is down the last inventory and snapshot keep being served.
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,12 +14,13 @@ use jiff::Timestamp;
 
 use kube::Client;
 
-use crate::accounting::{Clock, DEFAULT_BRANCH_ENI_COOLDOWN, Settings, Snapshot, reconcile};
+use crate::accounting::{Clock, DEFAULT_BRANCH_ENI_COOLDOWN, Settings, reconcile};
 use crate::cli::GraceArgs;
 use crate::ec2::Ec2Poller;
 use crate::k8s::{CooldownSetting, KubeShared, read_cooldown};
 use crate::metrics::{Metrics, SharedSnapshot, Source};
-use crate::model::{InputWarning, Inventory, WarningKind};
+use crate::model::Inventory;
+use crate::warning_log::WarningLog;
 
 /// Kubernetes events arrive in bursts (a rollout touches many pods): wait this long
 /// after the first before reconciling, to reconcile once for the burst.
@@ -51,8 +51,7 @@ pub struct Live {
     ec2_polled: AtomicBool,
     snapshot: SharedSnapshot,
     metrics: Metrics,
-    /// Warnings present in the last snapshot: each is logged and counted once when it appears.
-    reported: Mutex<HashSet<(WarningKind, String)>>,
+    warnings: WarningLog,
 }
 
 impl Live {
@@ -73,8 +72,8 @@ impl Live {
             inventory: Mutex::new(None),
             ec2_polled: AtomicBool::new(false),
             snapshot,
+            warnings: WarningLog::new(metrics.clone()),
             metrics,
-            reported: Mutex::new(HashSet::new()),
         }
     }
 
@@ -218,29 +217,10 @@ impl Live {
         } else {
             self.metrics.set_source_up(Source::Kubernetes, false);
         }
-        self.report_new_warnings(&snapshot);
+        self.warnings.report(&snapshot.warnings);
         self.snapshot.set(Arc::new(snapshot));
         true
     }
-
-    fn report_new_warnings(&self, snapshot: &Snapshot) {
-        let current = warning_keys(&snapshot.warnings);
-        let mut reported = lock(&self.reported);
-        for warning in &snapshot.warnings {
-            if !reported.contains(&(warning.kind, warning.object.clone())) {
-                tracing::warn!(kind = warning.kind.as_str(), object = %warning.object, detail = %warning.detail, "input problem");
-                self.metrics.input_warning(warning.kind);
-            }
-        }
-        *reported = current;
-    }
-}
-
-fn warning_keys(warnings: &[InputWarning]) -> HashSet<(WarningKind, String)> {
-    warnings
-        .iter()
-        .map(|w| (w.kind, w.object.clone()))
-        .collect()
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -1,14 +1,23 @@
 //! Structured logs on stderr (stdout belongs to `audit` output), plain or JSON,
-//! filtered by `RUST_LOG` (default `info`).
+//! filtered by `RUST_LOG` (default [`DEFAULT_FILTER`]).
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::LogFormat;
 
+/// `info`, without kube's own per-request errors: during an API outage they repeat on
+/// every retry, while the watchers report the outage once when it starts and ends.
+pub const DEFAULT_FILTER: &str = "info,kube_client=off,kube_runtime=off";
+
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colour codes only for a person at a terminal, never in collected logs.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     // A second init (tests calling in twice) is harmless: keep the first.
     let _ = match format {

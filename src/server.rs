@@ -94,7 +94,7 @@ fn respond(endpoints: &Endpoints, request: &Request<Incoming>) -> Response<Full<
                 .headers()
                 .get(ACCEPT)
                 .and_then(|v| v.to_str().ok())
-                .is_some_and(|accept| accept.contains("application/openmetrics-text"));
+                .is_some_and(prefers_openmetrics);
             let (body, content_type) = metrics::render(&endpoints.registry, openmetrics);
             with_type(StatusCode::OK, body, content_type)
         }
@@ -117,6 +117,31 @@ fn respond(endpoints: &Endpoints, request: &Request<Incoming>) -> Response<Full<
     response
 }
 
+/// Whether an `Accept` header asks for OpenMetrics over the text format: it must name
+/// `application/openmetrics-text` (any case) with a weight above 0, and at least the
+/// weight it gives the text format (`text/plain`, `text/*` or `*/*`).
+fn prefers_openmetrics(accept: &str) -> bool {
+    let mut openmetrics = 0.0f32;
+    let mut text = 0.0f32;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let weight = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(key, _)| key.trim().eq_ignore_ascii_case("q"))
+            .map_or(Some(1.0), |(_, q)| q.trim().parse::<f32>().ok())
+            .filter(|q| q.is_finite())
+            .unwrap_or(0.0)
+            .clamp(0.0, 1.0);
+        match media.as_str() {
+            "application/openmetrics-text" => openmetrics = openmetrics.max(weight),
+            "text/plain" | "text/*" | "*/*" => text = text.max(weight),
+            _ => {}
+        }
+    }
+    openmetrics > 0.0 && openmetrics >= text
+}
+
 fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
     with_type(status, body.into(), "text/plain; charset=utf-8")
 }
@@ -132,6 +157,28 @@ fn with_type(
         .headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefers_openmetrics;
+
+    #[test]
+    fn accept_negotiation_follows_weights_and_ignores_case() {
+        let prometheus = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        assert!(prefers_openmetrics(prometheus));
+        assert!(prefers_openmetrics(
+            "Application/OpenMetrics-Text; version=1.0.0"
+        ));
+        assert!(!prefers_openmetrics("application/openmetrics-text;q=0"));
+        assert!(!prefers_openmetrics("application/openmetrics-text; Q=0.0"));
+        assert!(!prefers_openmetrics(
+            "text/plain;q=0.9,application/openmetrics-text;q=0.5"
+        ));
+        assert!(!prefers_openmetrics("application/openmetrics-text;q=nan"));
+        assert!(!prefers_openmetrics("text/plain"));
+        assert!(!prefers_openmetrics(""));
+    }
 }
 
 const LANDING_PAGE: &str = r#"<!doctype html>

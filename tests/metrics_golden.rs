@@ -18,7 +18,8 @@ fn repo() -> PathBuf {
 
 /// The incident example, joined at its capture time, rendered by a fresh registry.
 fn incident_metrics() -> String {
-    let loaded = snapshot_dir::read_dir(&repo().join("examples/incident")).expect("example reads");
+    let loaded = snapshot_dir::read_dir(&repo().join("examples/incident"), &Default::default())
+        .expect("example reads");
     let snapshot = loaded.join(&Settings::default());
     let shared = SharedSnapshot::default();
     shared.set(Arc::new(snapshot));

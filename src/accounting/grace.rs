@@ -19,7 +19,7 @@ pub const GRACE_MARGIN: Duration = Duration::from_secs(60);
 /// The exporter's default EC2 poll interval.
 pub const DEFAULT_EC2_POLL_INTERVAL: Duration = Duration::from_secs(30);
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settings {
     /// How long after its last pod completed an ENI may stay before it is `leaked`.
     pub completed_grace: Duration,

@@ -102,12 +102,12 @@ pub fn render_table(snapshot: &Snapshot, observed: Observed) -> String {
     if !snapshot.warnings.is_empty() {
         let _ = writeln!(out, "\nInput warnings ({}):", snapshot.warnings.len());
         for warning in &snapshot.warnings {
-            let _ = writeln!(out, "  {warning}");
+            let _ = writeln!(out, "  {}", printable(&warning.to_string()));
         }
     }
     out.push_str("\nWhat to do:\n");
     for hint in hints(snapshot) {
-        let _ = writeln!(out, "- {hint}");
+        let _ = writeln!(out, "- {}", printable(&hint));
     }
     out
 }
@@ -115,8 +115,15 @@ pub fn render_table(snapshot: &Snapshot, observed: Observed) -> String {
 fn summary(snapshot: &Snapshot) -> String {
     let full = snapshot.nodes.iter().filter(|n| n.is_full()).count();
     let advertising = || snapshot.nodes.iter().filter(|n| n.advertises_pod_eni());
-    let capacity: u32 = advertising().filter_map(|n| n.capacity).sum();
-    let remaining: u32 = advertising().filter_map(|n| n.remaining).sum();
+    // Wider than a node's u32: absurd allocatable values must not overflow the total.
+    let capacity: u64 = advertising()
+        .filter_map(|n| n.capacity)
+        .map(u64::from)
+        .sum();
+    let remaining: u64 = advertising()
+        .filter_map(|n| n.remaining)
+        .map(u64::from)
+        .sum();
     format!(
         "{} nodes use security groups for pods, {full} with no branch ENI left; {remaining} of {capacity} branch ENI slots free.\n\n",
         snapshot.nodes.len()
@@ -293,14 +300,54 @@ fn dash() -> String {
     "-".to_owned()
 }
 
+/// Cluster data (pod names, instance-type labels, `Name` tags) as inert text: control
+/// characters (newlines, tabs, escape sequences) and bidirectional overrides are shown
+/// as `\u{…}`, so no value can fake a row, shift a column or move the cursor.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.contains(unsafe_char) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| {
+            if unsafe_char(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// Aligns rows into columns, as kubectl does.
 fn columns(rows: Vec<Vec<String>>) -> String {
     let mut writer = TabWriter::new(Vec::new()).padding(3);
     for row in rows {
+        let row: Vec<_> = row.iter().map(|cell| printable(cell)).collect();
         let _ = writeln!(writer, "{}", row.join("\t"));
     }
     writer
         .into_inner()
         .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_data_cannot_fake_rows_or_move_the_cursor() {
+        let rows = vec![
+            cells(["NODE", "TYPE"]),
+            vec!["n1\nfake-node\t18".into(), "m5\u{1b}[2J\u{202e}x".into()],
+        ];
+        let text = columns(rows);
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'));
+        assert!(text.contains("n1\\u{a}fake-node\\u{9}18"), "{text}");
+        assert_eq!(printable("plain ünïcode"), "plain ünïcode");
+    }
 }

@@ -24,6 +24,9 @@ use crate::model::{Eni, EniRole, Inventory, Subnet};
 
 pub const DESCRIBE_NETWORK_INTERFACES: &str = "DescribeNetworkInterfaces";
 pub const DESCRIBE_SUBNETS: &str = "DescribeSubnets";
+/// Bounds on `max_requests_per_second`: one a minute to 1,000 a second.
+pub const MIN_REQUEST_RATE: f64 = 1.0 / 60.0;
+pub const MAX_REQUEST_RATE: f64 = 1000.0;
 /// The largest page EC2 returns.
 const PAGE_SIZE: i32 = 1000;
 
@@ -63,10 +66,11 @@ impl Ec2Poller {
             })
             .build();
         let client = Client::from_conf(config);
-        let rate = if settings.max_requests_per_second.is_finite()
-            && settings.max_requests_per_second > 0.0
-        {
-            settings.max_requests_per_second
+        // The CLI refuses rates outside these bounds; a library caller's are clamped so
+        // the period is never zero nor beyond what a Duration holds.
+        let rate = settings.max_requests_per_second;
+        let rate = if rate.is_finite() && rate > 0.0 {
+            rate.clamp(MIN_REQUEST_RATE, MAX_REQUEST_RATE)
         } else {
             1.0
         };

@@ -162,16 +162,27 @@ async fn drive<K, V>(
     );
     let mut events = std::pin::pin!(watcher::watcher(api, config).backoff(backoff));
     let name = resource.as_str();
+    // An outage is logged when it starts and when it ends, not once per retry.
+    let mut failed_attempts = 0u64;
     while let Some(event) = events.next().await {
         let event = match event {
             Ok(event) => event,
             Err(error) => {
-                tracing::warn!(%error, resource = name, "watch failed; retrying with backoff");
+                if failed_attempts == 0 {
+                    tracing::warn!(%error, resource = name, "watch failed; serving the last view and retrying with backoff");
+                } else {
+                    tracing::debug!(%error, resource = name, failed_attempts, "watch still failing");
+                }
+                failed_attempts += 1;
                 metrics.kube_watch_error(name);
                 shared.record_error(resource, Timestamp::now());
                 continue;
             }
         };
+        if failed_attempts > 0 {
+            tracing::info!(resource = name, failed_attempts, "watch working again");
+            failed_attempts = 0;
+        }
         let mut cache = shared.cache();
         let target = index(&mut cache);
         let decoded = |guard: DeserializeGuard<K>| match guard.0 {

@@ -93,7 +93,7 @@ fn entry_eni_id(entry: &Value) -> Option<&str> {
 }
 
 /// How a JSON value is described in messages: `a string`, `an array`, …
-pub(crate) fn json_kind(value: &Value) -> &'static str {
+fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

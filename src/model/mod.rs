@@ -10,7 +10,6 @@ mod node;
 mod pod;
 mod warning;
 
-pub(crate) use annotation::json_kind;
 pub use annotation::{EniAnnotation, parse_eni_annotation};
 pub use eni::{
     Association, BRANCH_DESCRIPTION, Eni, EniRole, Inventory, Subnet, TAG_INSTANCE_ID,

@@ -7,12 +7,19 @@
 
 mod awscli;
 
+use std::borrow::Cow;
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
-use serde::de::DeserializeOwned;
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess,
+    Visitor,
+};
 use serde_json::Value;
+use serde_json::error::Category;
+use serde_json::value::RawValue;
 
 pub use awscli::{AwsSubnet, NetworkInterface};
 
@@ -20,9 +27,7 @@ use jiff::Timestamp;
 
 use crate::accounting::{Clock, Settings, Snapshot, reconcile};
 use crate::k8s::{node_info, pod_info};
-use crate::model::{
-    Eni, InputWarning, Inventory, NodeInfo, PodInfo, Subnet, WarningKind, json_kind,
-};
+use crate::model::{Eni, InputWarning, Inventory, NodeInfo, PodInfo, Subnet, WarningKind};
 
 pub const NODES_FILE: &str = "nodes.json";
 pub const PODS_FILE: &str = "pods.json";
@@ -81,28 +86,51 @@ struct Metadata {
     written_by: Option<String>,
 }
 
+/// Bounds on what a snapshot reader accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Largest file read, in bytes.
+    pub max_file_size: u64,
+}
+
+/// 2 GiB: a 5,000-node cluster's `pods.json` is a few hundred MB.
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 2 << 30;
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        Self {
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+        }
+    }
+}
+
+// The causes are part of each message, not `source()`: `{:#}` would print them twice.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotDirError {
     #[error(
         "{path}: file not found (a snapshot directory holds {NODES_FILE}, {PODS_FILE}, {NETWORK_INTERFACES_FILE} and {SUBNETS_FILE})"
     )]
     Missing { path: PathBuf },
-    #[error("{path}: cannot read: {source}")]
+    #[error("{path}: cannot read: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: not valid JSON: {source}")]
+    #[error("{path}: is {kind}; only regular files (or symlinks to them) are read")]
+    NotAFile { path: PathBuf, kind: &'static str },
+    #[error("{path}: larger than the {limit}-byte limit (--max-file-size)")]
+    TooLarge { path: PathBuf, limit: u64 },
+    #[error("{path}: not valid JSON: {error}")]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
     #[error("{path}: {detail}")]
     Shape { path: PathBuf, detail: String },
-    #[error("{path}: cannot write: {source}")]
+    #[error("{path}: cannot write: {error}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -190,19 +218,19 @@ impl Loaded {
     }
 }
 
-pub fn read_dir(dir: &Path) -> Result<Loaded, SnapshotDirError> {
+pub fn read_dir(dir: &Path, limits: &ReadLimits) -> Result<Loaded, SnapshotDirError> {
     let mut warnings = Vec::new();
-    let nodes = read_items::<Node>(dir, &NODES, &mut warnings)?;
-    let pods = read_items::<Pod>(dir, &PODS, &mut warnings)?;
-    let enis = read_items::<NetworkInterface>(dir, &NETWORK_INTERFACES, &mut warnings)?
+    let nodes = read_items::<Node>(dir, &NODES, limits, &mut warnings)?;
+    let pods = read_items::<Pod>(dir, &PODS, limits, &mut warnings)?;
+    let enis = read_items::<NetworkInterface>(dir, &NETWORK_INTERFACES, limits, &mut warnings)?
         .into_iter()
         .map(Eni::from)
         .collect();
-    let subnets = read_items::<AwsSubnet>(dir, &SUBNETS, &mut warnings)?
+    let subnets = read_items::<AwsSubnet>(dir, &SUBNETS, limits, &mut warnings)?
         .into_iter()
         .map(Subnet::from)
         .collect();
-    let observed = observed_at(dir)?;
+    let observed = observed_at(dir, limits)?;
     Ok(Loaded::from_objects(
         &nodes,
         &pods,
@@ -214,22 +242,22 @@ pub fn read_dir(dir: &Path) -> Result<Loaded, SnapshotDirError> {
 
 /// The capture time from `metadata.json`, else the newest modification time of the
 /// data files (what a hand-made dump has).
-fn observed_at(dir: &Path) -> Result<Observed, SnapshotDirError> {
+fn observed_at(dir: &Path, limits: &ReadLimits) -> Result<Observed, SnapshotDirError> {
     let path = dir.join(METADATA_FILE);
-    match fs::read_to_string(&path) {
+    match read_regular_file(&path, limits) {
         Ok(text) => {
             let metadata: Metadata =
-                serde_json::from_str(&text).map_err(|source| SnapshotDirError::Json {
+                serde_json::from_str(&text).map_err(|error| SnapshotDirError::Json {
                     path: path.clone(),
-                    source,
+                    error,
                 })?;
             return Ok(Observed {
                 at: metadata.captured_at,
                 from: ObservedFrom::Metadata,
             });
         }
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(SnapshotDirError::Read { path, source }),
+        Err(SnapshotDirError::Missing { .. }) => {}
+        Err(error) => return Err(error),
     }
     let newest = DATA_FILES
         .iter()
@@ -243,72 +271,258 @@ fn observed_at(dir: &Path) -> Result<Observed, SnapshotDirError> {
     })
 }
 
-/// Reads `{ "<list_key>": [ ... ] }` and decodes each element on its own, so that one
-/// odd object costs a warning, not the file.
+/// Reads `{ "<list_key>": [ ... ] }` and decodes each element on its own, straight from
+/// the text (never a tree of the whole file), so that one odd object costs a warning,
+/// not the file, and memory follows the objects kept, not the objects listed.
 fn read_items<T: DeserializeOwned>(
     dir: &Path,
     spec: &FileSpec,
+    limits: &ReadLimits,
     warnings: &mut Vec<InputWarning>,
 ) -> Result<Vec<T>, SnapshotDirError> {
-    let FileSpec {
-        name: file,
-        list_key,
-        id_key,
-        produced_by,
-    } = *spec;
-    let path = &dir.join(file);
-    let text = fs::read_to_string(path).map_err(|source| match source.kind() {
+    let path = &dir.join(spec.name);
+    let text = read_regular_file(path, limits)?;
+    let mut items = Items::<T> {
+        spec,
+        listed: 0,
+        decoded: Vec::new(),
+        first_problem: None,
+        warnings,
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    let found = DocumentSeed { items: &mut items }
+        .deserialize(&mut deserializer)
+        .and_then(|found| deserializer.end().map(|()| found))
+        .map_err(|source| match source.classify() {
+            Category::Data => shape(path, source.to_string()),
+            _ => SnapshotDirError::Json {
+                path: path.to_owned(),
+                error: source,
+            },
+        })?;
+    match found {
+        Found::List => {}
+        Found::Null => items.warnings.push(InputWarning::new(
+            WarningKind::BadObject,
+            spec.name,
+            format!("\"{}\" is null: no objects listed", spec.list_key),
+        )),
+        // `kubectl get pod NAME -o json` prints one object, not a list.
+        Found::SingleObject if spec.list_key == "items" => items.decode(0, &text),
+        Found::SingleObject | Found::Neither => {
+            return Err(shape(
+                path,
+                format!(
+                    "expected an object with \"{}\" as `{}` prints it",
+                    spec.list_key, spec.produced_by
+                ),
+            ));
+        }
+    }
+    if items.listed > 0 && items.decoded.is_empty() {
+        return Err(shape(
+            path,
+            format!(
+                "none of its {} objects could be read (is this `{}` output?); first problem: {}",
+                items.listed,
+                spec.produced_by,
+                items.first_problem.unwrap_or_default()
+            ),
+        ));
+    }
+    Ok(items.decoded)
+}
+
+/// The bytes of a regular file (or a symlink to one), refused beyond the size limit: a
+/// FIFO or a device in place of a snapshot file must not hang the reader or fill memory.
+fn read_regular_file(path: &Path, limits: &ReadLimits) -> Result<String, SnapshotDirError> {
+    let read_error = |error: std::io::Error| match error.kind() {
         std::io::ErrorKind::NotFound => SnapshotDirError::Missing {
             path: path.to_owned(),
         },
         _ => SnapshotDirError::Read {
             path: path.to_owned(),
-            source,
+            error,
         },
-    })?;
-    let document: Value = serde_json::from_str(&text).map_err(|source| SnapshotDirError::Json {
+    };
+    // `metadata` follows symlinks and, unlike `open`, never blocks on a FIFO.
+    let meta = fs::metadata(path).map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(SnapshotDirError::NotAFile {
+            path: path.to_owned(),
+            kind: file_kind(&meta.file_type()),
+        });
+    }
+    let too_large = || SnapshotDirError::TooLarge {
         path: path.to_owned(),
-        source,
-    })?;
-    let items = match document {
-        Value::Object(mut fields) => match fields.remove(list_key) {
-            Some(Value::Array(items)) => items,
-            Some(Value::Null) => Vec::new(),
-            Some(_) => return Err(shape(path, format!("\"{list_key}\" is not an array"))),
-            // `kubectl get pod NAME -o json` prints one object, not a list.
-            None if list_key == "items" && fields.contains_key("metadata") => {
-                vec![Value::Object(fields)]
-            }
-            None => {
-                return Err(shape(
-                    path,
-                    format!("expected an object with \"{list_key}\" as `{produced_by}` prints it"),
+        limit: limits.max_file_size,
+    };
+    if meta.len() > limits.max_file_size {
+        return Err(too_large());
+    }
+    let file = fs::File::open(path).map_err(read_error)?;
+    // The file may grow between the check and the read: never read past the limit.
+    let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(limits.max_file_size.saturating_add(1))
+        .read_to_string(&mut text)
+        .map_err(read_error)?;
+    if text.len() as u64 > limits.max_file_size {
+        return Err(too_large());
+    }
+    Ok(text)
+}
+
+fn file_kind(file_type: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// What the top level of a file turned out to hold.
+enum Found {
+    List,
+    Null,
+    /// No list key, but `metadata`: one Kubernetes object.
+    SingleObject,
+    Neither,
+}
+
+/// The objects of one file as they are decoded.
+struct Items<'w, T> {
+    spec: &'w FileSpec,
+    listed: usize,
+    decoded: Vec<T>,
+    first_problem: Option<String>,
+    warnings: &'w mut Vec<InputWarning>,
+}
+
+impl<T: DeserializeOwned> Items<'_, T> {
+    fn decode(&mut self, index: usize, raw: &str) {
+        self.listed += 1;
+        match decode_item::<T>(raw) {
+            Ok(value) => self.decoded.push(value),
+            Err(problem) => {
+                let label =
+                    item_label(raw, self.spec.id_key).unwrap_or_else(|| format!("item {index}"));
+                self.first_problem
+                    .get_or_insert_with(|| format!("{label}: {problem}"));
+                self.warnings.push(InputWarning::new(
+                    WarningKind::BadObject,
+                    format!("{} {label}", self.spec.name),
+                    problem,
                 ));
             }
-        },
-        other => {
-            return Err(shape(
-                path,
-                format!(
-                    "expected an object with \"{list_key}\" as `{produced_by}` prints it, found {}",
-                    json_kind(&other)
-                ),
-            ));
-        }
-    };
-    let mut decoded = Vec::with_capacity(items.len());
-    for (index, item) in items.into_iter().enumerate() {
-        let label = item_label(&item, id_key).unwrap_or_else(|| format!("item {index}"));
-        match serde_json::from_value::<T>(item) {
-            Ok(value) => decoded.push(value),
-            Err(error) => warnings.push(InputWarning::new(
-                WarningKind::BadObject,
-                format!("{file} {label}"),
-                error.to_string(),
-            )),
         }
     }
-    Ok(decoded)
+}
+
+/// One object, with the path of the field that failed (`spec.containers[0].name: …`).
+fn decode_item<T: DeserializeOwned>(raw: &str) -> Result<T, String> {
+    if raw.strip_prefix('{').is_some_and(|rest| rest.trim() == "}") {
+        return Err("an empty object".into());
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(raw);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        // The position is inside this one object, not the file: leave it out.
+        let message = inner.to_string();
+        let position = format!(" at line {} column {}", inner.line(), inner.column());
+        let message = message.strip_suffix(&position).unwrap_or(&message);
+        if path == "." {
+            message.to_owned()
+        } else {
+            format!("{path}: {message}")
+        }
+    })
+}
+
+/// The top-level object: the list key's array is decoded item by item, everything else
+/// skipped unread.
+struct DocumentSeed<'a, 'w, T> {
+    items: &'a mut Items<'w, T>,
+}
+
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for DocumentSeed<'_, '_, T> {
+    type Value = Found;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Found, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for DocumentSeed<'_, '_, T> {
+    type Value = Found;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(
+            f,
+            "an object with \"{}\" as `{}` prints it",
+            self.items.spec.list_key, self.items.spec.produced_by
+        )
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
+        let mut found = Found::Neither;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            if key == self.items.spec.list_key {
+                found = map.next_value_seed(ListSeed {
+                    items: &mut *self.items,
+                })?;
+            } else {
+                if key == "metadata" && matches!(found, Found::Neither) {
+                    found = Found::SingleObject;
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The list itself: `null` or an array of objects.
+struct ListSeed<'a, 'w, T> {
+    items: &'a mut Items<'w, T>,
+}
+
+impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for ListSeed<'_, '_, T> {
+    type Value = Found;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Found, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Visitor<'de> for ListSeed<'_, '_, T> {
+    type Value = Found;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "\"{}\" to be an array", self.items.spec.list_key)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Found, E> {
+        Ok(Found::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Found, A::Error> {
+        let mut index = 0;
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+            self.items.decode(index, raw.get());
+            index += 1;
+        }
+        Ok(Found::List)
+    }
 }
 
 fn shape(path: &Path, detail: String) -> SnapshotDirError {
@@ -319,7 +533,8 @@ fn shape(path: &Path, detail: String) -> SnapshotDirError {
 }
 
 /// A name for an undecodable object: its Kubernetes name or its EC2 id, if it has one.
-fn item_label(item: &Value, id_key: &str) -> Option<String> {
+fn item_label(raw: &str, id_key: &str) -> Option<String> {
+    let item: Value = serde_json::from_str(raw).ok()?;
     if let Some(id) = item.get(id_key).and_then(Value::as_str) {
         return Some(id.to_owned());
     }
@@ -340,9 +555,9 @@ pub fn write_dir(
     inventory: &Inventory,
     captured_at: Timestamp,
 ) -> Result<(), SnapshotDirError> {
-    fs::create_dir_all(dir).map_err(|source| SnapshotDirError::Write {
+    fs::create_dir_all(dir).map_err(|error| SnapshotDirError::Write {
         path: dir.to_owned(),
-        source,
+        error,
     })?;
     let kube_list = |items: Value| {
         serde_json::json!({
@@ -377,7 +592,7 @@ pub fn write_dir(
         let path = dir.join(name);
         let mut text = serde_json::to_string_pretty(&document).unwrap_or_default();
         text.push('\n');
-        fs::write(&path, text).map_err(|source| SnapshotDirError::Write { path, source })?;
+        fs::write(&path, text).map_err(|error| SnapshotDirError::Write { path, error })?;
     }
     Ok(())
 }

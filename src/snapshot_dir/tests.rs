@@ -128,7 +128,7 @@ fn full_dir() -> tempfile::TempDir {
 #[test]
 fn reads_kubectl_and_aws_cli_output() {
     let dir = full_dir();
-    let loaded = read_dir(dir.path()).expect("reads");
+    let loaded = read_dir(dir.path(), &ReadLimits::default()).expect("reads");
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     assert_eq!(loaded.nodes.len(), 1);
     assert_eq!(loaded.nodes[0].allocatable_pod_eni, Ok(Some(18)));
@@ -156,7 +156,7 @@ fn reads_kubectl_and_aws_cli_output() {
 #[test]
 fn a_written_directory_reads_back_the_same() {
     let dir = full_dir();
-    let loaded = read_dir(dir.path()).expect("reads");
+    let loaded = read_dir(dir.path(), &ReadLimits::default()).expect("reads");
     let nodes: Vec<Node> = serde_json::from_value(
         serde_json::from_str::<Value>(&fs::read_to_string(dir.path().join(NODES_FILE)).unwrap())
             .unwrap()["items"]
@@ -178,7 +178,7 @@ fn a_written_directory_reads_back_the_same() {
         loaded.observed.at,
     )
     .expect("writes");
-    let again = read_dir(out.path()).expect("reads back");
+    let again = read_dir(out.path(), &ReadLimits::default()).expect("reads back");
     assert_eq!(again.nodes, loaded.nodes);
     assert_eq!(again.pods, loaded.pods);
     assert_eq!(again.inventory, loaded.inventory);
@@ -194,7 +194,9 @@ fn a_written_directory_reads_back_the_same() {
 fn a_missing_file_is_named() {
     let dir = full_dir();
     fs::remove_file(dir.path().join(SUBNETS_FILE)).unwrap();
-    let error = read_dir(dir.path()).expect_err("must fail").to_string();
+    let error = read_dir(dir.path(), &ReadLimits::default())
+        .expect_err("must fail")
+        .to_string();
     assert!(error.contains("subnets.json: file not found"), "{error}");
 }
 
@@ -203,7 +205,9 @@ fn a_truncated_file_is_named_with_the_position() {
     let dir = full_dir();
     let text = fs::read_to_string(dir.path().join(PODS_FILE)).unwrap();
     write(dir.path(), PODS_FILE, &text[..text.len() / 2]);
-    let error = read_dir(dir.path()).expect_err("must fail").to_string();
+    let error = read_dir(dir.path(), &ReadLimits::default())
+        .expect_err("must fail")
+        .to_string();
     assert!(error.contains("pods.json: not valid JSON"), "{error}");
     assert!(error.contains("line 1 column"), "{error}");
 }
@@ -224,7 +228,7 @@ fn a_wrongly_shaped_file_says_what_was_expected() {
         (
             SUBNETS_FILE,
             r#"{"Subnets": {}}"#,
-            "\"Subnets\" is not an array",
+            "expected \"Subnets\" to be an array",
         ),
         (
             NODES_FILE,
@@ -235,7 +239,9 @@ fn a_wrongly_shaped_file_says_what_was_expected() {
     for (file, text, want) in cases {
         let dir = full_dir();
         write(dir.path(), file, text);
-        let error = read_dir(dir.path()).expect_err("must fail").to_string();
+        let error = read_dir(dir.path(), &ReadLimits::default())
+            .expect_err("must fail")
+            .to_string();
         assert!(
             error.starts_with(&dir.path().join(file).display().to_string()),
             "{error}"
@@ -254,7 +260,7 @@ fn one_bad_object_costs_a_warning_not_the_file() {
         NETWORK_INTERFACES_FILE,
         &json!({"NetworkInterfaces": [aws_trunk(), broken, "nonsense"]}).to_string(),
     );
-    let loaded = read_dir(dir.path()).expect("still reads");
+    let loaded = read_dir(dir.path(), &ReadLimits::default()).expect("still reads");
     assert_eq!(loaded.inventory.enis.len(), 1, "the trunk survives");
     let objects: Vec<_> = loaded.warnings.iter().map(|w| w.object.as_str()).collect();
     assert_eq!(
@@ -277,8 +283,148 @@ fn a_pod_with_a_broken_spec_is_named_by_its_name() {
     let dir = full_dir();
     let bad =
         json!({"metadata": {"name": "weird", "namespace": "x"}, "spec": {"containers": "no"}});
-    write(dir.path(), PODS_FILE, &kube_list(vec![bad]).to_string());
-    let loaded = read_dir(dir.path()).expect("still reads");
+    let good = json!({"metadata": {"name": "fine", "namespace": "x"}, "spec": {"containers": []}});
+    write(
+        dir.path(),
+        PODS_FILE,
+        &kube_list(vec![bad, good]).to_string(),
+    );
+    let loaded = read_dir(dir.path(), &ReadLimits::default()).expect("still reads");
     assert_eq!(loaded.warnings.len(), 1);
     assert_eq!(loaded.warnings[0].object, "pods.json x/weird");
+    assert_eq!(
+        loaded.warnings[0].detail,
+        "spec.containers: invalid type: string \"no\", expected a sequence",
+        "the field path, not a position inside the object"
+    );
+}
+
+fn read(dir: &Path) -> Result<Loaded, String> {
+    read_dir(dir, &ReadLimits::default()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn only_regular_files_are_read_and_never_block() {
+    // A FIFO would block `open` forever; /dev/zero would never end. Both are refused
+    // from their metadata alone, naming the file. A symlink to a regular file is fine.
+    let dir = full_dir();
+    let fifo = dir.path().join(NODES_FILE);
+    fs::remove_file(&fifo).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let error = read(dir.path()).expect_err("a FIFO is refused");
+    assert!(error.contains("nodes.json: is a FIFO"), "{error}");
+
+    fs::remove_file(&fifo).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &fifo).unwrap();
+    let error = read(dir.path()).expect_err("a device is refused");
+    assert!(
+        error.contains("nodes.json: is a character device"),
+        "{error}"
+    );
+
+    fs::remove_file(&fifo).unwrap();
+    fs::create_dir(&fifo).unwrap();
+    let error = read(dir.path()).expect_err("a directory is refused");
+    assert!(error.contains("nodes.json: is a directory"), "{error}");
+    assert_eq!(error.matches("directory").count(), 1, "said once: {error}");
+
+    fs::remove_dir(&fifo).unwrap();
+    let real = full_dir();
+    std::os::unix::fs::symlink(real.path().join(NODES_FILE), &fifo).unwrap();
+    assert_eq!(read(dir.path()).expect("a symlink reads").nodes.len(), 1);
+}
+
+#[test]
+fn a_file_over_the_size_limit_is_refused_by_name() {
+    let dir = full_dir();
+    write(dir.path(), PODS_FILE, &" ".repeat(10_000));
+    let limits = ReadLimits {
+        max_file_size: 9_999,
+    };
+    let error = read_dir(dir.path(), &limits)
+        .expect_err("over the limit")
+        .to_string();
+    assert!(error.contains("pods.json: larger than the"), "{error}");
+    let dir = full_dir();
+    let largest = DATA_FILES
+        .iter()
+        .map(|name| fs::metadata(dir.path().join(name)).unwrap().len())
+        .max()
+        .unwrap();
+    let limits = ReadLimits {
+        max_file_size: largest,
+    };
+    assert!(
+        read_dir(dir.path(), &limits).is_ok(),
+        "exactly the limit reads"
+    );
+}
+
+#[test]
+fn empty_and_null_lists_are_said() {
+    let dir = full_dir();
+    write(dir.path(), SUBNETS_FILE, r#"{"Subnets": null}"#);
+    write(
+        dir.path(),
+        NETWORK_INTERFACES_FILE,
+        &json!({"NetworkInterfaces": [aws_trunk(), {}, { }]}).to_string(),
+    );
+    let loaded = read(dir.path()).expect("reads");
+    assert!(loaded.inventory.subnets.is_empty());
+    let warnings: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(
+        warnings,
+        [
+            "bad_object: network-interfaces.json item 1: an empty object",
+            "bad_object: network-interfaces.json item 2: an empty object",
+            "bad_object: subnets.json: \"Subnets\" is null: no objects listed",
+        ]
+    );
+}
+
+#[test]
+fn a_file_of_which_nothing_can_be_read_is_an_error() {
+    // Swapped files, or a list of garbage: a CI gate must not pass on it.
+    let dir = full_dir();
+    let pods = fs::read_to_string(dir.path().join(PODS_FILE)).unwrap();
+    write(dir.path(), NODES_FILE, &pods);
+    let error = read(dir.path()).expect_err("pods are not nodes");
+    assert!(
+        error.contains("nodes.json: none of its 2 objects could be read"),
+        "{error}"
+    );
+    assert!(error.contains("kubectl get nodes -o json"), "{error}");
+
+    let dir = full_dir();
+    write(dir.path(), SUBNETS_FILE, r#"{"Subnets": [1, "x", {}]}"#);
+    let error = read(dir.path()).expect_err("nothing usable");
+    assert!(
+        error.contains("subnets.json: none of its 3 objects"),
+        "{error}"
+    );
+
+    let dir = full_dir();
+    write(dir.path(), SUBNETS_FILE, r#"{"Subnets": []}"#);
+    assert!(read(dir.path()).is_ok(), "an empty list is a valid answer");
+}
+
+#[test]
+fn one_kubectl_object_reads_as_a_list_of_one() {
+    let dir = full_dir();
+    let text = fs::read_to_string(dir.path().join(NODES_FILE)).unwrap();
+    let list: Value = serde_json::from_str(&text).unwrap();
+    write(dir.path(), NODES_FILE, &list["items"][0].to_string());
+    assert_eq!(read(dir.path()).expect("reads").nodes.len(), 1);
+}
+
+#[test]
+fn trailing_garbage_is_not_valid_json() {
+    let dir = full_dir();
+    write(dir.path(), SUBNETS_FILE, r#"{"Subnets": []} x"#);
+    let error = read(dir.path()).expect_err("trailing characters");
+    assert!(error.contains("subnets.json: not valid JSON"), "{error}");
 }

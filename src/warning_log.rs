@@ -1,0 +1,42 @@
+//! Input warnings are recomputed on every join; each is logged and counted once, when it
+//! appears, and forgotten when it goes away (so a problem that comes back is reported
+//! again). Live mode and `serve --from` report the same way.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use crate::metrics::Metrics;
+use crate::model::{InputWarning, WarningKind};
+
+pub struct WarningLog {
+    metrics: Metrics,
+    /// Warnings present in the last join.
+    reported: Mutex<HashSet<(WarningKind, String)>>,
+}
+
+impl WarningLog {
+    pub fn new(metrics: Metrics) -> Self {
+        Self {
+            metrics,
+            reported: Mutex::new(HashSet::new()),
+        }
+    }
+
+    pub fn report(&self, warnings: &[InputWarning]) {
+        let current: HashSet<(WarningKind, String)> = warnings
+            .iter()
+            .map(|w| (w.kind, w.object.clone()))
+            .collect();
+        let mut reported = self
+            .reported
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for warning in warnings {
+            if !reported.contains(&(warning.kind, warning.object.clone())) {
+                tracing::warn!(kind = warning.kind.as_str(), object = %warning.object, detail = %warning.detail, "input problem");
+                self.metrics.input_warning(warning.kind);
+            }
+        }
+        *reported = current;
+    }
+}
