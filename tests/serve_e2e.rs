@@ -591,3 +591,167 @@ async fn serve_from_a_directory_follows_its_files() {
         .await;
     assert_eq!(exporter.node("podeni_node_branch_eni_requests"), Some(13.0));
 }
+
+/// `/healthz` polled every 100 ms from a thread: every answer must come within 200 ms,
+/// whatever the reader is doing.
+struct HealthProbe {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<(usize, Vec<Duration>)>>,
+}
+
+impl HealthProbe {
+    fn start(port: u16) -> Self {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut answered = 0;
+            let mut slow = Vec::new();
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let started = std::time::Instant::now();
+                let ok = http_get(port, "/healthz").is_some_and(|(status, _)| status == 200);
+                let took = started.elapsed();
+                if !ok || took > Duration::from_millis(200) {
+                    slow.push(took);
+                }
+                answered += 1;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (answered, slow)
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> (usize, Vec<Duration>) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_from_keeps_answering_while_files_are_huge_or_stuck() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/incident");
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
+        .args(["serve", "--from", dir.path().to_str().unwrap()])
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let exporter = Exporter { child, port };
+    exporter
+        .wait_for("incident served", |e| e.state("leaked") == Some(3.0))
+        .await;
+    let warnings = |e: &Exporter| e.value("podeni_input_warnings_total{kind=\"duplicate_object\"}");
+    let pods_path = dir.path().join("pods.json");
+    let original = std::fs::read_to_string(&pods_path).unwrap();
+    let probe = HealthProbe::start(port);
+
+    // A pod listed twice: one duplicate_object warning, counted once however often the
+    // directory is re-read.
+    let mut pods: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let items = pods["items"].as_array_mut().unwrap();
+    let sgp_pod = items
+        .iter()
+        .find(|p| p["metadata"]["name"] == "checkout-api-7d9f8b6c5d-4kx9z")
+        .unwrap()
+        .clone();
+    items.push(sgp_pod);
+    std::fs::write(&pods_path, pods.to_string()).unwrap();
+    exporter
+        .wait_for("duplicate counted", |e| warnings(e) == Some(1.0))
+        .await;
+    std::fs::write(
+        dir.path().join("metadata.json"),
+        r#"{"capturedAt": "2026-11-24T09:45:01Z"}"#,
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        warnings(&exporter),
+        Some(1.0),
+        "not counted again on re-read"
+    );
+
+    // A change that keeps size and modification time (cp -p, rsync -t, tar): the
+    // waiting pod moves to a node that is not there.
+    std::fs::write(&pods_path, &original).unwrap();
+    exporter
+        .wait_for("back to the original", |e| {
+            e.node("podeni_node_pods_waiting_for_branch_eni") == Some(1.0)
+        })
+        .await;
+    let mtime = std::fs::metadata(&pods_path).unwrap().modified().unwrap();
+    let pod = original.find("checkout-api-7d9f8b6c5d-4kx9z").unwrap();
+    let at = pod
+        + original[pod..]
+            .find("\"nodeName\": \"ip-10-0-1-10.")
+            .unwrap();
+    let mut moved = original.clone();
+    moved.replace_range(at..at + 26, "\"nodeName\": \"ip-10-0-1-19.");
+    assert_eq!(moved.len(), original.len());
+    assert_ne!(moved, original);
+    std::fs::write(&pods_path, &moved).unwrap();
+    std::fs::File::options()
+        .append(true)
+        .open(&pods_path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    exporter
+        .wait_for("same size and mtime still re-read", |e| {
+            e.node("podeni_node_branch_eni_requests") != Some(14.0)
+        })
+        .await;
+
+    // A FIFO in place of nodes.json: refused at once, the last figures stay.
+    let nodes_path = dir.path().join("nodes.json");
+    std::fs::remove_file(&nodes_path).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(&nodes_path)
+            .status()
+            .unwrap()
+            .success()
+    );
+    exporter
+        .wait_for("source down", |e| {
+            e.value("podeni_source_up{source=\"kubernetes\"}") == Some(0.0)
+        })
+        .await;
+    std::fs::remove_file(&nodes_path).unwrap();
+    std::fs::copy(examples.join("nodes.json"), &nodes_path).unwrap();
+
+    // A large pods.json (about 60 MB, 60,000 pods): read off the serving threads.
+    let mut pods: serde_json::Value = serde_json::from_str(&original).unwrap();
+    let template = pods["items"][2].clone();
+    let items = pods["items"].as_array_mut().unwrap();
+    for i in 0..60_000 {
+        let mut pod = template.clone();
+        pod["metadata"]["name"] = format!("filler-{i}").into();
+        pod["metadata"]["annotations"] = serde_json::json!({"padding": "x".repeat(600)});
+        items.push(pod);
+    }
+    std::fs::write(&pods_path, pods.to_string()).unwrap();
+    // Debug builds parse slowly: allow minutes, the probe runs meanwhile.
+    eventually("large file read", Duration::from_secs(180), || {
+        (exporter.node("podeni_node_branch_eni_requests")? > 60_000.0).then_some(())
+    })
+    .await;
+
+    let (answered, slow) = probe.finish();
+    assert!(answered > 50, "the probe ran: {answered}");
+    assert!(
+        slow.is_empty(),
+        "/healthz must answer within 200 ms every time; {} of {answered} did not: {slow:?}",
+        slow.len()
+    );
+}

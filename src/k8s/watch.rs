@@ -296,7 +296,13 @@ where
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Client> {
     let mut config = match kubeconfig {
         Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path)?;
+            // Read here rather than by kube, whose message quotes the path twice and
+            // repeats the cause.
+            use anyhow::Context;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read kubeconfig {}", path.display()))?;
+            let kubeconfig = kube::config::Kubeconfig::from_yaml(&text)
+                .with_context(|| format!("kubeconfig {} is not valid", path.display()))?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
         }
         None => kube::Config::infer().await?,

@@ -7,9 +7,9 @@
 
 mod awscli;
 
-use std::borrow::Cow;
 use std::fs;
-use std::io::Read;
+use std::io::{self, Read};
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -85,6 +85,10 @@ struct Metadata {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     written_by: Option<String>,
 }
+
+/// Bad objects named one by one per file; the rest are summed in one more warning, so
+/// a file of a million broken objects costs no more memory than a hundred.
+const MAX_WARNINGS_PER_FILE: usize = 100;
 
 /// Bounds on what a snapshot reader accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -220,34 +224,42 @@ impl Loaded {
 
 pub fn read_dir(dir: &Path, limits: &ReadLimits) -> Result<Loaded, SnapshotDirError> {
     let mut warnings = Vec::new();
-    let nodes = read_items::<Node>(dir, &NODES, limits, &mut warnings)?;
-    let pods = read_items::<Pod>(dir, &PODS, limits, &mut warnings)?;
-    let enis = read_items::<NetworkInterface>(dir, &NETWORK_INTERFACES, limits, &mut warnings)?
-        .into_iter()
-        .map(Eni::from)
-        .collect();
-    let subnets = read_items::<AwsSubnet>(dir, &SUBNETS, limits, &mut warnings)?
-        .into_iter()
-        .map(Subnet::from)
-        .collect();
+    let nodes = read_items(dir, &NODES, limits, &mut warnings, |node: Node| {
+        Some(node_info(&node))
+    })?;
+    // Pods that neither request nor name a branch ENI are dropped as they are read, as
+    // the watchers drop them: memory follows the pods that matter.
+    let pods = read_items(dir, &PODS, limits, &mut warnings, |pod: Pod| {
+        Some(pod_info(&pod)).filter(PodInfo::is_relevant)
+    })?;
+    let enis = read_items(
+        dir,
+        &NETWORK_INTERFACES,
+        limits,
+        &mut warnings,
+        |eni: NetworkInterface| Some(Eni::from(eni)),
+    )?;
+    let subnets = read_items(dir, &SUBNETS, limits, &mut warnings, |subnet: AwsSubnet| {
+        Some(Subnet::from(subnet))
+    })?;
     let observed = observed_at(dir, limits)?;
-    Ok(Loaded::from_objects(
-        &nodes,
-        &pods,
-        Inventory { enis, subnets },
+    Ok(Loaded {
+        nodes,
+        pods,
+        inventory: Inventory { enis, subnets },
         warnings,
         observed,
-    ))
+    })
 }
 
 /// The capture time from `metadata.json`, else the newest modification time of the
 /// data files (what a hand-made dump has).
 fn observed_at(dir: &Path, limits: &ReadLimits) -> Result<Observed, SnapshotDirError> {
     let path = dir.join(METADATA_FILE);
-    match read_regular_file(&path, limits) {
-        Ok(text) => {
+    match open_regular_file(&path, limits) {
+        Ok(reader) => {
             let metadata: Metadata =
-                serde_json::from_str(&text).map_err(|error| SnapshotDirError::Json {
+                serde_json::from_reader(reader).map_err(|error| SnapshotDirError::Json {
                     path: path.clone(),
                     error,
                 })?;
@@ -271,35 +283,44 @@ fn observed_at(dir: &Path, limits: &ReadLimits) -> Result<Observed, SnapshotDirE
     })
 }
 
-/// Reads `{ "<list_key>": [ ... ] }` and decodes each element on its own, straight from
-/// the text (never a tree of the whole file), so that one odd object costs a warning,
-/// not the file, and memory follows the objects kept, not the objects listed.
-fn read_items<T: DeserializeOwned>(
+/// Reads `{ "<list_key>": [ ... ] }` from the file as a stream and decodes each
+/// element on its own, converting it at once: one odd object costs a warning, not the
+/// file, and memory follows the objects kept, never the file's size or object count.
+fn read_items<T: DeserializeOwned, U>(
     dir: &Path,
     spec: &FileSpec,
     limits: &ReadLimits,
     warnings: &mut Vec<InputWarning>,
-) -> Result<Vec<T>, SnapshotDirError> {
+    convert: impl FnMut(T) -> Option<U>,
+) -> Result<Vec<U>, SnapshotDirError> {
     let path = &dir.join(spec.name);
-    let text = read_regular_file(path, limits)?;
-    let mut items = Items::<T> {
+    let mut items = Items {
+        decodes: PhantomData::<fn() -> T>,
         spec,
         listed: 0,
-        decoded: Vec::new(),
+        decoded: 0,
+        failed: 0,
+        kept: Vec::new(),
         first_problem: None,
         warnings,
+        convert,
     };
-    let mut deserializer = serde_json::Deserializer::from_str(&text);
+    let json_error = |error: serde_json::Error| match error.classify() {
+        Category::Data => shape(path, error.to_string()),
+        Category::Io => SnapshotDirError::Read {
+            path: path.to_owned(),
+            error: error.into(),
+        },
+        _ => SnapshotDirError::Json {
+            path: path.to_owned(),
+            error,
+        },
+    };
+    let mut deserializer = serde_json::Deserializer::from_reader(open_regular_file(path, limits)?);
     let found = DocumentSeed { items: &mut items }
         .deserialize(&mut deserializer)
         .and_then(|found| deserializer.end().map(|()| found))
-        .map_err(|source| match source.classify() {
-            Category::Data => shape(path, source.to_string()),
-            _ => SnapshotDirError::Json {
-                path: path.to_owned(),
-                error: source,
-            },
-        })?;
+        .map_err(json_error)?;
     match found {
         Found::List => {}
         Found::Null => items.warnings.push(InputWarning::new(
@@ -307,8 +328,18 @@ fn read_items<T: DeserializeOwned>(
             spec.name,
             format!("\"{}\" is null: no objects listed", spec.list_key),
         )),
-        // `kubectl get pod NAME -o json` prints one object, not a list.
-        Found::SingleObject if spec.list_key == "items" => items.decode(0, &text),
+        // `kubectl get pod NAME -o json` prints one object, not a list: read it again
+        // whole (one object is small).
+        Found::SingleObject if spec.list_key == "items" => {
+            let mut text = String::new();
+            open_regular_file(path, limits)?
+                .read_to_string(&mut text)
+                .map_err(|error| SnapshotDirError::Read {
+                    path: path.to_owned(),
+                    error,
+                })?;
+            items.decode(0, &text);
+        }
         Found::SingleObject | Found::Neither => {
             return Err(shape(
                 path,
@@ -319,7 +350,17 @@ fn read_items<T: DeserializeOwned>(
             ));
         }
     }
-    if items.listed > 0 && items.decoded.is_empty() {
+    if items.failed > MAX_WARNINGS_PER_FILE {
+        items.warnings.push(InputWarning::new(
+            WarningKind::BadObject,
+            spec.name,
+            format!(
+                "{} more objects could not be decoded",
+                items.failed - MAX_WARNINGS_PER_FILE
+            ),
+        ));
+    }
+    if items.listed > 0 && items.decoded == 0 {
         return Err(shape(
             path,
             format!(
@@ -330,14 +371,17 @@ fn read_items<T: DeserializeOwned>(
             ),
         ));
     }
-    Ok(items.decoded)
+    Ok(items.kept)
 }
 
-/// The bytes of a regular file (or a symlink to one), refused beyond the size limit: a
+/// A buffered reader of a regular file (or a symlink to one) within the size limit: a
 /// FIFO or a device in place of a snapshot file must not hang the reader or fill memory.
-fn read_regular_file(path: &Path, limits: &ReadLimits) -> Result<String, SnapshotDirError> {
-    let read_error = |error: std::io::Error| match error.kind() {
-        std::io::ErrorKind::NotFound => SnapshotDirError::Missing {
+fn open_regular_file(
+    path: &Path,
+    limits: &ReadLimits,
+) -> Result<io::BufReader<io::Take<fs::File>>, SnapshotDirError> {
+    let read_error = |error: io::Error| match error.kind() {
+        io::ErrorKind::NotFound => SnapshotDirError::Missing {
             path: path.to_owned(),
         },
         _ => SnapshotDirError::Read {
@@ -353,23 +397,18 @@ fn read_regular_file(path: &Path, limits: &ReadLimits) -> Result<String, Snapsho
             kind: file_kind(&meta.file_type()),
         });
     }
-    let too_large = || SnapshotDirError::TooLarge {
-        path: path.to_owned(),
-        limit: limits.max_file_size,
-    };
     if meta.len() > limits.max_file_size {
-        return Err(too_large());
+        return Err(SnapshotDirError::TooLarge {
+            path: path.to_owned(),
+            limit: limits.max_file_size,
+        });
     }
     let file = fs::File::open(path).map_err(read_error)?;
-    // The file may grow between the check and the read: never read past the limit.
-    let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(limits.max_file_size.saturating_add(1))
-        .read_to_string(&mut text)
-        .map_err(read_error)?;
-    if text.len() as u64 > limits.max_file_size {
-        return Err(too_large());
-    }
-    Ok(text)
+    // A file that grows past the limit after the check reads as truncated JSON.
+    Ok(io::BufReader::with_capacity(
+        1 << 16,
+        file.take(limits.max_file_size),
+    ))
 }
 
 fn file_kind(file_type: &fs::FileType) -> &'static str {
@@ -398,21 +437,40 @@ enum Found {
     Neither,
 }
 
-/// The objects of one file as they are decoded.
-struct Items<'w, T> {
+/// The objects of one file as they are decoded and converted.
+struct Items<'w, T, F, U> {
+    /// Decodes `T`s, converted by `convert` to the `U`s kept.
+    decodes: PhantomData<fn() -> T>,
     spec: &'w FileSpec,
     listed: usize,
-    decoded: Vec<T>,
+    decoded: usize,
+    failed: usize,
+    kept: Vec<U>,
     first_problem: Option<String>,
     warnings: &'w mut Vec<InputWarning>,
+    convert: F,
 }
 
-impl<T: DeserializeOwned> Items<'_, T> {
+/// Decodes one object from its JSON text: the seeds below only know this, not the
+/// types involved.
+trait DecodeItem {
+    fn decode(&mut self, index: usize, raw: &str);
+    fn spec(&self) -> &FileSpec;
+}
+
+impl<T: DeserializeOwned, U, F: FnMut(T) -> Option<U>> DecodeItem for Items<'_, T, F, U> {
     fn decode(&mut self, index: usize, raw: &str) {
         self.listed += 1;
         match decode_item::<T>(raw) {
-            Ok(value) => self.decoded.push(value),
+            Ok(value) => {
+                self.decoded += 1;
+                self.kept.extend((self.convert)(value));
+            }
             Err(problem) => {
+                self.failed += 1;
+                if self.failed > MAX_WARNINGS_PER_FILE {
+                    return;
+                }
                 let label =
                     item_label(raw, self.spec.id_key).unwrap_or_else(|| format!("item {index}"));
                 self.first_problem
@@ -424,6 +482,10 @@ impl<T: DeserializeOwned> Items<'_, T> {
                 ));
             }
         }
+    }
+
+    fn spec(&self) -> &FileSpec {
+        self.spec
     }
 }
 
@@ -450,11 +512,11 @@ fn decode_item<T: DeserializeOwned>(raw: &str) -> Result<T, String> {
 
 /// The top-level object: the list key's array is decoded item by item, everything else
 /// skipped unread.
-struct DocumentSeed<'a, 'w, T> {
-    items: &'a mut Items<'w, T>,
+struct DocumentSeed<'a> {
+    items: &'a mut dyn DecodeItem,
 }
 
-impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for DocumentSeed<'_, '_, T> {
+impl<'de> DeserializeSeed<'de> for DocumentSeed<'_> {
     type Value = Found;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Found, D::Error> {
@@ -462,21 +524,22 @@ impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for DocumentSeed<'_, '_, T> 
     }
 }
 
-impl<'de, T: DeserializeOwned> Visitor<'de> for DocumentSeed<'_, '_, T> {
+impl<'de> Visitor<'de> for DocumentSeed<'_> {
     type Value = Found;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let spec = self.items.spec();
         write!(
             f,
             "an object with \"{}\" as `{}` prints it",
-            self.items.spec.list_key, self.items.spec.produced_by
+            spec.list_key, spec.produced_by
         )
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
         let mut found = Found::Neither;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == self.items.spec.list_key {
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.items.spec().list_key {
                 found = map.next_value_seed(ListSeed {
                     items: &mut *self.items,
                 })?;
@@ -492,11 +555,11 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for DocumentSeed<'_, '_, T> {
 }
 
 /// The list itself: `null` or an array of objects.
-struct ListSeed<'a, 'w, T> {
-    items: &'a mut Items<'w, T>,
+struct ListSeed<'a> {
+    items: &'a mut dyn DecodeItem,
 }
 
-impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for ListSeed<'_, '_, T> {
+impl<'de> DeserializeSeed<'de> for ListSeed<'_> {
     type Value = Found;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Found, D::Error> {
@@ -504,11 +567,11 @@ impl<'de, T: DeserializeOwned> DeserializeSeed<'de> for ListSeed<'_, '_, T> {
     }
 }
 
-impl<'de, T: DeserializeOwned> Visitor<'de> for ListSeed<'_, '_, T> {
+impl<'de> Visitor<'de> for ListSeed<'_> {
     type Value = Found;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        write!(f, "\"{}\" to be an array", self.items.spec.list_key)
+        write!(f, "\"{}\" to be an array", self.items.spec().list_key)
     }
 
     fn visit_unit<E: de::Error>(self) -> Result<Found, E> {
@@ -517,7 +580,8 @@ impl<'de, T: DeserializeOwned> Visitor<'de> for ListSeed<'_, '_, T> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Found, A::Error> {
         let mut index = 0;
-        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+        // One object's text at a time, dropped once decoded.
+        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
             self.items.decode(index, raw.get());
             index += 1;
         }

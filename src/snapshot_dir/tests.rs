@@ -428,3 +428,22 @@ fn trailing_garbage_is_not_valid_json() {
     let error = read(dir.path()).expect_err("trailing characters");
     assert!(error.contains("subnets.json: not valid JSON"), "{error}");
 }
+
+#[test]
+fn a_flood_of_bad_objects_is_summed_after_a_hundred() {
+    let dir = full_dir();
+    let mut items = vec![aws_subnet()];
+    items.extend(std::iter::repeat_n(json!({}), 250));
+    write(
+        dir.path(),
+        SUBNETS_FILE,
+        &json!({ "Subnets": items }).to_string(),
+    );
+    let loaded = read(dir.path()).expect("the good subnet is kept");
+    assert_eq!(loaded.inventory.subnets.len(), 1);
+    assert_eq!(loaded.warnings.len(), 101);
+    assert_eq!(
+        loaded.warnings.last().unwrap().to_string(),
+        "bad_object: subnets.json: 150 more objects could not be decoded"
+    );
+}

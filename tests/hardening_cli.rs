@@ -1,0 +1,282 @@
+//! The built binary against careless use and bad data (issue 8): flags that make no
+//! sense, closed pipes, full disks, FIFOs and devices in place of files, swapped files,
+//! control characters in cluster data. Each must end in a clear message and exit code,
+//! never a panic (exit 101) or a hang.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pod-eni-exporter");
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(args: &[&str]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pod-eni-exporter");
+    // Nothing here may hang: a stuck child fails the test instead of the suite.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("pod-eni-exporter {args:?} hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn copy_example(to: &Path) {
+    for entry in fs::read_dir(repo().join("examples/incident")).unwrap() {
+        let entry = entry.unwrap();
+        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn nonsense_flags_exit_2_naming_the_flag() {
+    let cases: &[&[&str]] = &[
+        &["--ec2-max-requests-per-second=1e10"],
+        &["--ec2-max-requests-per-second=1e300"],
+        &["--ec2-max-requests-per-second=1e-300"],
+        &["--ec2-max-requests-per-second=0"],
+        &["--ec2-max-requests-per-second=-1"],
+        &["--ec2-max-requests-per-second=NaN"],
+        &["--ec2-max-requests-per-second=inf"],
+        &["--completed-leak-grace=0s"],
+        &["--orphan-leak-grace=1ns"],
+        &["--max-file-size=0"],
+    ];
+    for flags in cases {
+        let mut args = vec!["audit", "--from", "examples/incident"];
+        args.extend_from_slice(flags);
+        let output = run(&args);
+        let flag = flags[0].split('=').next().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{flags:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains(flag),
+            "{flags:?}: {}",
+            stderr(&output)
+        );
+        assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+    }
+    let output = run(&[
+        "serve",
+        "--from",
+        "examples/incident",
+        "--ec2-poll-interval=0s",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("under the 1s minimum"));
+}
+
+#[test]
+fn a_grace_shorter_than_the_cooldown_is_allowed_with_a_warning() {
+    let output = run(&[
+        "audit",
+        "--from",
+        "examples/incident",
+        "--completed-leak-grace=30s",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("shorter than the controller's cool-down"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly_and_a_full_disk_is_an_error() {
+    // `audit | head -1`: the reader goes away after the first line.
+    let mut child = Command::new(BIN)
+        .args(["audit", "--from", "examples/incident"])
+        .current_dir(repo())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.code() != Some(101), "panicked: {err}");
+    assert!(!err.contains("panicked") && !err.contains("error"), "{err}");
+
+    let full = fs::File::create("/dev/full").expect("/dev/full exists on Linux");
+    let output = Command::new(BIN)
+        .args(["audit", "--from", "examples/incident"])
+        .current_dir(repo())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot write the report"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn fifos_and_devices_in_place_of_files_are_refused_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_example(dir.path());
+    let nodes = dir.path().join("nodes.json");
+    fs::remove_file(&nodes).unwrap();
+    assert!(
+        Command::new("mkfifo")
+            .arg(&nodes)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let from = dir.path().to_str().unwrap();
+    let output = run(&["audit", "--from", from]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("nodes.json: is a FIFO"),
+        "{}",
+        stderr(&output)
+    );
+
+    for device in ["/dev/zero", "/dev/urandom"] {
+        fs::remove_file(&nodes).unwrap();
+        std::os::unix::fs::symlink(device, &nodes).unwrap();
+        let output = run(&["audit", "--from", from]);
+        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+        assert!(
+            stderr(&output).contains("is a character device"),
+            "{}",
+            stderr(&output)
+        );
+    }
+
+    let output = run(&[
+        "audit",
+        "--from",
+        "examples/incident",
+        "--max-file-size",
+        "1KB",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("larger than the 1000-byte limit"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_gate_never_passes_on_garbage() {
+    // Swapped files: everything decodes as nothing.
+    let dir = tempfile::tempdir().unwrap();
+    copy_example(dir.path());
+    let from = dir.path().to_str().unwrap();
+    fs::rename(dir.path().join("pods.json"), dir.path().join("tmp.json")).unwrap();
+    fs::rename(dir.path().join("nodes.json"), dir.path().join("pods.json")).unwrap();
+    fs::rename(dir.path().join("tmp.json"), dir.path().join("nodes.json")).unwrap();
+    let output = run(&["audit", "--from", from, "--fail-on", "exhausted,leaked"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("none of its"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn duplicates_and_control_characters_do_not_fake_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_example(dir.path());
+    let from = dir.path().to_str().unwrap();
+    // Every ENI listed twice, and a subnet whose Name tag carries a newline and an
+    // escape sequence.
+    let path = dir.path().join("network-interfaces.json");
+    let mut enis: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let list = enis["NetworkInterfaces"].as_array_mut().unwrap();
+    let copy = list.clone();
+    list.extend(copy);
+    fs::write(&path, enis.to_string()).unwrap();
+    let path = dir.path().join("subnets.json");
+    let mut subnets: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    subnets["Subnets"][0]["Tags"] = serde_json::json!([
+        {"Key": "Name", "Value": "evil\nip-10-0-9-9   m5a.xlarge   18\u{1b}[2J"}
+    ]);
+    fs::write(&path, subnets.to_string()).unwrap();
+
+    let original = run(&["audit", "--from", "examples/incident", "--output", "json"]);
+    let doubled = run(&["audit", "--from", from, "--output", "json"]);
+    assert_eq!(doubled.status.code(), Some(0), "{}", stderr(&doubled));
+    let figures = |output: &Output| -> Vec<(String, u64)> {
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        json["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| {
+                (
+                    n["node"].as_str().unwrap().to_owned(),
+                    n["attached"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        figures(&doubled),
+        figures(&original),
+        "each ENI counts once"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&doubled.stdout).unwrap();
+    let duplicates = json["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w.as_str().unwrap().starts_with("duplicate_object: eni "))
+        .count();
+    let enis = figures(&original).iter().map(|(_, n)| n).sum::<u64>();
+    assert!(
+        duplicates as u64 > enis,
+        "one warning per duplicate ENI: {duplicates}"
+    );
+
+    let table = run(&["audit", "--from", from]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        !text.contains('\u{1b}'),
+        "no escape sequence reaches the terminal"
+    );
+    assert!(
+        !text.lines().any(|l| l.starts_with("ip-10-0-9-9")),
+        "no fake row"
+    );
+    assert!(text.contains("evil\\u{a}ip-10-0-9-9"), "{text}");
+}
