@@ -149,11 +149,14 @@ impl DirSource {
     }
 }
 
+/// Device, inode, change time (s, ns), modification time (ns) and size.
+type FileStamp = (u64, u64, i64, i64, i64, u64);
+
 /// Identity and change time of each file the reader reads (`metadata.json` included).
 /// The change time moves on every write and every `touch`, so `cp -p`, `rsync -t` and
 /// `tar`, which keep size and modification time, are still noticed; a file replaced by
 /// rename has a new inode. `metadata` never opens the file, so a FIFO cannot block it.
-fn fingerprint(dir: &Path) -> Vec<Option<(u64, u64, i64, i64, i64, u64)>> {
+fn fingerprint(dir: &Path) -> Vec<Option<FileStamp>> {
     snapshot_dir::DATA_FILES
         .iter()
         .chain([&snapshot_dir::METADATA_FILE])

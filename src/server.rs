@@ -159,6 +159,19 @@ fn with_type(
     response
 }
 
+const LANDING_PAGE: &str = r#"<!doctype html>
+<html><head><title>pod-eni-exporter</title></head>
+<body>
+<h1>pod-eni-exporter</h1>
+<p>Branch ENIs per node for EKS security groups for pods, as EC2 sees them.</p>
+<ul>
+<li><a href="metrics">/metrics</a>: Prometheus metrics</li>
+<li><a href="healthz">/healthz</a>: the process is alive</li>
+<li><a href="readyz">/readyz</a>: the first Kubernetes sync and EC2 poll are done</li>
+</ul>
+</body></html>
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::prefers_openmetrics;
@@ -180,16 +193,3 @@ mod tests {
         assert!(!prefers_openmetrics(""));
     }
 }
-
-const LANDING_PAGE: &str = r#"<!doctype html>
-<html><head><title>pod-eni-exporter</title></head>
-<body>
-<h1>pod-eni-exporter</h1>
-<p>Branch ENIs per node for EKS security groups for pods, as EC2 sees them.</p>
-<ul>
-<li><a href="metrics">/metrics</a>: Prometheus metrics</li>
-<li><a href="healthz">/healthz</a>: the process is alive</li>
-<li><a href="readyz">/readyz</a>: the first Kubernetes sync and EC2 poll are done</li>
-</ul>
-</body></html>
-"#;
