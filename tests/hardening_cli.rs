@@ -280,3 +280,120 @@ fn duplicates_and_control_characters_do_not_fake_figures() {
     );
     assert!(text.contains("evil\\u{a}ip-10-0-9-9"), "{text}");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+fn healthz(port: u16) -> bool {
+    use std::io::Write;
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.1 200")
+}
+
+fn wait_until(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sighup_is_ignored_and_a_second_sigterm_exits_at_once() {
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--from", "examples/incident"])
+        // The usual exporter form: every interface.
+        .args(["--web.listen-address", &format!(":{port}")])
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("/healthz", || healthz(port));
+
+    signal(&child, "HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(child.try_wait().unwrap().is_none(), "SIGHUP must not kill");
+    assert!(healthz(port), "still serving after SIGHUP");
+
+    // A client in the middle of sending its request holds the graceful shutdown open.
+    let mut slow = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut slow, b"GET /metrics HTTP/1.1\r\nHost: x\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, "TERM");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first SIGTERM waits for the open request"
+    );
+    let second = Instant::now();
+    signal(&child, "TERM");
+    wait_until("exit after the second SIGTERM", || {
+        child.try_wait().unwrap().is_some()
+    });
+    assert!(
+        second.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        second.elapsed()
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(err.contains("SIGHUP ignored"), "{err}");
+    assert!(err.contains("second signal"), "{err}");
+    assert!(
+        !err.contains('\u{1b}'),
+        "no colour codes when stderr is not a terminal"
+    );
+}
+
+#[test]
+fn a_missing_kubeconfig_is_named_once_and_plainly() {
+    let output = Command::new(BIN)
+        .args([
+            "audit",
+            "--cluster-name",
+            "prod",
+            "--kubeconfig",
+            "/nonexistent",
+        ])
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "x")
+        .env("AWS_SECRET_ACCESS_KEY", "x")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(
+        err.contains("cannot read kubeconfig /nonexistent: No such file or directory (os error 2)"),
+        "{err}"
+    );
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    assert!(!err.contains("'\""), "{err}");
+}
