@@ -223,33 +223,62 @@ impl Loaded {
 }
 
 pub fn read_dir(dir: &Path, limits: &ReadLimits) -> Result<Loaded, SnapshotDirError> {
-    let mut warnings = Vec::new();
-    let nodes = read_items(dir, &NODES, limits, &mut warnings, |node: Node| {
-        Some(node_info(&node))
-    })?;
-    // Pods that neither request nor name a branch ENI are dropped as they are read, as
-    // the watchers drop them: memory follows the pods that matter.
-    let pods = read_items(dir, &PODS, limits, &mut warnings, |pod: Pod| {
-        Some(pod_info(&pod)).filter(PodInfo::is_relevant)
-    })?;
-    let enis = read_items(
-        dir,
-        &NETWORK_INTERFACES,
-        limits,
-        &mut warnings,
-        |eni: NetworkInterface| Some(Eni::from(eni)),
-    )?;
-    let subnets = read_items(dir, &SUBNETS, limits, &mut warnings, |subnet: AwsSubnet| {
-        Some(Subnet::from(subnet))
-    })?;
-    let observed = observed_at(dir, limits)?;
-    Ok(Loaded {
-        nodes,
-        pods,
-        inventory: Inventory { enis, subnets },
-        warnings,
-        observed,
-    })
+    let mut loaded = Loaded {
+        nodes: Vec::new(),
+        pods: Vec::new(),
+        inventory: Inventory::default(),
+        warnings: Vec::new(),
+        observed: observed_at(dir, limits)?,
+    };
+    for name in DATA_FILES {
+        let path = dir.join(name);
+        decode_into(&mut loaded, &path, || open_regular_file(&path, limits))?;
+    }
+    Ok(loaded)
+}
+
+/// Decodes one snapshot file's bytes exactly as [`read_dir`] does, into `loaded`. The
+/// fuzz targets drive the readers through here.
+pub fn decode_file(loaded: &mut Loaded, name: &str, bytes: &[u8]) -> Result<(), SnapshotDirError> {
+    decode_into(loaded, Path::new(name), || Ok(bytes))
+}
+
+/// Decodes the file named by `path`'s file name, opened (perhaps twice) by `open`.
+fn decode_into<R: Read>(
+    loaded: &mut Loaded,
+    path: &Path,
+    open: impl Fn() -> Result<R, SnapshotDirError>,
+) -> Result<(), SnapshotDirError> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let warnings = &mut loaded.warnings;
+    match name {
+        NODES_FILE => {
+            loaded.nodes = read_items(path, &NODES, open, warnings, |node: Node| {
+                Some(node_info(&node))
+            })?;
+        }
+        // Pods that neither request nor name a branch ENI are dropped as they are read,
+        // as the watchers drop them: memory follows the pods that matter.
+        PODS_FILE => {
+            loaded.pods = read_items(path, &PODS, open, warnings, |pod: Pod| {
+                Some(pod_info(&pod)).filter(PodInfo::is_relevant)
+            })?;
+        }
+        NETWORK_INTERFACES_FILE => {
+            loaded.inventory.enis =
+                read_items(path, &NETWORK_INTERFACES, open, warnings, |eni: NetworkInterface| {
+                    Some(Eni::from(eni))
+                })?;
+        }
+        SUBNETS_FILE => {
+            loaded.inventory.subnets =
+                read_items(path, &SUBNETS, open, warnings, |subnet: AwsSubnet| {
+                    Some(Subnet::from(subnet))
+                })?;
+        }
+        _ => return Err(shape(path, "not one of the snapshot's files".into())),
+    }
+    Ok(())
 }
 
 /// The capture time from `metadata.json`, else the newest modification time of the
@@ -286,14 +315,13 @@ fn observed_at(dir: &Path, limits: &ReadLimits) -> Result<Observed, SnapshotDirE
 /// Reads `{ "<list_key>": [ ... ] }` from the file as a stream and decodes each
 /// element on its own, converting it at once: one odd object costs a warning, not the
 /// file, and memory follows the objects kept, never the file's size or object count.
-fn read_items<T: DeserializeOwned, U>(
-    dir: &Path,
+fn read_items<T: DeserializeOwned, U, R: Read>(
+    path: &Path,
     spec: &FileSpec,
-    limits: &ReadLimits,
+    open: impl Fn() -> Result<R, SnapshotDirError>,
     warnings: &mut Vec<InputWarning>,
     convert: impl FnMut(T) -> Option<U>,
 ) -> Result<Vec<U>, SnapshotDirError> {
-    let path = &dir.join(spec.name);
     let mut items = Items {
         decodes: PhantomData::<fn() -> T>,
         spec,
@@ -316,7 +344,7 @@ fn read_items<T: DeserializeOwned, U>(
             error,
         },
     };
-    let mut deserializer = serde_json::Deserializer::from_reader(open_regular_file(path, limits)?);
+    let mut deserializer = serde_json::Deserializer::from_reader(open()?);
     let found = DocumentSeed { items: &mut items }
         .deserialize(&mut deserializer)
         .and_then(|found| deserializer.end().map(|()| found))
@@ -332,8 +360,7 @@ fn read_items<T: DeserializeOwned, U>(
         // whole (one object is small).
         Found::SingleObject if spec.list_key == "items" => {
             let mut text = String::new();
-            open_regular_file(path, limits)?
-                .read_to_string(&mut text)
+            open()?.read_to_string(&mut text)
                 .map_err(|error| SnapshotDirError::Read {
                     path: path.to_owned(),
                     error,
