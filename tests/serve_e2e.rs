@@ -755,3 +755,53 @@ async fn serve_from_keeps_answering_while_files_are_huge_or_stuck() {
         slow.len()
     );
 }
+
+/// An API outage is logged once when it starts and once when it ends, not once per
+/// retry, and kube's own per-request errors stay out of the default log.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_outage_is_logged_once_not_per_retry() {
+    let api = FakeApiServer::start().await;
+    let kubeconfig = tempfile::NamedTempFile::new().unwrap();
+    api.write_kubeconfig(kubeconfig.path());
+    let ec2 = support::ec2_stub::Ec2Stub::new(2, 1).start().await;
+    let port = free_port();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let child = live_command(&["serve"], kubeconfig.path(), &ec2)
+        .args(["--ec2-poll-interval", "1s"])
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(log.reopen().unwrap())
+        .spawn()
+        .unwrap();
+    let exporter = Exporter { child, port };
+    eventually("/readyz 200", WAIT, || {
+        (http_get(port, "/readyz")?.0 == 200).then_some(())
+    })
+    .await;
+    api.set_unavailable(true);
+    api.drop_watches();
+    // Watch retries back off to every 10 s: 12 s is several retries per resource.
+    eventually("errors counted", WAIT, || {
+        let errors = exporter.value("podeni_kube_watch_errors_total{resource=\"pods\"}")?;
+        (errors >= 3.0).then_some(())
+    })
+    .await;
+    api.set_unavailable(false);
+    eventually("source up again", WAIT, || {
+        (exporter.value("podeni_source_up{source=\"kubernetes\"}")? == 1.0).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    drop(exporter);
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let failed = text.matches("watch failed").count();
+    assert!(
+        (1..=2).contains(&failed),
+        "one line per resource when the outage starts, not per retry ({failed}):\n{text}"
+    );
+    assert!(text.contains("watch working again"), "{text}");
+    assert!(!text.contains("kube_client"), "{text}");
+    assert!(!text.contains("ERROR"), "{text}");
+    assert!(!text.contains('\u{1b}'), "no colour codes in a log file");
+}
