@@ -39,6 +39,17 @@ struct WatchHealth {
     failing_since: Option<Timestamp>,
 }
 
+impl WatchHealth {
+    /// Ends a failure streak (an event arrived, or the errors stopped long enough ago),
+    /// saying so once.
+    fn heal(&mut self, resource: Resource, now: Timestamp) {
+        if let Some(since) = self.failing_since.take() {
+            let down = now.duration_since(since);
+            tracing::info!(resource = resource.as_str(), down_for = %format!("{:.0}s", down.as_secs_f64()), "watch working again");
+        }
+    }
+}
+
 /// What the watchers share with the loop.
 #[derive(Debug, Default)]
 pub struct KubeShared {
@@ -56,6 +67,9 @@ enum Resource {
 }
 
 impl Resource {
+    /// In the order of `KubeShared::health`.
+    const ALL: [Resource; 2] = [Resource::Pods, Resource::Nodes];
+
     fn as_str(self) -> &'static str {
         match self {
             Resource::Pods => "pods",
@@ -83,12 +97,12 @@ impl KubeShared {
     pub fn fresh_until(&self, now: Timestamp) -> Timestamp {
         let quiet = jiff::SignedDuration::try_from(QUIET_AFTER_ERROR).unwrap_or_default();
         let mut fresh = now;
-        for health in self.health().iter_mut() {
+        for (resource, health) in Resource::ALL.into_iter().zip(self.health().iter_mut()) {
             if health
                 .last_error
                 .is_some_and(|last| now.duration_since(last) >= quiet)
             {
-                health.failing_since = None;
+                health.heal(resource, now);
             }
             if let Some(since) = health.failing_since {
                 fresh = fresh.min(since);
@@ -101,15 +115,22 @@ impl KubeShared {
         self.fresh_until(now) == now
     }
 
-    fn record_error(&self, resource: Resource, now: Timestamp) {
+    /// Counts a failure; the first of a streak is logged with its cause, the rest only
+    /// at debug level (kube retries every few seconds for as long as the outage lasts).
+    fn record_error(&self, resource: Resource, now: Timestamp, error: &watcher::Error) {
         let mut health = self.health();
         let entry = &mut health[resource as usize];
         entry.last_error = Some(now);
-        entry.failing_since.get_or_insert(now);
+        if entry.failing_since.is_none() {
+            entry.failing_since = Some(now);
+            tracing::warn!(%error, resource = resource.as_str(), "watch failed; serving the last view and retrying with backoff");
+        } else {
+            tracing::debug!(%error, resource = resource.as_str(), "watch still failing");
+        }
     }
 
     fn record_success(&self, resource: Resource) {
-        self.health()[resource as usize].failing_since = None;
+        self.health()[resource as usize].heal(resource, Timestamp::now());
     }
 }
 
@@ -162,27 +183,15 @@ async fn drive<K, V>(
     );
     let mut events = std::pin::pin!(watcher::watcher(api, config).backoff(backoff));
     let name = resource.as_str();
-    // An outage is logged when it starts and when it ends, not once per retry.
-    let mut failed_attempts = 0u64;
     while let Some(event) = events.next().await {
         let event = match event {
             Ok(event) => event,
             Err(error) => {
-                if failed_attempts == 0 {
-                    tracing::warn!(%error, resource = name, "watch failed; serving the last view and retrying with backoff");
-                } else {
-                    tracing::debug!(%error, resource = name, failed_attempts, "watch still failing");
-                }
-                failed_attempts += 1;
                 metrics.kube_watch_error(name);
-                shared.record_error(resource, Timestamp::now());
+                shared.record_error(resource, Timestamp::now(), &error);
                 continue;
             }
         };
-        if failed_attempts > 0 {
-            tracing::info!(resource = name, failed_attempts, "watch working again");
-            failed_attempts = 0;
-        }
         let mut cache = shared.cache();
         let target = index(&mut cache);
         let decoded = |guard: DeserializeGuard<K>| match guard.0 {

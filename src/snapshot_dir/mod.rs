@@ -249,7 +249,10 @@ fn decode_into<R: Read>(
     path: &Path,
     open: impl Fn() -> Result<R, SnapshotDirError>,
 ) -> Result<(), SnapshotDirError> {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     let warnings = &mut loaded.warnings;
     match name {
         NODES_FILE => {
@@ -265,10 +268,13 @@ fn decode_into<R: Read>(
             })?;
         }
         NETWORK_INTERFACES_FILE => {
-            loaded.inventory.enis =
-                read_items(path, &NETWORK_INTERFACES, open, warnings, |eni: NetworkInterface| {
-                    Some(Eni::from(eni))
-                })?;
+            loaded.inventory.enis = read_items(
+                path,
+                &NETWORK_INTERFACES,
+                open,
+                warnings,
+                |eni: NetworkInterface| Some(Eni::from(eni)),
+            )?;
         }
         SUBNETS_FILE => {
             loaded.inventory.subnets =
@@ -360,7 +366,8 @@ fn read_items<T: DeserializeOwned, U, R: Read>(
         // whole (one object is small).
         Found::SingleObject if spec.list_key == "items" => {
             let mut text = String::new();
-            open()?.read_to_string(&mut text)
+            open()?
+                .read_to_string(&mut text)
                 .map_err(|error| SnapshotDirError::Read {
                     path: path.to_owned(),
                     error,
