@@ -232,6 +232,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Arc::new(move || source.readiness())
         }
         None => {
+            let cooldown = grace
+                .branch_eni_cooldown
+                .unwrap_or(DEFAULT_BRANCH_ENI_COOLDOWN);
+            warn_about_short_graces(&grace.settings(cooldown, ec2_poll_interval), cooldown);
             let ec2 = ec2_poller(&live, metrics.clone()).await?;
             let client = k8s::client(live.kubeconfig.as_deref())
                 .await
