@@ -77,15 +77,20 @@ impl Live {
         }
     }
 
-    /// `/readyz`: the first Kubernetes sync and the first EC2 poll are done.
+    /// `/readyz`: the first Kubernetes sync and the first EC2 poll are done, and no watch
+    /// is failing.
     pub fn readiness(&self) -> Result<(), String> {
         let mut missing = Vec::new();
         if !self.kube.cache().is_synced() {
-            missing.push("Kubernetes initial sync");
+            missing.push("Kubernetes initial sync".to_owned());
         }
         if !self.ec2_polled.load(Ordering::Relaxed) {
-            missing.push("first EC2 poll");
+            missing.push("first EC2 poll".to_owned());
         }
+        // A watch that keeps failing (a Role without `watch`, an outage) leaves figures
+        // that silently go stale: not ready, and say why.
+        self.kube.fresh_until(Timestamp::now());
+        missing.extend(self.kube.failing());
         if missing.is_empty() {
             Ok(())
         } else {

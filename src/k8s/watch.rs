@@ -32,11 +32,13 @@ const QUIET_AFTER_ERROR: Duration = Duration::from_secs(25);
 const LIST_PAGE_SIZE: u32 = 500;
 
 /// Health of one watched resource.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct WatchHealth {
     last_error: Option<Timestamp>,
     /// First error of the current failure streak: the cache is known good up to here.
     failing_since: Option<Timestamp>,
+    /// What the last error said (a missing permission names itself here).
+    last_message: Option<String>,
 }
 
 impl WatchHealth {
@@ -111,6 +113,23 @@ impl KubeShared {
         fresh
     }
 
+    /// The watches failing now, each with when it started and its last error: why the
+    /// figures are stale, for `/readyz`.
+    pub fn failing(&self) -> Vec<String> {
+        Resource::ALL
+            .into_iter()
+            .zip(self.health().iter())
+            .filter_map(|(resource, health)| {
+                let since = health.failing_since?;
+                Some(format!(
+                    "watch of {} failing since {since}: {}",
+                    resource.as_str(),
+                    health.last_message.as_deref().unwrap_or("unknown error")
+                ))
+            })
+            .collect()
+    }
+
     pub fn is_healthy(&self, now: Timestamp) -> bool {
         self.fresh_until(now) == now
     }
@@ -121,6 +140,7 @@ impl KubeShared {
         let mut health = self.health();
         let entry = &mut health[resource as usize];
         entry.last_error = Some(now);
+        entry.last_message = Some(error.to_string());
         if entry.failing_since.is_none() {
             entry.failing_since = Some(now);
             tracing::warn!(%error, resource = resource.as_str(), "watch failed; serving the last view and retrying with backoff");

@@ -6,6 +6,7 @@ pub mod apiserver;
 pub mod ec2_stub;
 pub mod moto;
 pub mod proxy;
+pub mod real_apiserver;
 pub mod world;
 
 use std::time::{Duration, Instant};

@@ -13,6 +13,23 @@ pub const CLUSTER: &str = "prod-eu";
 pub const FULL_NODE: &str = "ip-10-0-1-10.eu-west-1.compute.internal";
 pub const HEALTHY_NODE: &str = "ip-10-0-2-20.eu-west-1.compute.internal";
 
+/// Where the incident's nodes and pods go: the stand-in API server, or a real one.
+pub trait Cluster {
+    fn put(&self, resource: &str, object: Value) -> impl std::future::Future<Output = ()>;
+}
+
+impl Cluster for FakeApiServer {
+    async fn put(&self, resource: &str, object: Value) {
+        self.apply(resource, object);
+    }
+}
+
+impl Cluster for super::real_apiserver::RealCluster {
+    async fn put(&self, resource: &str, object: Value) {
+        self.apply(resource, object).await;
+    }
+}
+
 pub struct Incident {
     pub vpc_id: String,
     pub subnet_ids: Vec<String>,
@@ -219,7 +236,7 @@ pub fn plain_pod_json(key: &str, node: &str) -> Value {
 /// Builds the incident: on the full node (m5a.xlarge, 18) 13 running SGP pods, 3
 /// completed Job pods holding ENIs, 2 ENIs in cool-down and 1 pod waiting; a healthy
 /// m5.large with 4 running pods; a detached branch; an ENI of another cluster.
-pub async fn build_incident(client: &Client, api: &FakeApiServer) -> Incident {
+pub async fn build_incident(client: &Client, api: &impl Cluster) -> Incident {
     let ec2 = Ec2 { client };
     let vpc = client
         .create_vpc()
@@ -236,19 +253,19 @@ pub async fn build_incident(client: &Client, api: &FakeApiServer) -> Incident {
     let trunk_a = ec2.trunk(&subnet_a, &instance_a).await;
     let trunk_b = ec2.trunk(&subnet_b, &instance_b).await;
 
-    api.apply(
+    api.put(
         "nodes",
         node_json(FULL_NODE, &instance_a, "m5a.xlarge", "eu-west-1a", 18),
-    );
-    api.apply(
+    ).await;
+    api.put(
         "nodes",
         node_json(HEALTHY_NODE, &instance_b, "m5.large", "eu-west-1b", 9),
-    );
-    api.apply("nodes", json!({
+    ).await;
+    api.put("nodes", json!({
         "metadata": {"name": "fargate-ip-10-0-40-7.eu-west-1.compute.internal",
                      "labels": {"eks.amazonaws.com/compute-type": "fargate"}},
         "spec": {"providerID": "aws:///eu-west-1b/0a1b2c3d4e-5f6a7b8c/fargate-ip-10-0-40-7.eu-west-1.compute.internal"}
-    }));
+    })).await;
 
     let mut vlan = 1;
     let mut running = Vec::new();
@@ -258,7 +275,7 @@ pub async fn build_incident(client: &Client, api: &FakeApiServer) -> Incident {
             .await;
         vlan += 1;
         let key = format!("shop/checkout-api-7d9f8b6c5d-{i:05}");
-        api.apply(
+        api.put(
             "pods",
             pod_json(
                 &key,
@@ -267,7 +284,7 @@ pub async fn build_incident(client: &Client, api: &FakeApiServer) -> Incident {
                 Some(&eni),
                 Some(("ReplicaSet", "checkout-api-7d9f8b6c5d")),
             ),
-        );
+        ).await;
         running.push((key, eni));
     }
     let mut completed = Vec::new();
@@ -281,10 +298,10 @@ pub async fn build_incident(client: &Client, api: &FakeApiServer) -> Incident {
             .await;
         vlan += 1;
         let key = format!("shop/{job}-x7k2p");
-        api.apply(
+        api.put(
             "pods",
             pod_json(&key, FULL_NODE, "Succeeded", Some(&eni), Some(("Job", job))),
-        );
+        ).await;
         completed.push((key, eni));
     }
     let mut orphans = Vec::new();
@@ -296,7 +313,7 @@ pub async fn build_incident(client: &Client, api: &FakeApiServer) -> Incident {
         vlan += 1;
     }
     let waiting_pod = "shop/checkout-api-7d9f8b6c5d-q8r2t".to_owned();
-    api.apply(
+    api.put(
         "pods",
         pod_json(
             &waiting_pod,
@@ -305,17 +322,17 @@ pub async fn build_incident(client: &Client, api: &FakeApiServer) -> Incident {
             None,
             Some(("ReplicaSet", "checkout-api-7d9f8b6c5d")),
         ),
-    );
-    api.apply(
+    ).await;
+    api.put(
         "pods",
         plain_pod_json("kube-system/coredns-5d8f7b9c6-abcde", FULL_NODE),
-    );
+    ).await;
 
     for i in 0..4 {
         let eni = ec2
             .branch(&subnet_b, &trunk_b, &instance_b, i + 1, true)
             .await;
-        api.apply(
+        api.put(
             "pods",
             pod_json(
                 &format!("catalog/search-{i}"),
@@ -324,7 +341,7 @@ pub async fn build_incident(client: &Client, api: &FakeApiServer) -> Incident {
                 Some(&eni),
                 None,
             ),
-        );
+        ).await;
     }
     let detached_eni = ec2.branch(&subnet_b, &trunk_b, &instance_b, 9, false).await;
     let other_cluster_eni = ec2

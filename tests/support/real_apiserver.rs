@@ -1,0 +1,198 @@
+//! A real kube-apiserver (v1.20.2, built from Debian's source package by
+//! `scripts/kube-apiserver install`) with a real etcd, one per test: TLS, RBAC, an
+//! admin client certificate and a token for the exporter's ServiceAccount identity.
+//! `scripts/test` builds it once and points `PODENI_TEST_KUBE_APISERVER` at the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+pub struct RealApiServer {
+    dir: tempfile::TempDir,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kube-apiserver")
+}
+
+fn run_script(args: &[&str]) -> String {
+    let output = Command::new(script())
+        .args(args)
+        .output()
+        .expect("run scripts/kube-apiserver");
+    assert!(
+        output.status.success(),
+        "scripts/kube-apiserver {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+impl RealApiServer {
+    /// Starts etcd and kube-apiserver; fails loudly when the binary is not built.
+    pub fn start() -> Self {
+        let binary = std::env::var_os("PODENI_TEST_KUBE_APISERVER").unwrap_or_else(|| {
+            panic!(
+                "PODENI_TEST_KUBE_APISERVER is not set: these tests need the real kube-apiserver \
+                 (scripts/test builds it with scripts/kube-apiserver install and sets it)"
+            )
+        });
+        assert!(
+            Path::new(&binary).is_file(),
+            "PODENI_TEST_KUBE_APISERVER={} is not a file: run scripts/kube-apiserver install",
+            Path::new(&binary).display()
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        run_script(&["start", dir.path().to_str().unwrap()]);
+        Self { dir }
+    }
+
+    pub fn admin_kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("admin.kubeconfig")
+    }
+
+    /// The token of `system:serviceaccount:pod-eni-exporter:pod-eni-exporter`: it can do
+    /// only what `deploy/kubernetes` binds to that ServiceAccount.
+    pub fn exporter_kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("exporter.kubeconfig")
+    }
+
+    /// Restarts kube-apiserver on the same etcd and port: every watch is cut.
+    pub fn restart(&self) {
+        run_script(&["restart", self.dir.path().to_str().unwrap()]);
+    }
+
+    /// Compacts etcd to its current revision: a watch resuming from an older
+    /// resourceVersion now gets 410 Gone.
+    pub fn compact(&self) {
+        run_script(&["compact", self.dir.path().to_str().unwrap()]);
+    }
+
+    pub async fn admin_client(&self) -> kube::Client {
+        let text = std::fs::read_to_string(self.admin_kubeconfig()).unwrap();
+        let kubeconfig = kube::config::Kubeconfig::from_yaml(&text).unwrap();
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+            .await
+            .expect("admin kubeconfig");
+        kube::Client::try_from(config).expect("admin client")
+    }
+
+    /// `kubectl` as the admin, failing the test on error.
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let (ok, out, err) = self.kubectl_as(&self.admin_kubeconfig(), args, stdin);
+        assert!(ok, "kubectl {args:?} failed: {err}");
+        out
+    }
+
+    /// `kubectl` as anyone: (success, stdout, stderr).
+    pub fn kubectl_as(
+        &self,
+        kubeconfig: &Path,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> (bool, String, String) {
+        use std::io::Write;
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl on PATH (scripts/test installs kubernetes-client)");
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(input);
+        let output = child.wait_with_output().unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for RealApiServer {
+    fn drop(&mut self) {
+        let _ = Command::new(script())
+            .args(["stop", self.dir.path().to_str().unwrap()])
+            .status();
+    }
+}
+
+/// Creates objects as a user would, then sets their status through the `/status`
+/// subresource as the kubelet would (there is no kubelet or controller here).
+pub struct RealCluster {
+    pub client: kube::Client,
+}
+
+impl RealCluster {
+    pub async fn apply(&self, resource: &str, mut object: Value) {
+        let status = object
+            .as_object_mut()
+            .and_then(|o| o.remove("status"))
+            .filter(|s| !s.is_null());
+        if let Some(meta) = object["metadata"].as_object_mut() {
+            meta.remove("creationTimestamp");
+        }
+        match resource {
+            "nodes" => {
+                let api: Api<Node> = Api::all(self.client.clone());
+                let node: Node = serde_json::from_value(object).expect("node json");
+                let name = node.metadata.name.clone().unwrap();
+                api.create(&PostParams::default(), &node)
+                    .await
+                    .expect("create node");
+                if let Some(status) = status {
+                    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": status})))
+                        .await
+                        .expect("node status");
+                }
+            }
+            "pods" => {
+                let namespace = object["metadata"]["namespace"].as_str().unwrap().to_owned();
+                self.ensure_namespace(&namespace).await;
+                let api: Api<Pod> = Api::namespaced(self.client.clone(), &namespace);
+                let pod: Pod = serde_json::from_value(object).expect("pod json");
+                let name = pod.metadata.name.clone().unwrap();
+                api.create(&PostParams::default(), &pod)
+                    .await
+                    .expect("create pod");
+                if let Some(status) = status {
+                    self.set_pod_status(&namespace, &name, status).await;
+                }
+            }
+            other => panic!("no such resource: {other}"),
+        }
+    }
+
+    pub async fn set_pod_status(&self, namespace: &str, name: &str, status: Value) {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": status})))
+            .await
+            .expect("pod status");
+    }
+
+    pub async fn delete_pod(&self, namespace: &str, name: &str) {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
+        // No kubelet confirms termination here: delete at once.
+        api.delete(name, &kube::api::DeleteParams::default().grace_period(0))
+            .await
+            .expect("delete pod");
+    }
+
+    async fn ensure_namespace(&self, name: &str) {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let namespace: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        match api.create(&PostParams::default(), &namespace).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(error) => panic!("create namespace {name}: {error}"),
+        }
+    }
+}
