@@ -128,9 +128,22 @@ impl Drop for RealApiServer {
 /// subresource as the kubelet would (there is no kubelet or controller here).
 pub struct RealCluster {
     pub client: kube::Client,
+    /// Namespaces known to exist, so a burst of pods does not ask each time.
+    namespaces: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl RealCluster {
+    pub fn new(client: kube::Client) -> Self {
+        Self {
+            client,
+            namespaces: Default::default(),
+        }
+    }
+
+    pub async fn put_pod(&self, pod: Value) {
+        self.apply("pods", pod).await;
+    }
+
     pub async fn apply(&self, resource: &str, mut object: Value) {
         let status = object
             .as_object_mut()
@@ -148,9 +161,13 @@ impl RealCluster {
                     .await
                     .expect("create node");
                 if let Some(status) = status {
-                    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": status})))
-                        .await
-                        .expect("node status");
+                    api.patch_status(
+                        &name,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"status": status})),
+                    )
+                    .await
+                    .expect("node status");
                 }
             }
             "pods" => {
@@ -172,9 +189,13 @@ impl RealCluster {
 
     pub async fn set_pod_status(&self, namespace: &str, name: &str, status: Value) {
         let api: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        api.patch_status(name, &PatchParams::default(), &Patch::Merge(json!({"status": status})))
-            .await
-            .expect("pod status");
+        api.patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
+        .await
+        .expect("pod status");
     }
 
     pub async fn delete_pod(&self, namespace: &str, name: &str) {
@@ -186,6 +207,9 @@ impl RealCluster {
     }
 
     async fn ensure_namespace(&self, name: &str) {
+        if self.namespaces.lock().unwrap().contains(name) {
+            return;
+        }
         let api: Api<Namespace> = Api::all(self.client.clone());
         let namespace: Namespace =
             serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
@@ -194,5 +218,6 @@ impl RealCluster {
             Err(kube::Error::Api(status)) if status.code == 409 => {}
             Err(error) => panic!("create namespace {name}: {error}"),
         }
+        self.namespaces.lock().unwrap().insert(name.to_owned());
     }
 }

@@ -256,11 +256,13 @@ pub async fn build_incident(client: &Client, api: &impl Cluster) -> Incident {
     api.put(
         "nodes",
         node_json(FULL_NODE, &instance_a, "m5a.xlarge", "eu-west-1a", 18),
-    ).await;
+    )
+    .await;
     api.put(
         "nodes",
         node_json(HEALTHY_NODE, &instance_b, "m5.large", "eu-west-1b", 9),
-    ).await;
+    )
+    .await;
     api.put("nodes", json!({
         "metadata": {"name": "fargate-ip-10-0-40-7.eu-west-1.compute.internal",
                      "labels": {"eks.amazonaws.com/compute-type": "fargate"}},
@@ -284,7 +286,8 @@ pub async fn build_incident(client: &Client, api: &impl Cluster) -> Incident {
                 Some(&eni),
                 Some(("ReplicaSet", "checkout-api-7d9f8b6c5d")),
             ),
-        ).await;
+        )
+        .await;
         running.push((key, eni));
     }
     let mut completed = Vec::new();
@@ -301,7 +304,8 @@ pub async fn build_incident(client: &Client, api: &impl Cluster) -> Incident {
         api.put(
             "pods",
             pod_json(&key, FULL_NODE, "Succeeded", Some(&eni), Some(("Job", job))),
-        ).await;
+        )
+        .await;
         completed.push((key, eni));
     }
     let mut orphans = Vec::new();
@@ -322,11 +326,13 @@ pub async fn build_incident(client: &Client, api: &impl Cluster) -> Incident {
             None,
             Some(("ReplicaSet", "checkout-api-7d9f8b6c5d")),
         ),
-    ).await;
+    )
+    .await;
     api.put(
         "pods",
         plain_pod_json("kube-system/coredns-5d8f7b9c6-abcde", FULL_NODE),
-    ).await;
+    )
+    .await;
 
     for i in 0..4 {
         let eni = ec2
@@ -341,7 +347,8 @@ pub async fn build_incident(client: &Client, api: &impl Cluster) -> Incident {
                 Some(&eni),
                 None,
             ),
-        ).await;
+        )
+        .await;
     }
     let detached_eni = ec2.branch(&subnet_b, &trunk_b, &instance_b, 9, false).await;
     let other_cluster_eni = ec2

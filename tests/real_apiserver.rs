@@ -1,0 +1,401 @@
+//! Against a real kube-apiserver and etcd (issue 10): the rendered manifests pass the
+//! server's validation, RBAC is enforced for the exporter's own identity, the incident is
+//! accounted from real list/watch, restarts and compaction are survived, and the live
+//! audit equals the audit of the snapshot it writes. EC2 is moto.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::moto::{Moto, ec2_client, free_port};
+use support::real_apiserver::{RealApiServer, RealCluster};
+use support::world::{CLUSTER, FULL_NODE, build_incident, pod_json};
+use support::{eventually, http_get, sample};
+
+const WAIT: Duration = Duration::from_secs(60);
+const OPERATOR_KINDS: [&str; 2] = ["ServiceMonitor", "PrometheusRule"];
+
+struct Exporter {
+    child: Child,
+    port: u16,
+    log: tempfile::NamedTempFile,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Exporter {
+    fn start(kubeconfig: &std::path::Path, ec2_endpoint: &str, extra: &[&str]) -> Self {
+        let port = free_port();
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let child = live_command(&["serve"], kubeconfig, ec2_endpoint)
+            .args(["--ec2-poll-interval", "1s"])
+            .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log.reopen().unwrap())
+            .spawn()
+            .expect("start pod-eni-exporter serve");
+        Self { child, port, log }
+    }
+
+    fn value(&self, series: &str) -> Option<f64> {
+        let (status, body) = http_get(self.port, "/metrics")?;
+        (status == 200).then(|| sample(&body, series)).flatten()
+    }
+
+    fn state(&self, state: &str) -> Option<f64> {
+        self.value(&format!(
+            "podeni_node_branch_enis{{node=\"{FULL_NODE}\",state=\"{state}\"}}"
+        ))
+    }
+
+    fn node(&self, metric: &str) -> Option<f64> {
+        self.value(&format!("{metric}{{node=\"{FULL_NODE}\"}}"))
+    }
+
+    async fn wait_for(&self, what: &str, check: impl Fn(&Self) -> bool) {
+        eventually(what, WAIT, || check(self).then_some(())).await;
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+}
+
+fn live_command(args: &[&str], kubeconfig: &std::path::Path, ec2_endpoint: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"));
+    command
+        .args(args)
+        .args(["--cluster-name", CLUSTER])
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .env("AWS_ENDPOINT_URL_EC2", ec2_endpoint)
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("RUST_LOG");
+    command
+}
+
+/// `kubectl kustomize deploy/kubernetes`, without the prometheus-operator kinds (no
+/// such CRDs on a bare API server), as one YAML stream.
+fn rendered_manifests(server: &RealApiServer) -> String {
+    let rendered = server.kubectl(&["kustomize", "deploy/kubernetes"], None);
+    rendered
+        .split("\n---\n")
+        .filter(|doc| {
+            !OPERATOR_KINDS
+                .iter()
+                .any(|kind| doc.contains(&format!("\nkind: {kind}\n")))
+        })
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn manifests_rbac_and_the_incident_on_a_real_api_server() {
+    let server = RealApiServer::start();
+    std::env::set_current_dir(env!("CARGO_MANIFEST_DIR")).unwrap();
+
+    // Every object passes the real server's validation and admission.
+    let manifests = rendered_manifests(&server);
+    server.kubectl(&["create", "namespace", "pod-eni-exporter"], None);
+    let dry = server.kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&manifests));
+    let documents = manifests.split("\n---\n").count();
+    let accepted = dry
+        .lines()
+        .filter(|l| l.ends_with("(server dry run)"))
+        .count();
+    assert_eq!(accepted, documents, "every object accepted:\n{dry}");
+    for object in [
+        "serviceaccount/pod-eni-exporter",
+        "clusterrole.rbac.authorization.k8s.io/pod-eni-exporter",
+        "clusterrolebinding.rbac.authorization.k8s.io/pod-eni-exporter",
+        "deployment.apps/pod-eni-exporter",
+        "service/pod-eni-exporter",
+    ] {
+        assert!(dry.contains(object), "{object} in the dry run:\n{dry}");
+    }
+    // The RBAC objects for real: the exporter's identity gets exactly them.
+    let rbac: String = manifests
+        .split("\n---\n")
+        .filter(|doc| {
+            ["ClusterRole", "ClusterRoleBinding", "ServiceAccount"]
+                .iter()
+                .any(|kind| doc.contains(&format!("\nkind: {kind}\n")))
+        })
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    server.kubectl(&["apply", "-f", "-"], Some(&rbac));
+
+    let exporter_config = server.exporter_kubeconfig();
+    let as_exporter = |args: &[&str]| server.kubectl_as(&exporter_config, args, None);
+    for allowed in [
+        ["list", "pods"],
+        ["watch", "pods"],
+        ["list", "nodes"],
+        ["watch", "nodes"],
+    ] {
+        let (ok, out, err) = as_exporter(&["auth", "can-i", allowed[0], allowed[1], "-A"]);
+        assert!(ok && out.trim() == "yes", "{allowed:?}: {out}{err}");
+    }
+    let (ok, _, err) = as_exporter(&["get", "secrets", "-A"]);
+    assert!(!ok && err.contains("Forbidden"), "secrets: {err}");
+    let (ok, _, err) = as_exporter(&["create", "namespace", "mine"]);
+    assert!(!ok && err.contains("Forbidden"), "writes: {err}");
+    let (ok, _, err) = as_exporter(&["delete", "node", "anything"]);
+    assert!(!ok && err.contains("Forbidden"), "deletes: {err}");
+
+    // The incident, created through the API, with the ENIs in moto.
+    let moto = Moto::start();
+    let cluster = RealCluster::new(server.admin_client().await);
+    let world = build_incident(&ec2_client(&moto.endpoint()), &cluster).await;
+    let exporter = Exporter::start(
+        &exporter_config,
+        &moto.endpoint(),
+        &["--orphan-leak-grace", "8s", "--completed-leak-grace", "12s"],
+    );
+    eventually("/readyz 200", WAIT, || {
+        (http_get(exporter.port, "/readyz")?.0 == 200).then_some(())
+    })
+    .await;
+    exporter
+        .wait_for("incident figures", |e| {
+            e.node("podeni_node_branch_eni_capacity") == Some(18.0)
+                && e.node("podeni_node_branch_eni_requests") == Some(14.0)
+                && e.state("in_use") == Some(13.0)
+                && e.node("podeni_node_pods_waiting_for_branch_eni") == Some(1.0)
+                && e.node("podeni_node_branch_eni_remaining") == Some(0.0)
+        })
+        .await;
+    // The three long-finished migrations (no finish time: aged from first sight) and
+    // the two ENIs in cool-down leak after their graces.
+    exporter
+        .wait_for("graces pass", |e| e.state("leaked") == Some(5.0))
+        .await;
+
+    // A Job pod completes now (status patch, as the kubelet does): being released.
+    let (job_key, job_eni) = world.running[0].clone();
+    let (namespace, name) = job_key.split_once('/').unwrap();
+    let now = jiff::Timestamp::now().to_string();
+    cluster
+        .set_pod_status(
+            namespace,
+            name,
+            json!({"phase": "Succeeded", "containerStatuses": [{
+                "name": "app", "image": "registry.example.com/app:1", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                "startedAt": "2026-11-24T08:00:00Z", "finishedAt": now}}}]}),
+        )
+        .await;
+    exporter
+        .wait_for("completed, being released", |e| {
+            e.state("in_use") == Some(12.0) && e.state("completed_pod") == Some(1.0)
+        })
+        .await;
+    exporter
+        .wait_for("then leaked, naming its holder", |e| {
+            e.state("leaked") == Some(6.0)
+                && e.value(&format!(
+                    "podeni_branch_eni_holder_info{{eni_id=\"{job_eni}\",node=\"{FULL_NODE}\",state=\"leaked\",namespace=\"{namespace}\",pod=\"{name}\",owner_kind=\"ReplicaSet\",owner_name=\"checkout-api-7d9f8b6c5d\"}}"
+                )) == Some(1.0)
+        })
+        .await;
+
+    // A running pod is deleted: its ENI is named by no pod, then leaked.
+    let (key, _) = world.running[1].clone();
+    let (namespace, name) = key.split_once('/').unwrap();
+    cluster.delete_pod(namespace, name).await;
+    exporter
+        .wait_for("orphaned", |e| {
+            e.state("in_use") == Some(11.0) && e.state("orphaned") == Some(1.0)
+        })
+        .await;
+    exporter
+        .wait_for("orphan leaked", |e| e.state("leaked") == Some(7.0))
+        .await;
+    let log = exporter.log();
+    assert!(!log.contains("ERROR"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_role_without_watch_is_named_in_readyz_and_the_log() {
+    let server = RealApiServer::start();
+    let role = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "pod-eni-exporter-no-watch"},
+        "rules": [{"apiGroups": [""], "resources": ["pods", "nodes"], "verbs": ["get", "list"]}]
+    });
+    let binding = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "pod-eni-exporter-no-watch"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "pod-eni-exporter-no-watch"},
+        "subjects": [{"kind": "ServiceAccount", "name": "pod-eni-exporter", "namespace": "pod-eni-exporter"}]
+    });
+    for object in [role, binding] {
+        server.kubectl(&["apply", "-f", "-"], Some(&object.to_string()));
+    }
+    let moto = Moto::start();
+    let exporter = Exporter::start(&server.exporter_kubeconfig(), &moto.endpoint(), &[]);
+    eventually("watch errors counted", WAIT, || {
+        let errors = exporter.value("podeni_kube_watch_errors_total{resource=\"pods\"}")?;
+        (errors >= 1.0).then_some(())
+    })
+    .await;
+    let (status, body) = http_get(exporter.port, "/readyz").unwrap();
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body.contains("watch of pods failing") && body.contains("cannot watch resource \"pods\""),
+        "{body}"
+    );
+    let log = exporter.log();
+    assert!(log.contains("cannot watch resource"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restarts_compaction_and_bursts_on_a_real_api_server() {
+    let server = RealApiServer::start();
+    let moto = Moto::start();
+    let cluster = RealCluster::new(server.admin_client().await);
+    build_incident(&ec2_client(&moto.endpoint()), &cluster).await;
+    let exporter = Exporter::start(&server.admin_kubeconfig(), &moto.endpoint(), &[]);
+    let settled = |e: &Exporter| {
+        e.state("in_use") == Some(13.0)
+            && e.state("completed_pod") == Some(3.0)
+            && e.state("orphaned") == Some(2.0)
+            && e.node("podeni_node_branch_eni_requests") == Some(14.0)
+    };
+    exporter.wait_for("incident figures", settled).await;
+
+    // The API server restarts under the exporter: watches resume, nothing leaks.
+    server.restart();
+    cluster
+        .put_pod(pod_json(
+            "shop/after-restart",
+            FULL_NODE,
+            "Pending",
+            None,
+            None,
+        ))
+        .await;
+    exporter
+        .wait_for("the watch resumed", |e| {
+            e.node("podeni_node_branch_eni_requests") == Some(15.0)
+                && e.state("leaked") == Some(0.0)
+        })
+        .await;
+
+    // Compaction, then a cut watch: resuming from the old version gets 410 Gone, the
+    // exporter re-lists, and the figures are the same.
+    server.compact();
+    server.restart();
+    cluster
+        .put_pod(pod_json(
+            "shop/after-compaction",
+            FULL_NODE,
+            "Pending",
+            None,
+            None,
+        ))
+        .await;
+    exporter
+        .wait_for("re-listed", |e| {
+            e.node("podeni_node_branch_eni_requests") == Some(16.0)
+                && e.state("in_use") == Some(13.0)
+                && e.state("leaked") == Some(0.0)
+        })
+        .await;
+
+    // 2,000 pods in a burst are all accounted.
+    let cluster = std::sync::Arc::new(cluster);
+    let mut creations = Vec::new();
+    for chunk in 0..8 {
+        let cluster = cluster.clone();
+        creations.push(tokio::spawn(async move {
+            for i in 0..250 {
+                let key = format!("burst/pod-{chunk}-{i}");
+                cluster
+                    .put_pod(pod_json(&key, FULL_NODE, "Pending", None, None))
+                    .await;
+            }
+        }));
+    }
+    for creation in creations {
+        creation.await.unwrap();
+    }
+    exporter
+        .wait_for("the burst accounted", |e| {
+            e.node("podeni_node_branch_eni_requests") == Some(2016.0)
+                && e.node("podeni_node_pods_waiting_for_branch_eni") == Some(2003.0)
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_audit_on_a_real_api_server_equals_the_audit_of_its_snapshot() {
+    let server = RealApiServer::start();
+    let moto = Moto::start();
+    let cluster = RealCluster::new(server.admin_client().await);
+    build_incident(&ec2_client(&moto.endpoint()), &cluster).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = server.admin_kubeconfig();
+    let live = live_command(
+        &["audit", "--output", "json"],
+        &kubeconfig,
+        &moto.endpoint(),
+    )
+    .output()
+    .unwrap();
+    assert!(
+        live.status.success(),
+        "{}",
+        String::from_utf8_lossy(&live.stderr)
+    );
+    let out = dir.path().join("snap");
+    let written = live_command(
+        &["snapshot", "--out", out.to_str().unwrap()],
+        &kubeconfig,
+        &moto.endpoint(),
+    )
+    .output()
+    .unwrap();
+    assert!(
+        written.status.success(),
+        "{}",
+        String::from_utf8_lossy(&written.stderr)
+    );
+    let offline = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
+        .args(["audit", "--output", "json", "--from", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        offline.status.success(),
+        "{}",
+        String::from_utf8_lossy(&offline.stderr)
+    );
+    let strip = |bytes: &[u8]| {
+        let mut audit: Value = serde_json::from_slice(bytes).unwrap();
+        let fields = audit.as_object_mut().unwrap();
+        fields.remove("observedAt");
+        fields.remove("observedAtSource");
+        audit
+    };
+    let live = strip(&live.stdout);
+    assert_eq!(strip(&offline.stdout), live);
+    let node = live["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node"] == FULL_NODE)
+        .unwrap();
+    assert_eq!(node["attached"], 18);
+    assert_eq!(node["requested"], 14);
+}
