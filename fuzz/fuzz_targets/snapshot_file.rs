@@ -23,14 +23,20 @@ fuzz_target!(|data: &[u8]| {
     };
     let name = DATA_FILES[usize::from(pick) % DATA_FILES.len()];
     if let Err(error) = snapshot_dir::decode_file(&mut loaded, name, bytes) {
-        assert!(error.to_string().contains(name), "errors name the file: {error}");
+        assert!(
+            error.to_string().contains(name),
+            "errors name the file: {error}"
+        );
         return;
     }
     let snapshot = loaded.join(&Settings::default());
     for node in &snapshot.nodes {
         let states = node.branch_enis;
         assert!(
-            states.in_use as u64 + states.completed_pod as u64 + states.orphaned as u64 + states.leaked as u64
+            states.in_use as u64
+                + states.completed_pod as u64
+                + states.orphaned as u64
+                + states.leaked as u64
                 == node.attached() as u64
         );
     }
