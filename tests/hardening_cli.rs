@@ -42,6 +42,14 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The run ended with `code` and said `text` on stderr.
+fn assert_exit(output: &Output, code: i32, text: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "{err}");
+    assert!(err.contains(text), "expected {text:?} in: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
 fn copy_example(to: &Path) {
     for entry in fs::read_dir(repo().join("examples/incident")).unwrap() {
         let entry = entry.unwrap();
@@ -68,18 +76,7 @@ fn nonsense_flags_exit_2_naming_the_flag() {
         args.extend_from_slice(flags);
         let output = run(&args);
         let flag = flags[0].split('=').next().unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(2),
-            "{flags:?}: {}",
-            stderr(&output)
-        );
-        assert!(
-            stderr(&output).contains(flag),
-            "{flags:?}: {}",
-            stderr(&output)
-        );
-        assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+        assert_exit(&output, 2, flag);
     }
     let output = run(&[
         "serve",
@@ -87,8 +84,7 @@ fn nonsense_flags_exit_2_naming_the_flag() {
         "examples/incident",
         "--ec2-poll-interval=0s",
     ]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(stderr(&output).contains("under the 1s minimum"));
+    assert_exit(&output, 2, "under the 1s minimum");
 }
 
 #[test]
@@ -99,12 +95,7 @@ fn a_grace_shorter_than_the_cooldown_is_allowed_with_a_warning() {
         "examples/incident",
         "--completed-leak-grace=30s",
     ]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("shorter than the controller's cool-down"),
-        "{}",
-        stderr(&output)
-    );
+    assert_exit(&output, 0, "shorter than the controller's cool-down");
 }
 
 #[test]
@@ -136,12 +127,7 @@ fn a_closed_pipe_ends_quietly_and_a_full_disk_is_an_error() {
         .stdout(full)
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("cannot write the report"),
-        "{}",
-        stderr(&output)
-    );
+    assert_exit(&output, 2, "cannot write the report");
 }
 
 #[test]
@@ -159,23 +145,13 @@ fn fifos_and_devices_in_place_of_files_are_refused_at_once() {
     );
     let from = dir.path().to_str().unwrap();
     let output = run(&["audit", "--from", from]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("nodes.json: is a FIFO"),
-        "{}",
-        stderr(&output)
-    );
+    assert_exit(&output, 2, "nodes.json: is a FIFO");
 
     for device in ["/dev/zero", "/dev/urandom"] {
         fs::remove_file(&nodes).unwrap();
         std::os::unix::fs::symlink(device, &nodes).unwrap();
         let output = run(&["audit", "--from", from]);
-        assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-        assert!(
-            stderr(&output).contains("is a character device"),
-            "{}",
-            stderr(&output)
-        );
+        assert_exit(&output, 2, "is a character device");
     }
 
     let output = run(&[
@@ -185,12 +161,7 @@ fn fifos_and_devices_in_place_of_files_are_refused_at_once() {
         "--max-file-size",
         "1KB",
     ]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("larger than the 1000-byte limit"),
-        "{}",
-        stderr(&output)
-    );
+    assert_exit(&output, 2, "larger than the 1000-byte limit");
 }
 
 #[test]
@@ -203,12 +174,7 @@ fn a_gate_never_passes_on_garbage() {
     fs::rename(dir.path().join("nodes.json"), dir.path().join("pods.json")).unwrap();
     fs::rename(dir.path().join("tmp.json"), dir.path().join("nodes.json")).unwrap();
     let output = run(&["audit", "--from", from, "--fail-on", "exhausted,leaked"]);
-    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("none of its"),
-        "{}",
-        stderr(&output)
-    );
+    assert_exit(&output, 2, "none of its");
 }
 
 #[test]

@@ -5,84 +5,21 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use serde_json::{Value, json};
-use support::moto::{Moto, ec2_client, free_port};
+use support::exporter::{Exporter, WAIT};
+use support::moto::{Moto, ec2_client};
 use support::real_apiserver::{RealApiServer, RealCluster};
-use support::world::{CLUSTER, FULL_NODE, build_incident, pod_json};
-use support::{eventually, http_get, sample};
+use support::world::{FULL_NODE, build_incident, pod_json};
+use support::{eventually, http_get, live_command};
 
-const WAIT: Duration = Duration::from_secs(60);
 const OPERATOR_KINDS: [&str; 2] = ["ServiceMonitor", "PrometheusRule"];
 
-struct Exporter {
-    child: Child,
-    port: u16,
-    log: tempfile::NamedTempFile,
-}
-
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Exporter {
-    fn start(kubeconfig: &std::path::Path, ec2_endpoint: &str, extra: &[&str]) -> Self {
-        let port = free_port();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let child = live_command(&["serve"], kubeconfig, ec2_endpoint)
-            .args(["--ec2-poll-interval", "1s"])
-            .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(log.reopen().unwrap())
-            .spawn()
-            .expect("start pod-eni-exporter serve");
-        Self { child, port, log }
-    }
-
-    fn value(&self, series: &str) -> Option<f64> {
-        let (status, body) = http_get(self.port, "/metrics")?;
-        (status == 200).then(|| sample(&body, series)).flatten()
-    }
-
-    fn state(&self, state: &str) -> Option<f64> {
-        self.value(&format!(
-            "podeni_node_branch_enis{{node=\"{FULL_NODE}\",state=\"{state}\"}}"
-        ))
-    }
-
-    fn node(&self, metric: &str) -> Option<f64> {
-        self.value(&format!("{metric}{{node=\"{FULL_NODE}\"}}"))
-    }
-
-    async fn wait_for(&self, what: &str, check: impl Fn(&Self) -> bool) {
-        eventually(what, WAIT, || check(self).then_some(())).await;
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.log.path()).unwrap_or_default()
-    }
-}
-
-fn live_command(args: &[&str], kubeconfig: &std::path::Path, ec2_endpoint: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"));
-    command
-        .args(args)
-        .args(["--cluster-name", CLUSTER])
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .env("AWS_ENDPOINT_URL_EC2", ec2_endpoint)
-        .env("AWS_REGION", "eu-west-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("RUST_LOG");
-    command
+fn serve(kubeconfig: &std::path::Path, ec2_endpoint: &str, extra: &[&str]) -> Exporter {
+    let mut command = live_command(&["serve"], kubeconfig, ec2_endpoint);
+    command.args(["--ec2-poll-interval", "1s"]).args(extra);
+    Exporter::spawn(command)
 }
 
 /// `kubectl kustomize deploy/kubernetes`, without the prometheus-operator kinds (no
@@ -158,15 +95,12 @@ async fn manifests_rbac_and_the_incident_on_a_real_api_server() {
     let moto = Moto::start();
     let cluster = RealCluster::new(server.admin_client().await);
     let world = build_incident(&ec2_client(&moto.endpoint()), &cluster).await;
-    let exporter = Exporter::start(
+    let exporter = serve(
         &exporter_config,
         &moto.endpoint(),
         &["--orphan-leak-grace", "8s", "--completed-leak-grace", "12s"],
     );
-    eventually("/readyz 200", WAIT, || {
-        (http_get(exporter.port, "/readyz")?.0 == 200).then_some(())
-    })
-    .await;
+    exporter.wait_ready().await;
     exporter
         .wait_for("incident figures", |e| {
             e.node("podeni_node_branch_eni_capacity") == Some(18.0)
@@ -244,7 +178,7 @@ async fn a_role_without_watch_is_named_in_readyz_and_the_log() {
         server.kubectl(&["apply", "-f", "-"], Some(&object.to_string()));
     }
     let moto = Moto::start();
-    let exporter = Exporter::start(&server.exporter_kubeconfig(), &moto.endpoint(), &[]);
+    let exporter = serve(&server.exporter_kubeconfig(), &moto.endpoint(), &[]);
     eventually("watch errors counted", WAIT, || {
         let errors = exporter.value("podeni_kube_watch_errors_total{resource=\"pods\"}")?;
         (errors >= 1.0).then_some(())
@@ -266,7 +200,7 @@ async fn restarts_compaction_and_bursts_on_a_real_api_server() {
     let moto = Moto::start();
     let cluster = RealCluster::new(server.admin_client().await);
     build_incident(&ec2_client(&moto.endpoint()), &cluster).await;
-    let exporter = Exporter::start(&server.admin_kubeconfig(), &moto.endpoint(), &[]);
+    let exporter = serve(&server.admin_kubeconfig(), &moto.endpoint(), &[]);
     let settled = |e: &Exporter| {
         e.state("in_use") == Some(13.0)
             && e.state("completed_pod") == Some(3.0)

@@ -4,72 +4,43 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use support::apiserver::FakeApiServer;
-use support::moto::{Moto, ec2_client, free_port};
+use support::exporter::{Exporter, WAIT};
+use support::moto::{Moto, ec2_client};
 use support::proxy::Proxy;
 use support::world::{CLUSTER, FULL_NODE, build_incident, pod_json};
-use support::{eventually, http_get, sample};
+use support::{eventually, http_get, live_command, sample};
 
 /// Orphans leak after this; completed pods' ENIs get an hour unless their pod finished
 /// long ago, so both release paths can be watched in one run.
 const LEAK_GRACE_SECONDS: u64 = 6;
 const COMPLETED_GRACE: &str = "1h";
-const WAIT: Duration = Duration::from_secs(40);
 
-struct Exporter {
-    child: Child,
-    port: u16,
+/// Live `serve` with short graces, quick polls and only errors logged.
+fn serve_live(kubeconfig: &std::path::Path, ec2_endpoint: &str) -> Exporter {
+    let mut command = live_command(&["serve"], kubeconfig, ec2_endpoint);
+    command
+        .args(["--ec2-poll-interval", "1s"])
+        .args(["--orphan-leak-grace", &format!("{LEAK_GRACE_SECONDS}s")])
+        .args(["--completed-leak-grace", COMPLETED_GRACE])
+        .env("RUST_LOG", "error");
+    Exporter::spawn(command)
 }
 
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+/// `serve --from` a scratch copy of examples/incident, which the test may edit.
+fn serve_copy_of_incident() -> (tempfile::TempDir, Exporter) {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/incident");
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
     }
-}
-
-impl Exporter {
-    fn start(kubeconfig: &std::path::Path, ec2_endpoint: &str) -> Self {
-        let port = free_port();
-        let child = live_command(&["serve"], kubeconfig, ec2_endpoint)
-            .args(["--ec2-poll-interval", "1s"])
-            .args(["--orphan-leak-grace", &format!("{LEAK_GRACE_SECONDS}s")])
-            .args(["--completed-leak-grace", COMPLETED_GRACE])
-            .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start pod-eni-exporter serve");
-        Self { child, port }
-    }
-
-    fn metrics(&self) -> Option<String> {
-        http_get(self.port, "/metrics")
-            .filter(|(status, _)| *status == 200)
-            .map(|(_, body)| body)
-    }
-
-    fn value(&self, series: &str) -> Option<f64> {
-        sample(&self.metrics()?, series)
-    }
-
-    fn node(&self, metric: &str) -> Option<f64> {
-        self.value(&format!("{metric}{{node=\"{FULL_NODE}\"}}"))
-    }
-
-    fn state(&self, state: &str) -> Option<f64> {
-        self.value(&format!(
-            "podeni_node_branch_enis{{node=\"{FULL_NODE}\",state=\"{state}\"}}"
-        ))
-    }
-
-    async fn wait_for(&self, what: &str, check: impl Fn(&Self) -> bool) {
-        eventually(what, WAIT, || check(self).then_some(())).await;
-    }
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"));
+    command.args(["serve", "--from", dir.path().to_str().unwrap()]);
+    (dir, Exporter::spawn(command))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -83,7 +54,7 @@ async fn serve_follows_the_incident_through_changes_and_outages() {
     let kubeconfig = dir.path().join("kubeconfig");
     api.write_kubeconfig(&kubeconfig);
 
-    let exporter = Exporter::start(&kubeconfig, &proxy.endpoint());
+    let exporter = serve_live(&kubeconfig, &proxy.endpoint());
     eventually("/healthz 200", WAIT, || {
         (http_get(exporter.port, "/healthz")?.0 == 200).then_some(())
     })
@@ -386,23 +357,6 @@ fn instance_of_full_node(api: &FakeApiServer) -> String {
         .to_owned()
 }
 
-/// The binary in live mode, pointed at `kubeconfig` and the EC2 endpoint with test
-/// credentials.
-fn live_command(args: &[&str], kubeconfig: &std::path::Path, ec2_endpoint: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"));
-    command
-        .args(args)
-        .args(["--cluster-name", CLUSTER])
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .env("AWS_ENDPOINT_URL_EC2", ec2_endpoint)
-        .env("AWS_REGION", "eu-west-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    command
-}
-
 fn run(args: &[&str], kubeconfig: &std::path::Path, ec2_endpoint: &str) -> std::process::Output {
     live_command(args, kubeconfig, ec2_endpoint)
         .output()
@@ -513,21 +467,8 @@ fn live_mode_without_a_cluster_name_is_a_usage_error() {
 /// a broken file keeps the last good figures and says so.
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_from_a_directory_follows_its_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/incident");
-    for entry in std::fs::read_dir(&examples).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-    }
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
-        .args(["serve", "--from", dir.path().to_str().unwrap()])
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let exporter = Exporter { child, port };
+    let (dir, exporter) = serve_copy_of_incident();
+    let port = exporter.port;
     eventually("/readyz 200", WAIT, || {
         (http_get(port, "/readyz")?.0 == 200).then_some(())
     })
@@ -632,21 +573,8 @@ impl HealthProbe {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_from_keeps_answering_while_files_are_huge_or_stuck() {
-    let dir = tempfile::tempdir().unwrap();
-    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/incident");
-    for entry in std::fs::read_dir(&examples).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
-    }
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
-        .args(["serve", "--from", dir.path().to_str().unwrap()])
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let exporter = Exporter { child, port };
+    let (dir, exporter) = serve_copy_of_incident();
+    let port = exporter.port;
     exporter
         .wait_for("incident served", |e| e.state("leaked") == Some(3.0))
         .await;
@@ -728,6 +656,7 @@ async fn serve_from_keeps_answering_while_files_are_huge_or_stuck() {
         })
         .await;
     std::fs::remove_file(&nodes_path).unwrap();
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/incident");
     std::fs::copy(examples.join("nodes.json"), &nodes_path).unwrap();
 
     // A large pods.json (about 60 MB, 60,000 pods): read off the serving threads.
@@ -764,21 +693,10 @@ async fn an_api_outage_is_logged_once_not_per_retry() {
     let kubeconfig = tempfile::NamedTempFile::new().unwrap();
     api.write_kubeconfig(kubeconfig.path());
     let ec2 = support::ec2_stub::Ec2Stub::new(2, 1).start().await;
-    let port = free_port();
-    let log = tempfile::NamedTempFile::new().unwrap();
-    let child = live_command(&["serve"], kubeconfig.path(), &ec2)
-        .args(["--ec2-poll-interval", "1s"])
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(log.reopen().unwrap())
-        .spawn()
-        .unwrap();
-    let exporter = Exporter { child, port };
-    eventually("/readyz 200", WAIT, || {
-        (http_get(port, "/readyz")?.0 == 200).then_some(())
-    })
-    .await;
+    let mut command = live_command(&["serve"], kubeconfig.path(), &ec2);
+    command.args(["--ec2-poll-interval", "1s"]);
+    let exporter = Exporter::spawn(command);
+    exporter.wait_ready().await;
     api.set_unavailable(true);
     api.drop_watches();
     // Watch retries back off to every 10 s: 12 s is several retries per resource.
@@ -793,8 +711,8 @@ async fn an_api_outage_is_logged_once_not_per_retry() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let text = exporter.log();
     drop(exporter);
-    let text = std::fs::read_to_string(log.path()).unwrap();
     let failed = text.matches("watch failed").count();
     assert!(
         (1..=2).contains(&failed),

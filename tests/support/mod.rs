@@ -4,12 +4,32 @@
 
 pub mod apiserver;
 pub mod ec2_stub;
+pub mod exporter;
 pub mod moto;
 pub mod proxy;
 pub mod real_apiserver;
 pub mod world;
 
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+/// The built binary in live mode against `kubeconfig` and an EC2 endpoint, with test
+/// credentials and the default log filter.
+pub fn live_command(args: &[&str], kubeconfig: &std::path::Path, ec2_endpoint: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"));
+    command
+        .args(args)
+        .args(["--cluster-name", world::CLUSTER])
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .env("AWS_ENDPOINT_URL_EC2", ec2_endpoint)
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("RUST_LOG");
+    command
+}
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
 pub async fn eventually<T>(
