@@ -357,12 +357,6 @@ fn instance_of_full_node(api: &FakeApiServer) -> String {
         .to_owned()
 }
 
-fn run(args: &[&str], kubeconfig: &std::path::Path, ec2_endpoint: &str) -> std::process::Output {
-    live_command(args, kubeconfig, ec2_endpoint)
-        .output()
-        .expect("run pod-eni-exporter")
-}
-
 /// `snapshot --out DIR` writes kubectl / AWS CLI shapes; `audit --from DIR` on it gives
 /// the same answer as the live `audit`.
 #[tokio::test(flavor = "multi_thread")]
@@ -375,18 +369,15 @@ async fn live_audit_equals_audit_of_a_live_snapshot() {
     api.write_kubeconfig(&kubeconfig);
     let endpoint = moto.endpoint();
 
-    let live = run(
-        &["audit", "--output", "json", "--fail-on", "exhausted"],
+    let out = dir.path().join("snap");
+    // The full node trips --fail-on exhausted.
+    let (live, offline) = support::live_and_snapshot_audits(
         &kubeconfig,
         &endpoint,
+        &out,
+        &["--fail-on", "exhausted"],
+        1,
     );
-    assert_eq!(
-        live.status.code(),
-        Some(1),
-        "the full node trips --fail-on exhausted: {}",
-        String::from_utf8_lossy(&live.stderr)
-    );
-    let live: serde_json::Value = serde_json::from_slice(&live.stdout).expect("JSON");
     let node = live["nodes"]
         .as_array()
         .unwrap()
@@ -400,18 +391,11 @@ async fn live_audit_equals_audit_of_a_live_snapshot() {
         live["waitingPods"][0]["pod"],
         world.waiting_pod.split('/').nth(1).unwrap()
     );
+    assert_eq!(
+        offline, live,
+        "the snapshot holds everything the live audit used"
+    );
 
-    let out = dir.path().join("snap");
-    let written = run(
-        &["snapshot", "--out", out.to_str().unwrap()],
-        &kubeconfig,
-        &endpoint,
-    );
-    assert!(
-        written.status.success(),
-        "{}",
-        String::from_utf8_lossy(&written.stderr)
-    );
     let pods: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("pods.json")).unwrap()).unwrap();
     assert_eq!(pods["kind"], "List");
@@ -427,28 +411,6 @@ async fn live_audit_equals_audit_of_a_live_snapshot() {
     assert!(
         enis["NetworkInterfaces"][0]["NetworkInterfaceId"].is_string(),
         "AWS CLI casing"
-    );
-
-    let offline = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
-        .args(["audit", "--output", "json", "--from", out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(offline.status.success());
-    let mut offline: serde_json::Value = serde_json::from_slice(&offline.stdout).unwrap();
-    let mut live = live;
-    assert_eq!(live["observedAtSource"], "live");
-    assert_eq!(
-        offline["observedAtSource"], "metadata",
-        "snapshot --out records its capture time"
-    );
-    for audit in [&mut live, &mut offline] {
-        let fields = audit.as_object_mut().unwrap();
-        fields.remove("observedAt");
-        fields.remove("observedAtSource");
-    }
-    assert_eq!(
-        offline, live,
-        "the snapshot holds everything the live audit used"
     );
 }
 

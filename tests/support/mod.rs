@@ -31,6 +31,48 @@ pub fn live_command(args: &[&str], kubeconfig: &std::path::Path, ec2_endpoint: &
     command
 }
 
+/// A live `audit --output json` (with `extra` flags, exit code as given), then
+/// `snapshot --out DIR` and `audit --from DIR`: the two reports, each checked for where
+/// its time comes from and then stripped of it, so they can be compared.
+pub fn live_and_snapshot_audits(
+    kubeconfig: &std::path::Path,
+    ec2_endpoint: &str,
+    out: &std::path::Path,
+    extra: &[&str],
+    live_exit: i32,
+) -> (serde_json::Value, serde_json::Value) {
+    let mut args = vec!["audit", "--output", "json"];
+    args.extend_from_slice(extra);
+    let live = live_command(&args, kubeconfig, ec2_endpoint)
+        .output()
+        .unwrap();
+    let stderr = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(live.status.code(), Some(live_exit), "{}", stderr(&live));
+    let snapshot = ["snapshot", "--out", out.to_str().unwrap()];
+    let written = live_command(&snapshot, kubeconfig, ec2_endpoint)
+        .output()
+        .unwrap();
+    assert!(written.status.success(), "{}", stderr(&written));
+    let offline = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
+        .args(["audit", "--output", "json", "--from", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(offline.status.success(), "{}", stderr(&offline));
+    let strip = |bytes: &[u8], source: &str| {
+        let mut audit: serde_json::Value = serde_json::from_slice(bytes).expect("JSON");
+        assert_eq!(audit["observedAtSource"], source);
+        let fields = audit.as_object_mut().unwrap();
+        fields.remove("observedAt");
+        fields.remove("observedAtSource");
+        audit
+    };
+    (
+        strip(&live.stdout, "live"),
+        // snapshot --out records its capture time.
+        strip(&offline.stdout, "metadata"),
+    )
+}
+
 /// Polls `check` until it returns `Some`, or panics with `what` after `timeout`.
 pub async fn eventually<T>(
     what: &str,
