@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{ACCEPT, ALLOW, CONTENT_TYPE, HeaderValue};
+use hyper::header::{
+    ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, VARY,
+};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -90,13 +92,18 @@ fn respond(endpoints: &Endpoints, request: &Request<Incoming>) -> Response<Full<
     }
     let response = match request.uri().path() {
         "/metrics" => {
-            let openmetrics = request
-                .headers()
-                .get(ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(prefers_openmetrics);
+            let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+            let openmetrics = header(ACCEPT).is_some_and(prefers_openmetrics);
             let (body, content_type) = metrics::render(&endpoints.registry, openmetrics);
-            with_type(StatusCode::OK, body, content_type)
+            let mut response = if header(ACCEPT_ENCODING).is_some_and(accepts_gzip) {
+                gzipped(body, content_type)
+            } else {
+                with_type(StatusCode::OK, body, content_type)
+            };
+            response
+                .headers_mut()
+                .insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+            response
         }
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => match (endpoints.readiness)() {
@@ -123,16 +130,7 @@ fn respond(endpoints: &Endpoints, request: &Request<Incoming>) -> Response<Full<
 fn prefers_openmetrics(accept: &str) -> bool {
     let mut openmetrics = 0.0f32;
     let mut text = 0.0f32;
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let weight = parts
-            .filter_map(|p| p.split_once('='))
-            .find(|(key, _)| key.trim().eq_ignore_ascii_case("q"))
-            .map_or(Some(1.0), |(_, q)| q.trim().parse::<f32>().ok())
-            .filter(|q| q.is_finite())
-            .unwrap_or(0.0)
-            .clamp(0.0, 1.0);
+    for (media, weight) in weighted(accept) {
         match media.as_str() {
             "application/openmetrics-text" => openmetrics = openmetrics.max(weight),
             "text/plain" | "text/*" | "*/*" => text = text.max(weight),
@@ -140,6 +138,59 @@ fn prefers_openmetrics(accept: &str) -> bool {
         }
     }
     openmetrics > 0.0 && openmetrics >= text
+}
+
+/// Whether an `Accept-Encoding` header takes gzip (Prometheus always sends it): named,
+/// or matched by `*`, with a weight above 0.
+fn accepts_gzip(accept_encoding: &str) -> bool {
+    let mut gzip = None;
+    let mut any = 0.0f32;
+    for (coding, weight) in weighted(accept_encoding) {
+        match coding.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(gzip.unwrap_or(0.0f32).max(weight)),
+            "*" => any = any.max(weight),
+            _ => {}
+        }
+    }
+    gzip.unwrap_or(any) > 0.0
+}
+
+/// The items of a header like `Accept`: each lower-cased, with its `q` weight (1 when
+/// absent, 0 when unreadable).
+fn weighted(header: &str) -> impl Iterator<Item = (String, f32)> + '_ {
+    header.split(',').map(|item| {
+        let mut parts = item.split(';');
+        let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let weight = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(key, _)| key.trim().eq_ignore_ascii_case("q"))
+            .map_or(Some(1.0), |(_, q)| q.trim().parse::<f32>().ok())
+            .filter(|q| q.is_finite())
+            .unwrap_or(0.0)
+            .clamp(0.0, 1.0);
+        (name, weight)
+    })
+}
+
+/// The body gzip-compressed at the default level: about a tenth of the text format.
+fn gzipped(body: String, content_type: &'static str) -> Response<Full<Bytes>> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 8),
+        flate2::Compression::default(),
+    );
+    // Writing to a Vec cannot fail.
+    let compressed = encoder
+        .write_all(body.as_bytes())
+        .and_then(|()| encoder.finish());
+    let Ok(compressed) = compressed else {
+        return with_type(StatusCode::OK, body, content_type);
+    };
+    let mut response = Response::new(Full::new(Bytes::from(compressed)));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    response
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
@@ -174,7 +225,7 @@ const LANDING_PAGE: &str = r#"<!doctype html>
 
 #[cfg(test)]
 mod tests {
-    use super::prefers_openmetrics;
+    use super::{accepts_gzip, gzipped, prefers_openmetrics};
 
     #[test]
     fn accept_negotiation_follows_weights_and_ignores_case() {
@@ -191,5 +242,34 @@ mod tests {
         assert!(!prefers_openmetrics("application/openmetrics-text;q=nan"));
         assert!(!prefers_openmetrics("text/plain"));
         assert!(!prefers_openmetrics(""));
+    }
+
+    #[test]
+    fn gzip_only_when_the_scraper_takes_it() {
+        assert!(accepts_gzip("gzip"));
+        assert!(accepts_gzip("GZIP, deflate"));
+        assert!(accepts_gzip("deflate, *"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("*;q=0.5, gzip;q=0"));
+        assert!(!accepts_gzip("identity"));
+        assert!(!accepts_gzip(""));
+    }
+
+    #[test]
+    fn a_gzipped_body_reads_back_the_same() {
+        use std::io::Read;
+        let body = "podeni_node_info{node=\"n1\"} 1\n".repeat(1000);
+        let response = gzipped(body.clone(), "text/plain");
+        assert_eq!(response.headers()["content-encoding"], "gzip");
+        let bytes =
+            futures::executor::block_on(http_body_util::BodyExt::collect(response.into_body()))
+                .unwrap()
+                .to_bytes();
+        assert!(bytes.len() < body.len() / 10, "{} bytes", bytes.len());
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&bytes[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, body);
     }
 }
