@@ -3,7 +3,7 @@ use std::fs;
 use serde_json::json;
 
 use super::*;
-use crate::model::{EniRole, PodPhase};
+use crate::model::{EniRole, PodPhase, WarningKind};
 
 /// A branch ENI exactly as `aws ec2 describe-network-interfaces` prints it: no Attachment.
 fn aws_branch() -> Value {
