@@ -97,6 +97,15 @@ pub struct ServeArgs {
     /// interface.
     #[arg(long = "web.listen-address", env = "PODENI_WEB_LISTEN_ADDRESS", default_value = DEFAULT_LISTEN_ADDRESS, value_parser = parse_listen_address)]
     pub listen_address: SocketAddr,
+
+    /// Open connections at most; at the cap the oldest idle connection is closed to
+    /// let a new one in, and only when all are busy is a new one refused.
+    #[arg(long = "web.max-connections", env = "PODENI_WEB_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// `/metrics` bodies rendered at once at most; further scrapes get 503 at once.
+    #[arg(long = "web.max-requests", env = "PODENI_WEB_MAX_REQUESTS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_requests: u32,
 }
 
 #[derive(Debug, Args)]

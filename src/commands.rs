@@ -15,7 +15,7 @@ use crate::live::Live;
 use crate::metrics::{Metrics, SharedSnapshot};
 use crate::model::Inventory;
 use crate::replay::DirSource;
-use crate::server::{self, Endpoints, ReadinessCheck};
+use crate::server::{self, Endpoints, Limits, ReadinessCheck};
 use crate::snapshot_dir::{self, Loaded, Observed, ObservedFrom, ReadLimits};
 
 /// Exit code for usage and input errors (DESIGN §7).
@@ -205,6 +205,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_file_size,
         grace,
         listen_address,
+        max_connections,
+        max_requests,
     } = args;
     let snapshot = SharedSnapshot::default();
     let (registry, metrics) = Metrics::new_registry(snapshot.clone());
@@ -267,7 +269,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Arc::new(Endpoints {
             registry,
             readiness,
+            scrapes: tokio::sync::Semaphore::new(max_requests as usize),
         }),
+        Limits {
+            max_connections: max_connections as usize,
+        },
         shutdown_signal(),
     )
     .await;

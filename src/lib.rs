@@ -15,6 +15,7 @@ pub mod accounting;
 pub mod audit;
 pub mod cli;
 pub mod commands;
+pub mod connections;
 pub mod ec2;
 pub mod k8s;
 pub mod limits;

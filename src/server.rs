@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Bytes;
 use hyper::header::{
-    ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, VARY,
+    ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER, VARY,
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -21,9 +21,14 @@ use hyper_util::server::graceful::GracefulShutdown;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
+use crate::connections::Connections;
 use crate::metrics;
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Request line and headers: a scrape needs well under 1 KiB.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// How often a repeating warning (accept failures, refused connections) may be logged.
+const WARN_EVERY: Duration = Duration::from_secs(10);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// `Ok` when ready, else what is still missing (the `/readyz` body).
@@ -32,15 +37,29 @@ pub type ReadinessCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 pub struct Endpoints {
     pub registry: Registry,
     pub readiness: ReadinessCheck,
+    /// Bounds the `/metrics` bodies rendered at once: two Prometheus replicas and a
+    /// curious human never make it render more than this; the rest get 503 at once.
+    pub scrapes: tokio::sync::Semaphore,
+}
+
+/// Limits on what clients can hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Open connections; at the cap the oldest idle one is closed for a new one.
+    pub max_connections: usize,
 }
 
 /// Serves until `shutdown` completes, then lets open requests finish (bounded).
 pub async fn serve(
     listener: TcpListener,
     endpoints: Arc<Endpoints>,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
     let graceful = GracefulShutdown::new();
+    let connections = Connections::new(limits.max_connections);
+    let mut accept_errors = RateLimitedLog::default();
+    let mut refused = RateLimitedLog::default();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
@@ -48,24 +67,39 @@ pub async fn serve(
                 let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
-                        tracing::warn!(%error, "accept failed");
+                        // Out of file descriptors, say: wait a little, and say so at
+                        // most every 10 s rather than ten times a second.
+                        accept_errors.warn(|suppressed| tracing::warn!(%error, suppressed, "accept failed"));
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
                 };
+                let Some(slot) = connections.admit() else {
+                    drop(stream);
+                    refused.warn(|suppressed| tracing::warn!(max = limits.max_connections, suppressed, "every connection is busy; refusing a new one"));
+                    continue;
+                };
                 let endpoints = endpoints.clone();
+                let tracked = slot.connection();
                 let service = service_fn(move |request| {
-                    let endpoints = endpoints.clone();
-                    async move { Ok::<_, Infallible>(respond(&endpoints, &request)) }
+                    let response = respond(&endpoints, &request).map(|body| tracked.busy(body));
+                    async move { Ok::<_, Infallible>(response) }
                 });
                 let connection = http1::Builder::new()
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .max_buf_size(MAX_HEADER_BYTES)
                     .serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, %peer, "connection ended with an error");
+                    tokio::select! {
+                        result = connection => {
+                            if let Err(error) = result {
+                                tracing::debug!(%error, %peer, "connection ended with an error");
+                            }
+                        }
+                        // Dropping the connection closes the socket.
+                        () = slot.evicted() => tracing::debug!(%peer, "idle connection closed to make room"),
                     }
                 });
             }
@@ -81,7 +115,26 @@ pub async fn serve(
     }
 }
 
-fn respond(endpoints: &Endpoints, request: &Request<Incoming>) -> Response<Full<Bytes>> {
+/// Logs a repeating problem at most every [`WARN_EVERY`], with how many were not logged.
+#[derive(Default)]
+struct RateLimitedLog {
+    last: Option<std::time::Instant>,
+    suppressed: u64,
+}
+
+impl RateLimitedLog {
+    fn warn(&mut self, log: impl FnOnce(u64)) {
+        if self.last.is_some_and(|last| last.elapsed() < WARN_EVERY) {
+            self.suppressed += 1;
+            return;
+        }
+        log(self.suppressed);
+        self.last = Some(std::time::Instant::now());
+        self.suppressed = 0;
+    }
+}
+
+fn respond<B>(endpoints: &Endpoints, request: &Request<B>) -> Response<Full<Bytes>> {
     let method = request.method();
     if method != Method::GET && method != Method::HEAD {
         let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
@@ -92,6 +145,16 @@ fn respond(endpoints: &Endpoints, request: &Request<Incoming>) -> Response<Full<
     }
     let response = match request.uri().path() {
         "/metrics" => {
+            let Ok(_rendering) = endpoints.scrapes.try_acquire() else {
+                let mut response = text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many scrapes at once; retry\n",
+                );
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                return response;
+            };
             let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
             let openmetrics = header(ACCEPT).is_some_and(prefers_openmetrics);
             let (body, content_type) = metrics::render(&endpoints.registry, openmetrics);
@@ -225,7 +288,7 @@ const LANDING_PAGE: &str = r#"<!doctype html>
 
 #[cfg(test)]
 mod tests {
-    use super::{accepts_gzip, gzipped, prefers_openmetrics};
+    use super::{Endpoints, accepts_gzip, gzipped, prefers_openmetrics};
 
     #[test]
     fn accept_negotiation_follows_weights_and_ignores_case() {
@@ -242,6 +305,31 @@ mod tests {
         assert!(!prefers_openmetrics("application/openmetrics-text;q=nan"));
         assert!(!prefers_openmetrics("text/plain"));
         assert!(!prefers_openmetrics(""));
+    }
+
+    fn endpoints(scrapes: usize) -> Endpoints {
+        Endpoints {
+            registry: prometheus_client::registry::Registry::default(),
+            readiness: std::sync::Arc::new(|| Ok(())),
+            scrapes: tokio::sync::Semaphore::new(scrapes),
+        }
+    }
+
+    #[test]
+    fn scrapes_beyond_the_bound_get_503_at_once_and_probes_still_answer() {
+        let get = |path: &str| hyper::Request::get(path).body(()).expect("a request");
+        let busy = endpoints(0);
+        let response = super::respond(&busy, &get("/metrics"));
+        assert_eq!(response.status(), hyper::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()["retry-after"], "1");
+        assert_eq!(super::respond(&busy, &get("/healthz")).status(), 200);
+        let free = endpoints(1);
+        assert_eq!(super::respond(&free, &get("/metrics")).status(), 200);
+        assert_eq!(
+            free.scrapes.available_permits(),
+            1,
+            "the permit is held only while rendering"
+        );
     }
 
     #[test]

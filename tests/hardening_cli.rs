@@ -363,3 +363,59 @@ fn a_missing_kubeconfig_is_named_once_and_plainly() {
     assert_eq!(err.matches("os error 2").count(), 1, "{err}");
     assert!(!err.contains("'\""), "{err}");
 }
+
+#[test]
+fn thousands_of_idle_connections_do_not_lock_out_a_probe() {
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--from", "examples/incident"])
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .args(["--web.max-connections", "100"])
+        .current_dir(repo())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("/healthz", || healthz(port));
+    // Connect and say nothing, far beyond the cap.
+    let idle: Vec<std::net::TcpStream> = (0..2000)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    assert!(idle.len() >= 1900, "only {} connected", idle.len());
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let started = Instant::now();
+        assert!(healthz(port), "a probe got in");
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_millis(100),
+        "slowest probe {slowest:?}"
+    );
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        .unwrap();
+    assert!(
+        rss_kb < 64 * 1024,
+        "RSS {rss_kb} kB with 2,000 idle sockets"
+    );
+    // The server holds at most its cap: every other idle socket has been closed.
+    let closed = idle
+        .iter()
+        .filter(|socket| {
+            socket.set_nonblocking(true).unwrap();
+            matches!((&mut &**socket).read(&mut [0u8; 1]), Ok(0))
+        })
+        .count();
+    assert!(
+        closed >= idle.len() - 100,
+        "{closed} of {} idle sockets closed with a cap of 100",
+        idle.len()
+    );
+    drop(idle);
+    let _ = child.kill();
+    let _ = child.wait();
+}
