@@ -106,12 +106,17 @@ impl Live {
             let started = Timestamp::now();
             match self.ec2.poll().await {
                 Ok(inventory) => {
+                    // The first poll at INFO (readiness waits for it), the rest at debug;
+                    // a poll after failures says it worked again.
+                    let (enis, subnets) = (inventory.enis.len(), inventory.subnets.len());
+                    if !self.ec2_polled.load(Ordering::Relaxed) {
+                        tracing::info!(enis, subnets, "first EC2 poll done");
+                    } else if failures > 0 {
+                        tracing::info!(enis, subnets, failures, "EC2 poll working again");
+                    } else {
+                        tracing::debug!(enis, subnets, "EC2 polled");
+                    }
                     failures = 0;
-                    tracing::debug!(
-                        enis = inventory.enis.len(),
-                        subnets = inventory.subnets.len(),
-                        "EC2 polled"
-                    );
                     *lock(&self.inventory) = Some(Arc::new(Polled {
                         inventory,
                         at: started,
@@ -202,6 +207,7 @@ impl Live {
         };
         let settings = self.settings();
         let previous = self.snapshot.get();
+        let started = std::time::Instant::now();
         let snapshot = {
             let cache = self.kube.cache();
             if !cache.is_synced() {
@@ -216,6 +222,8 @@ impl Live {
                 &settings,
             )
         };
+        self.metrics
+            .reconcile_duration(started.elapsed().as_secs_f64());
         if kube_healthy {
             self.metrics
                 .source_succeeded(Source::Kubernetes, unix_seconds(now));

@@ -673,6 +673,8 @@ async fn an_api_outage_is_logged_once_not_per_retry() {
     })
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let joins = exporter.value("podeni_reconcile_duration_seconds_count");
+    assert!(joins >= Some(1.0), "joins are timed: {joins:?}");
     let text = exporter.log();
     drop(exporter);
     let failed = text.matches("watch failed").count();
@@ -681,6 +683,9 @@ async fn an_api_outage_is_logged_once_not_per_retry() {
         "one line per resource when the outage starts, not per retry ({failed}):\n{text}"
     );
     assert!(text.contains("watch working again"), "{text}");
+    for startup in ["first sync done", "first EC2 poll done"] {
+        assert!(text.contains(startup), "{startup}: {text}");
+    }
     assert!(!text.contains("kube_client"), "{text}");
     assert!(!text.contains("ERROR"), "{text}");
     assert!(!text.contains('\u{1b}'), "no colour codes in a log file");

@@ -203,6 +203,8 @@ async fn drive<K, V>(
     );
     let mut events = std::pin::pin!(watcher::watcher(api, config).backoff(backoff));
     let name = resource.as_str();
+    let mut completed_lists = 0u64;
+    let mut list_started = std::time::Instant::now();
     while let Some(event) = events.next().await {
         let event = match event {
             Ok(event) => event,
@@ -230,6 +232,12 @@ async fn drive<K, V>(
         };
         let done = match event {
             Event::Init => {
+                // Every list after the first sync is a re-list (410 Gone, or a watch
+                // too old to resume): counted, since each one costs the API server.
+                if completed_lists > 0 {
+                    metrics.kube_relist(name);
+                }
+                list_started = std::time::Instant::now();
                 target.init();
                 false
             }
@@ -241,6 +249,14 @@ async fn drive<K, V>(
             }
             Event::InitDone => {
                 target.init_done();
+                let seconds = format!("{:.1}", list_started.elapsed().as_secs_f64());
+                let kept = target.len();
+                if completed_lists == 0 {
+                    tracing::info!(resource = name, kept, seconds, "first sync done");
+                } else {
+                    tracing::info!(resource = name, kept, seconds, "re-listed");
+                }
+                completed_lists += 1;
                 true
             }
             Event::Apply(guard) => {
