@@ -43,6 +43,14 @@ const fn counter(name: &'static str, help: &'static str) -> MetricDef {
     }
 }
 
+const fn histogram(name: &'static str, help: &'static str) -> MetricDef {
+    MetricDef {
+        name,
+        help,
+        kind: MetricType::Histogram,
+    }
+}
+
 impl MetricDef {
     /// The name as it appears in `/metrics`, e.g. `podeni_ec2_requests_total`.
     pub fn exposed_name(&self) -> String {
@@ -123,11 +131,10 @@ pub const EC2_REQUEST_ERRORS: MetricDef = counter(
     "ec2_request_errors",
     "EC2 API calls that failed after the SDK's retries, by operation and error code",
 );
-pub const EC2_POLL_DURATION: MetricDef = MetricDef {
-    name: "ec2_poll_duration_seconds",
-    help: "Time taken by whole EC2 polls (all pages of network interfaces and subnets)",
-    kind: MetricType::Histogram,
-};
+pub const EC2_POLL_DURATION: MetricDef = histogram(
+    "ec2_poll_duration_seconds",
+    "Time taken by whole EC2 polls (all pages of network interfaces and subnets)",
+);
 pub const KUBE_OBJECTS: MetricDef = gauge(
     "kube_objects",
     "Objects held in the compact Kubernetes cache, by resource (pods: only those using branch ENIs)",
@@ -136,11 +143,10 @@ pub const KUBE_WATCH_ERRORS: MetricDef = counter(
     "kube_watch_errors",
     "Kubernetes list/watch failures, by resource",
 );
-pub const RECONCILE_DURATION: MetricDef = MetricDef {
-    name: "reconcile_duration_seconds",
-    help: "Time taken by joins of the Kubernetes view with the EC2 inventory",
-    kind: MetricType::Histogram,
-};
+pub const RECONCILE_DURATION: MetricDef = histogram(
+    "reconcile_duration_seconds",
+    "Time taken by joins of the Kubernetes view with the EC2 inventory",
+);
 pub const KUBE_RELISTS: MetricDef = counter(
     "kube_relists",
     "Full re-lists of a resource after its first sync (a watch too old to resume, 410 Gone), by resource",

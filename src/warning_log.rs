@@ -23,19 +23,18 @@ impl WarningLog {
     }
 
     pub fn report(&self, warnings: &[InputWarning]) {
-        let current: HashSet<(WarningKind, String)> = warnings
-            .iter()
-            .map(|w| (w.kind, w.object.clone()))
-            .collect();
         let mut reported = self
             .reported
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut current = HashSet::with_capacity(warnings.len());
         for warning in warnings {
-            if !reported.contains(&(warning.kind, warning.object.clone())) {
+            let key = (warning.kind, warning.object.clone());
+            if !reported.contains(&key) {
                 tracing::warn!(kind = warning.kind.as_str(), object = %warning.object, detail = %warning.detail, "input problem");
                 self.metrics.input_warning(warning.kind);
             }
+            current.insert(key);
         }
         *reported = current;
     }

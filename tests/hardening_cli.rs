@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -50,11 +50,14 @@ fn assert_exit(output: &Output, code: i32, text: &str) {
     assert!(!err.contains("panicked"), "{err}");
 }
 
-fn copy_example(to: &Path) {
+/// A scratch copy of examples/incident that a test may break.
+fn scratch_incident() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
     for entry in fs::read_dir(repo().join("examples/incident")).unwrap() {
         let entry = entry.unwrap();
-        fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
     }
+    dir
 }
 
 #[test]
@@ -132,8 +135,7 @@ fn a_closed_pipe_ends_quietly_and_a_full_disk_is_an_error() {
 
 #[test]
 fn fifos_and_devices_in_place_of_files_are_refused_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_example(dir.path());
+    let dir = scratch_incident();
     let nodes = dir.path().join("nodes.json");
     fs::remove_file(&nodes).unwrap();
     assert!(
@@ -167,8 +169,7 @@ fn fifos_and_devices_in_place_of_files_are_refused_at_once() {
 #[test]
 fn a_gate_never_passes_on_garbage() {
     // Swapped files: everything decodes as nothing.
-    let dir = tempfile::tempdir().unwrap();
-    copy_example(dir.path());
+    let dir = scratch_incident();
     let from = dir.path().to_str().unwrap();
     fs::rename(dir.path().join("pods.json"), dir.path().join("tmp.json")).unwrap();
     fs::rename(dir.path().join("nodes.json"), dir.path().join("pods.json")).unwrap();
@@ -179,8 +180,7 @@ fn a_gate_never_passes_on_garbage() {
 
 #[test]
 fn duplicates_and_control_characters_do_not_fake_figures() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_example(dir.path());
+    let dir = scratch_incident();
     let from = dir.path().to_str().unwrap();
     // Every ENI listed twice, and a subnet whose Name tag carries a newline and an
     // escape sequence.
