@@ -13,8 +13,10 @@ pub fn max_branch_enis(instance_type: &str) -> Option<u32> {
 }
 
 /// The most branch ENIs any instance type holds: a pod asking for more is a typo.
+/// Computed once: the join asks for every pod.
 pub fn largest_limit() -> u32 {
-    table().values().copied().max().unwrap_or(0)
+    static LARGEST: OnceLock<u32> = OnceLock::new();
+    *LARGEST.get_or_init(|| table().values().copied().max().unwrap_or(0))
 }
 
 fn table() -> &'static HashMap<&'static str, u32> {
@@ -53,5 +55,7 @@ mod tests {
         assert_eq!(max_branch_enis("c5.4xlarge"), Some(54));
         assert_eq!(max_branch_enis("t3.medium"), None);
         assert_eq!(max_branch_enis(""), None);
+        let largest = largest_limit();
+        assert!(largest >= 54 && table().values().all(|&limit| limit <= largest));
     }
 }
