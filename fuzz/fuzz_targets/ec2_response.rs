@@ -10,7 +10,7 @@ use aws_smithy_http_client::test_util::infallible_client_fn;
 use libfuzzer_sys::fuzz_target;
 use pod_eni_exporter::accounting::{Clock, Settings, reconcile};
 use pod_eni_exporter::ec2::eni_from_sdk;
-use pod_eni_exporter::model::Inventory;
+use pod_eni_exporter::model::{Compute, Inventory, NodeInfo};
 
 struct Harness {
     runtime: tokio::runtime::Runtime,
@@ -66,13 +66,34 @@ fuzz_target!(|data: &[u8]| {
         enis,
         subnets: Vec::new(),
     };
+    // The node the seed corpus's trunk is attached to, so branches are placed.
+    let node = NodeInfo {
+        name: "node-1".into(),
+        compute: Compute::Ec2 {
+            instance_id: "i-1".into(),
+        },
+        instance_type: Some("m5a.xlarge".into()),
+        zone: None,
+        allocatable_pod_eni: Ok(Some(18)),
+        os: Some("linux".into()),
+    };
     let snapshot = reconcile(
-        [],
+        [&node],
         [],
         &inventory,
         Clock::at(jiff::Timestamp::UNIX_EPOCH),
         None,
         &Settings::default(),
     );
-    assert!(snapshot.holders.len() <= inventory.enis.len());
+    // Every placed branch is in exactly one state, and none is in use (no pods).
+    for report in &snapshot.nodes {
+        let states = report.branch_enis;
+        assert_eq!(states.in_use, 0);
+        let held = snapshot
+            .holders
+            .iter()
+            .filter(|h| h.node == report.name)
+            .count();
+        assert_eq!(held as u64, u64::from(states.attached()));
+    }
 });
