@@ -9,7 +9,7 @@ use serde_json::json;
 use support::exporter::{Exporter, WAIT};
 use support::moto::{Moto, ec2_client};
 use support::real_apiserver::{RealApiServer, RealCluster};
-use support::world::{FULL_NODE, build_incident, pod_json};
+use support::world::{FULL_NODE, build_incident, full_node, pod_json};
 use support::{eventually, http_get, live_command};
 
 const OPERATOR_KINDS: [&str; 2] = ["ServiceMonitor", "PrometheusRule"];
@@ -297,12 +297,7 @@ async fn live_audit_on_a_real_api_server_equals_the_audit_of_its_snapshot() {
         0,
     );
     assert_eq!(offline, live);
-    let node = live["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["node"] == FULL_NODE)
-        .unwrap();
+    let node = full_node(&live);
     assert_eq!(node["attached"], 18);
     assert_eq!(node["requested"], 14);
 }

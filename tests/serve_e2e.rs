@@ -11,7 +11,7 @@ use support::apiserver::FakeApiServer;
 use support::exporter::{Exporter, WAIT};
 use support::moto::{Moto, ec2_client};
 use support::proxy::Proxy;
-use support::world::{CLUSTER, FULL_NODE, build_incident, pod_json};
+use support::world::{CLUSTER, FULL_NODE, build_incident, full_node, pod_json};
 use support::{eventually, http_get, live_command, sample};
 
 /// Orphans leak after this; completed pods' ENIs get an hour unless their pod finished
@@ -378,12 +378,7 @@ async fn live_audit_equals_audit_of_a_live_snapshot() {
         &["--fail-on", "exhausted"],
         1,
     );
-    let node = live["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["node"] == FULL_NODE)
-        .unwrap();
+    let node = full_node(&live);
     assert_eq!(node["attached"], 18);
     assert_eq!(node["requested"], 14);
     assert_eq!(node["remaining"], 0);

@@ -163,6 +163,16 @@ impl Ec2<'_> {
     }
 }
 
+/// The incident's full node in an `audit --output json` report.
+pub fn full_node(audit: &Value) -> &Value {
+    audit["nodes"]
+        .as_array()
+        .expect("nodes array")
+        .iter()
+        .find(|n| n["node"] == FULL_NODE)
+        .expect("the full node is in the report")
+}
+
 pub fn node_json(
     name: &str,
     instance_id: &str,
