@@ -1,60 +1,51 @@
 //! Kubernetes objects → the compact model types, once, at the edge. Used by the
-//! watchers and by the kubectl JSON reader alike, so both see the same rules.
-
-use std::collections::BTreeMap;
+//! watchers and by the kubectl JSON reader alike, so both see the same rules. The input
+//! is the [`wire`](super::wire) form: only the fields read here are ever decoded.
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Container, ContainerStatus, Node, Pod};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use super::wire::{self, Condition, ContainerStatus, Node, Pod, PodEniQuantity};
 use crate::model::{
-    EniAnnotation, InitRequest, NodeInfo, Owner, POD_ENI_RESOURCE, PodInfo, PodPhase,
-    effective_request, parse_count_quantity, parse_eni_annotation, parse_provider_id, sum_requests,
+    EniAnnotation, InitRequest, NodeInfo, Owner, PodInfo, PodPhase, effective_request,
+    parse_count_quantity, parse_eni_annotation, parse_provider_id, sum_requests,
 };
 
-const LABEL_INSTANCE_TYPE: &str = "node.kubernetes.io/instance-type";
-const LABEL_INSTANCE_TYPE_BETA: &str = "beta.kubernetes.io/instance-type";
-const LABEL_ZONE: &str = "topology.kubernetes.io/zone";
-const LABEL_ZONE_BETA: &str = "failure-domain.beta.kubernetes.io/zone";
-const LABEL_COMPUTE_TYPE: &str = "eks.amazonaws.com/compute-type";
-const LABEL_OS: &str = "kubernetes.io/os";
-const LABEL_OS_BETA: &str = "beta.kubernetes.io/os";
-
 pub fn node_info(node: &Node) -> NodeInfo {
-    let labels = node.metadata.labels.as_ref();
-    let label = |key: &str| labels.and_then(|l| l.get(key)).cloned();
-    let fargate = label(LABEL_COMPUTE_TYPE).as_deref() == Some("fargate");
+    let meta = node.metadata.as_ref();
+    let labels = meta.and_then(|m| m.labels.as_ref());
+    let label =
+        |pick: fn(&wire::NodeLabels) -> &Option<String>| labels.and_then(|l| pick(l).clone());
+    let fargate = label(|l| &l.compute_type).as_deref() == Some("fargate");
     let provider_id = node.spec.as_ref().and_then(|s| s.provider_id.as_deref());
     let (compute, zone_from_id) = parse_provider_id(provider_id, fargate);
-    let allocatable = node
-        .status
-        .as_ref()
+    let status = node.status.as_ref();
+    let allocatable = status
         .and_then(|s| s.allocatable.as_ref())
-        .and_then(|a| a.get(POD_ENI_RESOURCE));
+        .and_then(|a| a.pod_eni.as_deref());
     NodeInfo {
-        name: node.metadata.name.clone().unwrap_or_default(),
+        name: meta.and_then(|m| m.name.clone()).unwrap_or_default(),
         compute,
-        instance_type: label(LABEL_INSTANCE_TYPE).or_else(|| label(LABEL_INSTANCE_TYPE_BETA)),
-        zone: label(LABEL_ZONE)
-            .or_else(|| label(LABEL_ZONE_BETA))
+        instance_type: label(|l| &l.instance_type).or_else(|| label(|l| &l.instance_type_beta)),
+        zone: label(|l| &l.zone)
+            .or_else(|| label(|l| &l.zone_beta))
             .or(zone_from_id),
-        allocatable_pod_eni: allocatable.map(|q| parse_count_quantity(&q.0)).transpose(),
-        os: label(LABEL_OS)
-            .or_else(|| label(LABEL_OS_BETA))
+        allocatable_pod_eni: allocatable.map(parse_count_quantity).transpose(),
+        os: label(|l| &l.os)
+            .or_else(|| label(|l| &l.os_beta))
             .or_else(|| {
-                let info = node.status.as_ref()?.node_info.as_ref()?;
-                Some(info.operating_system.clone()).filter(|os| !os.is_empty())
+                let os = status?.node_info.as_ref()?.operating_system.clone()?;
+                Some(os).filter(|os| !os.is_empty())
             }),
     }
 }
 
 pub fn pod_info(pod: &Pod) -> PodInfo {
-    let meta = &pod.metadata;
+    let meta = pod.metadata.as_ref();
     let spec = pod.spec.as_ref();
     let status = pod.status.as_ref();
 
     let mut request_problem = None;
-    let mut request_of = |container: &Container| match container_request(container) {
+    let mut request_of = |container: &wire::Container| match container_request(container) {
         Ok(request) => request,
         Err(raw) => {
             request_problem = Some(raw);
@@ -62,7 +53,8 @@ pub fn pod_info(pod: &Pod) -> PodInfo {
         }
     };
     let containers: Vec<u32> = spec
-        .map(|s| s.containers.iter().map(&mut request_of).collect())
+        .and_then(|s| s.containers.as_ref())
+        .map(|containers| containers.iter().map(&mut request_of).collect())
         .unwrap_or_default();
     let app_eni_request = sum_requests(containers.iter().copied());
     let init_containers: Vec<InitRequest> = spec
@@ -79,28 +71,24 @@ pub fn pod_info(pod: &Pod) -> PodInfo {
         .unwrap_or_default();
 
     let annotation = meta
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(POD_ENI_RESOURCE))
-        .map_or(EniAnnotation::Absent, |raw| parse_eni_annotation(raw));
-    let owner = meta.owner_references.as_ref().and_then(|refs| {
-        refs.iter()
-            .find(|r| r.controller == Some(true))
-            .or_else(|| refs.first())
-            .map(|r| Owner {
-                kind: r.kind.clone(),
-                name: r.name.clone(),
-            })
-    });
-    let scheduled_at = status
-        .and_then(|s| s.conditions.as_ref())
-        .and_then(|conditions| {
-            conditions
-                .iter()
-                .find(|c| c.type_ == "PodScheduled" && c.status == "True")
-        })
-        .and_then(|c| c.last_transition_time.as_ref())
-        .map(|time| time.0);
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.pod_eni.as_deref())
+        .map_or(EniAnnotation::Absent, parse_eni_annotation);
+    let owner = meta
+        .and_then(|m| m.owner_references.as_ref())
+        .and_then(|refs| {
+            refs.iter()
+                .find(|r| r.controller == Some(true))
+                .or_else(|| refs.first())
+                .map(|r| Owner {
+                    kind: r.kind.clone().unwrap_or_default(),
+                    name: r.name.clone().unwrap_or_default(),
+                })
+        });
+    let conditions = status
+        .and_then(|s| s.conditions.as_deref())
+        .unwrap_or_default();
+    let scheduled_at = condition_time(conditions, "PodScheduled", Some("True"));
     let phase = PodPhase::parse(status.and_then(|s| s.phase.as_deref()));
     let statuses = || {
         status.into_iter().flat_map(|s| {
@@ -109,60 +97,61 @@ pub fn pod_info(pod: &Pod) -> PodInfo {
         })
     };
     let started_at = statuses()
-        .filter_map(|c| c.state.as_ref()?.running.as_ref()?.started_at.as_ref())
-        .map(|time| time.0)
+        .filter_map(|c| c.state.as_ref()?.running.as_ref()?.started_at)
         .min();
     let completed_at = phase
         .is_terminal()
-        .then(|| completion_time(statuses(), status.and_then(|s| s.conditions.as_ref())))
+        .then(|| completion_time(statuses(), conditions))
         .flatten();
 
     PodInfo {
-        namespace: meta.namespace.clone().unwrap_or_default(),
-        name: meta.name.clone().unwrap_or_default(),
+        namespace: meta.and_then(|m| m.namespace.clone()).unwrap_or_default(),
+        name: meta.and_then(|m| m.name.clone()).unwrap_or_default(),
         node_name: spec.and_then(|s| s.node_name.clone()),
         phase,
         pod_eni_request: effective_request(containers, init_containers),
         app_eni_request,
-        terminating: meta.deletion_timestamp.is_some(),
+        terminating: meta.is_some_and(|m| m.deletion_timestamp.is_some()),
         request_problem,
         annotation,
         owner,
-        created_at: meta.creation_timestamp.as_ref().map(|time| time.0),
+        created_at: meta.and_then(|m| m.creation_timestamp),
         scheduled_at,
         started_at,
         completed_at,
     }
 }
 
+/// The transition time of the condition of this type (with this status, if given).
+fn condition_time(conditions: &[Condition], kind: &str, status: Option<&str>) -> Option<Timestamp> {
+    conditions
+        .iter()
+        .find(|c| {
+            c.type_.as_deref() == Some(kind)
+                && status.is_none_or(|s| c.status.as_deref() == Some(s))
+        })?
+        .last_transition_time
+}
+
 /// When a finished pod finished: its last container's `finishedAt`, else when it
 /// stopped being Ready.
 fn completion_time<'a>(
     statuses: impl Iterator<Item = &'a ContainerStatus>,
-    conditions: Option<&Vec<k8s_openapi::api::core::v1::PodCondition>>,
+    conditions: &[Condition],
 ) -> Option<Timestamp> {
     let finished = statuses
-        .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at.as_ref())
-        .map(|time| time.0)
+        .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at)
         .max();
-    finished.or_else(|| {
-        conditions?
-            .iter()
-            .find(|c| c.type_ == "Ready")?
-            .last_transition_time
-            .as_ref()
-            .map(|time| time.0)
-    })
+    finished.or_else(|| condition_time(conditions, "Ready", None))
 }
 
-fn pod_eni_quantity(map: Option<&BTreeMap<String, Quantity>>) -> Option<&str> {
-    map.and_then(|m| m.get(POD_ENI_RESOURCE))
-        .map(|q| q.0.as_str())
+fn pod_eni_quantity(list: Option<&PodEniQuantity>) -> Option<&str> {
+    list.and_then(|l| l.pod_eni.as_deref())
 }
 
 /// A container's pod-eni request; for extended resources an absent request defaults
 /// to the limit, as the API server does.
-fn container_request(container: &Container) -> Result<u32, String> {
+fn container_request(container: &wire::Container) -> Result<u32, String> {
     let resources = container.resources.as_ref();
     let raw = pod_eni_quantity(resources.and_then(|r| r.requests.as_ref()))
         .or_else(|| pod_eni_quantity(resources.and_then(|r| r.limits.as_ref())));

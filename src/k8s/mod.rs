@@ -1,12 +1,16 @@
-//! The Kubernetes adapter: Pod and Node objects become `PodInfo`/`NodeInfo` at the edge
-//! (`convert`), watch events keep a compact cache of them (`cache`, `watch`).
+//! The Kubernetes adapter: Pod and Node objects are decoded in their [`wire`] form and
+//! become `PodInfo`/`NodeInfo` at the edge (`convert`, `watched`); watch events keep a
+//! compact cache of them (`cache`, `watch`).
 
 mod cache;
 mod cni_config;
 mod convert;
 mod watch;
+mod watched;
+pub mod wire;
 
 pub use cache::{ClusterCache, Index};
 pub use cni_config::{CooldownSetting, parse_cooldown, read_cooldown};
 pub use convert::{node_info, pod_info};
 pub use watch::{KubeShared, Listed, client, list_all, run_watchers};
+pub use watched::{Kind, Watched};

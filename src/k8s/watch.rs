@@ -12,12 +12,12 @@ use kube::core::DeserializeGuard;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::utils::ResetTimerBackoff;
 use kube::runtime::watcher::{self, Event};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 
 use super::cache::{ClusterCache, Index};
-use super::convert::{node_info, pod_info};
+use super::watched::{Kind, Watched};
 use crate::metrics::Metrics;
 use crate::model::{InputWarning, NodeInfo, PodInfo, WarningKind};
 
@@ -156,40 +156,30 @@ impl KubeShared {
 
 /// Watches pods (all namespaces) and nodes until the process ends.
 pub async fn run_watchers(client: Client, shared: Arc<KubeShared>, metrics: Metrics) {
-    let pods = drive::<Pod, PodInfo>(
+    let pods = drive::<PodInfo>(
         Api::all(client.clone()),
         Resource::Pods,
         shared.clone(),
         metrics.clone(),
         |cache| &mut cache.pods,
-        // Only pods that ask for or name a branch ENI are kept.
-        |pod| Some(pod_info(pod)).filter(PodInfo::is_relevant),
-        |pod| format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any()),
     );
-    let nodes = drive::<Node, NodeInfo>(
+    let nodes = drive::<NodeInfo>(
         Api::all(client),
         Resource::Nodes,
         shared,
         metrics,
         |cache| &mut cache.nodes,
-        |node| Some(node_info(node)),
-        |node| node.name_any(),
     );
     tokio::join!(pods, nodes);
 }
 
-async fn drive<K, V>(
-    api: Api<DeserializeGuard<K>>,
+async fn drive<V: Kind>(
+    api: Api<Watched<V>>,
     resource: Resource,
     shared: Arc<KubeShared>,
     metrics: Metrics,
     index: fn(&mut ClusterCache) -> &mut Index<V>,
-    convert: fn(&K) -> Option<V>,
-    key: fn(&K) -> String,
-) where
-    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
-    K::DynamicType: Default,
-{
+) {
     let config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
     let backoff = ResetTimerBackoff::new(
         watcher::ExponentialBackoff::from(
@@ -216,18 +206,16 @@ async fn drive<K, V>(
         };
         let mut cache = shared.cache();
         let target = index(&mut cache);
-        let decoded = |guard: DeserializeGuard<K>| match guard.0 {
-            Ok(object) => Some((key(&object), convert(&object))),
-            Err(invalid) => {
-                // Logged and counted; the object keeps its last good version, if any.
-                tracing::warn!(
-                    resource = name,
-                    object = invalid.metadata.name.as_deref().unwrap_or("?"),
-                    error = %invalid.error,
-                    "cannot decode object"
-                );
-                metrics.input_warning(WarningKind::BadObject);
-                None
+        let decoded = |object: Watched<V>| {
+            let key = object.key();
+            match object.decoded {
+                Ok(value) => Some((key, value)),
+                Err(error) => {
+                    // Logged and counted; the object keeps its last good version, if any.
+                    tracing::warn!(resource = name, object = key, %error, "cannot decode object");
+                    metrics.input_warning(WarningKind::BadObject);
+                    None
+                }
             }
         };
         let done = match event {
@@ -241,8 +229,8 @@ async fn drive<K, V>(
                 target.init();
                 false
             }
-            Event::InitApply(guard) => {
-                if let Some((key, value)) = decoded(guard) {
+            Event::InitApply(object) => {
+                if let Some((key, value)) = decoded(object) {
                     target.init_apply(key, value);
                 }
                 false
@@ -259,16 +247,15 @@ async fn drive<K, V>(
                 completed_lists += 1;
                 true
             }
-            Event::Apply(guard) => {
-                if let Some((key, value)) = decoded(guard) {
+            Event::Apply(object) => {
+                if let Some((key, value)) = decoded(object) {
                     target.apply(key, value);
                 }
                 true
             }
-            Event::Delete(guard) => {
-                if let Some((key, _)) = decoded(guard) {
-                    target.delete(&key);
-                }
+            Event::Delete(object) => {
+                // A deleted object goes whatever its last state decodes to.
+                target.delete(&object.key());
                 true
             }
         };

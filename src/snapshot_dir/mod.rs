@@ -22,7 +22,7 @@ pub use awscli::{AwsSubnet, NetworkInterface};
 use jiff::Timestamp;
 
 use crate::accounting::{Clock, Settings, Snapshot, reconcile};
-use crate::k8s::{node_info, pod_info};
+use crate::k8s::{node_info, pod_info, wire};
 use crate::model::{Eni, InputWarning, Inventory, NodeInfo, PodInfo, Subnet};
 
 pub const NODES_FILE: &str = "nodes.json";
@@ -175,23 +175,29 @@ const SUBNETS: FileSpec = FileSpec {
 };
 
 impl Loaded {
-    /// Converts Kubernetes objects as the watchers do: pods that neither request nor
-    /// name a branch ENI are dropped.
+    /// Converts Kubernetes objects as the watchers do: each is read as its wire form
+    /// (one conversion path for every source) and pods that neither request nor name a
+    /// branch ENI are dropped.
     pub fn from_objects(
         nodes: &[Node],
         pods: &[Pod],
         inventory: Inventory,
-        warnings: Vec<InputWarning>,
+        mut warnings: Vec<InputWarning>,
         observed: Observed,
     ) -> Self {
+        let nodes = nodes
+            .iter()
+            .filter_map(|node| as_wire::<wire::Node>(node, &mut warnings).map(|n| node_info(&n)))
+            .collect();
+        let pods = pods
+            .iter()
+            .filter_map(|pod| as_wire::<wire::Pod>(pod, &mut warnings).map(|p| pod_info(&p)))
+            .filter(PodInfo::is_relevant)
+            .collect();
         Self {
             observed,
-            nodes: nodes.iter().map(node_info).collect(),
-            pods: pods
-                .iter()
-                .map(pod_info)
-                .filter(PodInfo::is_relevant)
-                .collect(),
+            nodes,
+            pods,
             inventory,
             warnings,
         }
@@ -248,14 +254,14 @@ fn decode_into<R: Read>(
     let warnings = &mut loaded.warnings;
     match name {
         NODES_FILE => {
-            loaded.nodes = read_items(path, &NODES, open, warnings, |node: Node| {
+            loaded.nodes = read_items(path, &NODES, open, warnings, |node: wire::Node| {
                 Some(node_info(&node))
             })?;
         }
         // Pods that neither request nor name a branch ENI are dropped as they are read,
         // as the watchers drop them: memory follows the pods that matter.
         PODS_FILE => {
-            loaded.pods = read_items(path, &PODS, open, warnings, |pod: Pod| {
+            loaded.pods = read_items(path, &PODS, open, warnings, |pod: wire::Pod| {
                 Some(pod_info(&pod)).filter(PodInfo::is_relevant)
             })?;
         }
@@ -420,6 +426,27 @@ pub fn write_dir(
         fs::write(&path, text).map_err(|error| SnapshotDirError::Write { path, error })?;
     }
     Ok(())
+}
+
+/// A full API object re-read as its wire form; the (never seen) failure is a warning.
+fn as_wire<W: serde::de::DeserializeOwned>(
+    object: &(impl serde::Serialize + kube::ResourceExt),
+    warnings: &mut Vec<InputWarning>,
+) -> Option<W> {
+    let decoded = serde_json::to_string(object).and_then(|text| serde_json::from_str(&text));
+    decoded
+        .map_err(|error| {
+            warnings.push(InputWarning::new(
+                crate::model::WarningKind::BadObject,
+                format!(
+                    "{}/{}",
+                    object.namespace().unwrap_or_default(),
+                    object.name_any()
+                ),
+                error.to_string(),
+            ));
+        })
+        .ok()
 }
 
 /// Serializing these types cannot fail: they hold only strings, numbers and maps.

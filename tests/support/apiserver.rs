@@ -217,7 +217,7 @@ impl FakeApiServer {
     }
 
     fn broadcast(state: &mut State, resource: &str, kind: &str, object: &Value) {
-        let line = Bytes::from(format!("{}\n", json!({"type": kind, "object": object})));
+        let line = watch_line(kind, object);
         state
             .watches
             .retain(|w| w.resource != resource || w.tx.send(line.clone()).is_ok());
@@ -317,12 +317,9 @@ impl FakeApiServer {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         let collection = state.collections.entry(resource.to_owned()).or_default();
-        let line = |kind: &str, object: &Value| {
-            Bytes::from(format!("{}\n", json!({"type": kind, "object": object})))
-        };
         if from == 0 {
             for object in collection.objects.values() {
-                let _ = tx.send(line("ADDED", object));
+                let _ = tx.send(watch_line("ADDED", object));
             }
         } else if from < collection.compacted {
             // What a real API server does: 200, one ERROR event, end of stream.
@@ -334,13 +331,13 @@ impl FakeApiServer {
                     collection.compacted
                 ),
             );
-            let _ = tx.send(line("ERROR", &gone));
+            let _ = tx.send(watch_line("ERROR", &gone));
             drop(tx);
             return stream_response(rx);
         } else {
             for (rv, kind, object) in &collection.events {
                 if *rv > from {
-                    let _ = tx.send(line(kind, object));
+                    let _ = tx.send(watch_line(kind, object));
                 }
             }
         }
@@ -375,6 +372,15 @@ impl FakeApiServer {
         }
         stream_response(rx)
     }
+}
+
+/// One watch event as the API server writes it: `type` before `object` (Go's field
+/// order), which the exporter's decoder relies on to read the object in place.
+fn watch_line(kind: &str, object: &Value) -> Bytes {
+    Bytes::from(format!(
+        "{{\"type\":{},\"object\":{object}}}\n",
+        json!(kind)
+    ))
 }
 
 fn json_response(code: StatusCode, body: Value) -> Response<BoxBody<Bytes, Infallible>> {
