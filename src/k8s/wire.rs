@@ -16,7 +16,7 @@ pub struct Pod {
     /// API list items carry no kind, `kubectl` output does: checked when present, so a
     /// nodes file swapped with a pods file is caught.
     #[serde(default, rename = "kind", deserialize_with = "kind_pod")]
-    checked_kind: (),
+    pub kind: (),
     pub metadata: Option<PodMeta>,
     pub spec: Option<PodSpec>,
     pub status: Option<PodStatus>,
@@ -120,7 +120,7 @@ pub struct Terminated {
 #[derive(Debug, Default, Deserialize)]
 pub struct Node {
     #[serde(default, rename = "kind", deserialize_with = "kind_node")]
-    checked_kind: (),
+    pub kind: (),
     pub metadata: Option<NodeMeta>,
     pub spec: Option<NodeSpec>,
     pub status: Option<NodeStatus>,
