@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use pod_eni_exporter::k8s::wire::{Node, Pod};
 use pod_eni_exporter::accounting::{Clock, Settings, reconcile};
 use pod_eni_exporter::ec2::{Ec2Poller, Ec2Settings};
+use pod_eni_exporter::k8s::wire::{Node, Pod};
 use pod_eni_exporter::k8s::{ClusterCache, node_info, pod_info};
 use pod_eni_exporter::metrics::{self, Metrics, SharedSnapshot};
 use pod_eni_exporter::model::{Eni, Inventory, PodInfo, Subnet};

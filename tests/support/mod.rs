@@ -8,6 +8,7 @@ pub mod exporter;
 pub mod moto;
 pub mod proxy;
 pub mod real_apiserver;
+pub mod synthetic;
 pub mod world;
 
 use std::process::Command;

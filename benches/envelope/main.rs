@@ -1,0 +1,523 @@
+//! The full envelope, measured on the real release binary (issue 9): a stand-in API
+//! server and EC2 serve a synthetic world (by default 5,000 nodes, 150,000 pods of 7–8 KB,
+//! 90,000 branch ENIs + 5,000 trunks of ~1.4 KB each, 300 subnets), and a driver records
+//! what an SRE would look at from outside the process:
+//!
+//! - start → `/readyz` 200, with the Kubernetes sync and first EC2 poll inside it;
+//! - RSS at ready, settled, its peak, and during a forced re-list (410 Gone);
+//! - CPU seconds per minute idle (EC2 polls only) and under pod churn;
+//! - the join's mean time (from the exporter's own histogram);
+//! - `/metrics` latency during churn, and its body plain and gzip.
+//!
+//! ```text
+//! cargo bench --bench envelope                      # full scale, ~4 minutes
+//! cargo bench --bench envelope -- --scale 0.1 --check   # what scripts/test runs
+//! cargo bench --bench envelope -- --streaming-lists off -- --ec2-max-requests-per-second 20
+//! ```
+//!
+//! Arguments after a second `--` go to `pod-eni-exporter serve`; `PODENI_ENVELOPE_BINARY`
+//! measures another build in place of this one (a before/after). `--check` fails when a
+//! figure is more than twice the one-tenth-scale figure in BENCHMARKS.md (a regression
+//! guard, not a timed test of the targets).
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+mod apiserver;
+mod ec2;
+mod process;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::sample;
+use support::synthetic::World;
+
+use apiserver::StandIn;
+use ec2::Ec2StandIn;
+use process::{Process, get};
+
+struct Flags {
+    scale: f64,
+    rate: f64,
+    idle: Duration,
+    churn: Duration,
+    streaming_lists: bool,
+    check: bool,
+    exporter_args: Vec<String>,
+}
+
+fn parse_flags() -> Result<Flags, String> {
+    let mut flags = Flags {
+        scale: 1.0,
+        rate: 50.0,
+        idle: Duration::from_secs(60),
+        churn: Duration::from_secs(60),
+        streaming_lists: true,
+        check: false,
+        exporter_args: Vec::new(),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--bench" => {} // added by `cargo bench`
+            "--scale" => flags.scale = value()?.parse().map_err(|e| format!("--scale: {e}"))?,
+            "--rate" => flags.rate = value()?.parse().map_err(|e| format!("--rate: {e}"))?,
+            "--idle" => {
+                flags.idle =
+                    Duration::from_secs(value()?.parse().map_err(|e| format!("--idle: {e}"))?)
+            }
+            "--churn" => {
+                flags.churn =
+                    Duration::from_secs(value()?.parse().map_err(|e| format!("--churn: {e}"))?)
+            }
+            "--streaming-lists" => flags.streaming_lists = value()? != "off",
+            "--check" => flags.check = true,
+            "--" => flags.exporter_args = args.by_ref().collect(),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    if !(flags.scale > 0.0 && flags.scale <= 1.0) {
+        return Err("--scale must be in (0, 1]".into());
+    }
+    Ok(flags)
+}
+
+/// The figures, as BENCHMARKS.md lists them.
+#[derive(Debug, Default, serde::Serialize)]
+struct Figures {
+    nodes: usize,
+    pods: usize,
+    enis: usize,
+    pod_json_mib: f64,
+    eni_xml_mib: f64,
+    kube_synced_s: f64,
+    first_ec2_poll_s: f64,
+    ready_s: f64,
+    cpu_to_ready_s: f64,
+    rss_ready_mib: f64,
+    rss_settled_mib: f64,
+    peak_to_settled_mib: f64,
+    idle_cpu_s_per_min: f64,
+    idle_ec2_polls: usize,
+    churn_events: usize,
+    churn_cpu_s_per_min: f64,
+    churn_cpu_above_idle_s_per_min: f64,
+    join_mean_ms: f64,
+    joins_during_churn: f64,
+    scrape_p50_ms: f64,
+    scrape_max_ms: f64,
+    scrapes: usize,
+    relist_s: f64,
+    relist_cpu_s: f64,
+    relist_peak_mib: f64,
+    rss_after_relist_mib: f64,
+    body_plain_kib: f64,
+    body_gzip_kib: f64,
+}
+
+/// One-tenth-scale regression limits: twice the figures measured at one tenth on the
+/// project machine (BENCHMARKS.md, "Envelope"), so only a 2× regression fails.
+const TENTH_LIMITS: [(&str, fn(&Figures) -> f64, f64); 6] = [
+    ("start → ready (s)", |f| f.ready_s, 2.0 * 4.0),
+    ("RSS settled (MiB)", |f| f.rss_settled_mib, 2.0 * 20.0),
+    (
+        "RSS peak during re-list (MiB)",
+        |f| f.relist_peak_mib,
+        2.0 * 24.0,
+    ),
+    ("idle CPU (s/min)", |f| f.idle_cpu_s_per_min, 2.0 * 0.3),
+    (
+        "CPU under churn above idle (s/min)",
+        |f| f.churn_cpu_above_idle_s_per_min,
+        2.0 * 0.6,
+    ),
+    (
+        "scrape max during churn (ms)",
+        |f| f.scrape_max_ms,
+        2.0 * 25.0,
+    ),
+];
+
+fn main() {
+    let flags = match parse_flags() {
+        Ok(flags) => flags,
+        Err(error) => {
+            eprintln!(
+                "{error}\nusage: envelope [--scale F] [--rate EVENTS_PER_S] [--idle S] [--churn S] [--streaming-lists on|off] [--check] [-- SERVE_ARGS…]"
+            );
+            std::process::exit(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let figures = runtime.block_on(run(&flags));
+    println!("{}", serde_json::to_string_pretty(&figures).expect("JSON"));
+    print_table(&figures);
+    if flags.check {
+        let failed: Vec<String> = TENTH_LIMITS
+            .iter()
+            .filter(|(_, figure, limit)| figure(&figures) > *limit)
+            .map(|(name, figure, limit)| format!("{name}: {:.2} > {limit}", figure(&figures)))
+            .collect();
+        if !failed.is_empty() {
+            eprintln!(
+                "envelope regression (limits are twice the one-tenth figures in BENCHMARKS.md):\n  {}",
+                failed.join("\n  ")
+            );
+            std::process::exit(1);
+        }
+        eprintln!("envelope: every figure within twice its one-tenth-scale baseline");
+    }
+}
+
+async fn run(flags: &Flags) -> Figures {
+    let scaled = |n: f64| ((n * flags.scale).round() as usize).max(1);
+    let world = World {
+        nodes: scaled(5000.0),
+        pods_per_node: 30,
+        sgp_percent: 60,
+        subnets: scaled(300.0),
+    };
+    let setup = Instant::now();
+    let api = StandIn::start(world, flags.streaming_lists).await;
+    let ec2 = Ec2StandIn::new(world);
+    let endpoint = ec2.start().await;
+    let mut figures = Figures {
+        nodes: world.nodes,
+        pods: world.pods(),
+        enis: world.enis().count(),
+        pod_json_mib: api.pod_bytes() as f64 / MIB,
+        eni_xml_mib: ec2.eni_bytes() as f64 / MIB,
+        ..Figures::default()
+    };
+    eprintln!(
+        "world: {} nodes, {} pods ({:.0} MiB of JSON), {} ENIs ({:.0} MiB of XML), rendered in {:.1} s",
+        figures.nodes,
+        figures.pods,
+        figures.pod_json_mib,
+        figures.enis,
+        figures.eni_xml_mib,
+        setup.elapsed().as_secs_f64()
+    );
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    api.write_kubeconfig(&kubeconfig);
+    let log_path = dir.path().join("exporter.log");
+    let port = support::moto::free_port();
+    let started = Instant::now();
+    // Another build (an older commit, for a before/after) can be measured in its place.
+    let binary = std::env::var_os("PODENI_ENVELOPE_BINARY")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_pod-eni-exporter").into());
+    let child = Command::new(binary)
+        .args(["serve", "--cluster-name", "prod", "--log-format", "json"])
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .args(&flags.exporter_args)
+        .env("AWS_ENDPOINT_URL_EC2", &endpoint)
+        .env("AWS_REGION", "eu-west-1")
+        .env("AWS_ACCESS_KEY_ID", "envelope")
+        .env("AWS_SECRET_ACCESS_KEY", "envelope")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).expect("log file"))
+        .spawn()
+        .expect("start pod-eni-exporter");
+    let exporter = Exporter {
+        process: Process { pid: child.id() },
+        child,
+        port,
+        log_path,
+    };
+    let process = &exporter.process;
+
+    // Start → ready, with the sync and the first poll seen in the log on the way.
+    let mut synced = [None, None];
+    let mut polled = None;
+    loop {
+        let log = exporter.log();
+        for (i, resource) in ["pods", "nodes"].iter().enumerate() {
+            if synced[i].is_none() && log_has(&log, "first sync done", Some(resource)) {
+                synced[i] = Some(started.elapsed());
+            }
+        }
+        if polled.is_none() && log_has(&log, "first EC2 poll done", None) {
+            polled = Some(started.elapsed());
+        }
+        if get(port, "/readyz", false).is_some_and(|(status, _, _)| status == 200) {
+            break;
+        }
+        exporter.check_alive();
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "not ready after 10 minutes:\n{}",
+            exporter.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    figures.ready_s = started.elapsed().as_secs_f64();
+    figures.kube_synced_s = synced
+        .iter()
+        .flatten()
+        .max()
+        .map_or(f64::NAN, Duration::as_secs_f64);
+    figures.first_ec2_poll_s = polled.map_or(f64::NAN, |d| d.as_secs_f64());
+    figures.cpu_to_ready_s = process.cpu_seconds();
+    figures.rss_ready_mib = process.memory_mib().0;
+    eprintln!("ready after {:.1} s", figures.ready_s);
+
+    // Settled: the first join published, then a few quiet seconds.
+    while exporter
+        .metric("podeni_reconcile_duration_seconds_count")
+        .unwrap_or(0.0)
+        < 1.0
+    {
+        exporter.check_alive();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    (figures.rss_settled_mib, figures.peak_to_settled_mib) = process.memory_mib();
+
+    // Idle: only the EC2 polls (and their joins) run.
+    let requests_before = ec2.requests();
+    let cpu = process.cpu_seconds();
+    tokio::time::sleep(flags.idle).await;
+    figures.idle_cpu_s_per_min = per_minute(process.cpu_seconds() - cpu, flags.idle);
+    figures.idle_ec2_polls =
+        (ec2.requests() - requests_before) / ec2_requests_per_poll(&figures, world);
+    eprintln!("idle: {:.2} CPU-s/min", figures.idle_cpu_s_per_min);
+
+    // Churn: pod updates at the set rate, scraped twice a second as a busy Prometheus
+    // pair would.
+    let joins = exporter.join_totals();
+    let cpu = process.cpu_seconds();
+    let churn = flags.churn;
+    let scraper = std::thread::spawn(move || {
+        let deadline = Instant::now() + churn;
+        let mut latencies = Vec::new();
+        while Instant::now() < deadline {
+            if let Some((200, _, elapsed)) = get(port, "/metrics", true) {
+                latencies.push(elapsed);
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        latencies
+    });
+    let churn_started = Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / flags.rate.max(0.1)));
+    let mut next = 0usize;
+    while churn_started.elapsed() < flags.churn {
+        tick.tick().await;
+        // Spread over the world: a prime stride visits every pod.
+        next = (next + 7919) % world.pods();
+        api.update_pod(next);
+        figures.churn_events += 1;
+    }
+    figures.churn_cpu_s_per_min = per_minute(process.cpu_seconds() - cpu, flags.churn);
+    figures.churn_cpu_above_idle_s_per_min =
+        figures.churn_cpu_s_per_min - figures.idle_cpu_s_per_min;
+    let (sum, count) = exporter.join_totals();
+    figures.joins_during_churn = count - joins.1;
+    figures.join_mean_ms = 1000.0 * (sum - joins.0) / (count - joins.1).max(1.0);
+    let mut latencies = scraper.join().expect("scraper");
+    latencies.sort();
+    figures.scrapes = latencies.len();
+    figures.scrape_p50_ms = latencies.get(latencies.len() / 2).map_or(f64::NAN, ms);
+    figures.scrape_max_ms = latencies.last().map_or(f64::NAN, ms);
+    eprintln!(
+        "churn: {} events, {:.2} CPU-s/min, join {:.1} ms, scrape max {:.1} ms",
+        figures.churn_events,
+        figures.churn_cpu_s_per_min,
+        figures.join_mean_ms,
+        figures.scrape_max_ms
+    );
+
+    // A forced re-list: every watch ends and resuming gets 410 Gone.
+    process.reset_peak();
+    let cpu = process.cpu_seconds();
+    let relists_before = exporter.log_count("re-listed", Some("pods"));
+    let relist_started = Instant::now();
+    api.compact();
+    while exporter.log_count("re-listed", Some("pods")) == relists_before {
+        exporter.check_alive();
+        assert!(
+            relist_started.elapsed() < Duration::from_secs(600),
+            "no re-list after 10 minutes:\n{}",
+            exporter.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    figures.relist_s = relist_started.elapsed().as_secs_f64();
+    figures.relist_cpu_s = process.cpu_seconds() - cpu;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    (figures.rss_after_relist_mib, figures.relist_peak_mib) = process.memory_mib();
+    eprintln!(
+        "re-list: {:.1} s, peak {:.1} MiB",
+        figures.relist_s, figures.relist_peak_mib
+    );
+
+    let size = |gzip| {
+        get(port, "/metrics", gzip).map_or(f64::NAN, |(_, body, _)| body.len() as f64 / 1024.0)
+    };
+    figures.body_plain_kib = size(false);
+    figures.body_gzip_kib = size(true);
+    let (lists, watches) = api.requests();
+    eprintln!("API server: {lists} list pages, {watches} watches");
+    figures
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+fn ms(duration: &Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn per_minute(cpu_seconds: f64, window: Duration) -> f64 {
+    cpu_seconds * 60.0 / window.as_secs_f64()
+}
+
+/// ENI pages of 1,000 plus subnet pages of 1,000.
+fn ec2_requests_per_poll(figures: &Figures, world: World) -> usize {
+    figures.enis.div_ceil(1000) + world.subnets.div_ceil(1000)
+}
+
+fn log_has(log: &str, message: &str, resource: Option<&str>) -> bool {
+    count_lines(log, message, resource) > 0
+}
+
+fn count_lines(log: &str, message: &str, resource: Option<&str>) -> usize {
+    let message = format!("\"message\":\"{message}\"");
+    let resource = resource.map(|r| format!("\"resource\":\"{r}\""));
+    log.lines()
+        .filter(|line| {
+            line.contains(&message) && resource.as_ref().is_none_or(|r| line.contains(r))
+        })
+        .count()
+}
+
+struct Exporter {
+    process: Process,
+    child: std::process::Child,
+    port: u16,
+    log_path: std::path::PathBuf,
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Exporter {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    fn log_count(&self, message: &str, resource: Option<&str>) -> usize {
+        count_lines(&self.log(), message, resource)
+    }
+
+    fn check_alive(&self) {
+        let path = format!("/proc/{}/stat", self.process.pid);
+        let zombie = std::fs::read_to_string(&path).map_or(true, |stat| {
+            stat.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        });
+        assert!(!zombie, "the exporter exited:\n{}", self.log());
+    }
+
+    fn metric(&self, series: &str) -> Option<f64> {
+        let (_, body, _) = get(self.port, "/metrics", false)?;
+        sample(&String::from_utf8_lossy(&body), series)
+    }
+
+    /// The join histogram's (sum of seconds, count).
+    fn join_totals(&self) -> (f64, f64) {
+        let (_, body, _) = get(self.port, "/metrics", false).unwrap_or_default();
+        let body = String::from_utf8_lossy(&body);
+        (
+            sample(&body, "podeni_reconcile_duration_seconds_sum").unwrap_or(0.0),
+            sample(&body, "podeni_reconcile_duration_seconds_count").unwrap_or(0.0),
+        )
+    }
+}
+
+fn print_table(f: &Figures) {
+    let rows = [
+        (
+            "world",
+            format!(
+                "{} nodes, {} pods ({:.0} MiB JSON), {} ENIs ({:.0} MiB XML)",
+                f.nodes, f.pods, f.pod_json_mib, f.enis, f.eni_xml_mib
+            ),
+        ),
+        (
+            "start → /readyz",
+            format!(
+                "{:.1} s (Kubernetes synced {:.1} s, first EC2 poll {:.1} s), {:.1} CPU-s",
+                f.ready_s, f.kube_synced_s, f.first_ec2_poll_s, f.cpu_to_ready_s
+            ),
+        ),
+        (
+            "RSS at ready / settled / peak so far",
+            format!(
+                "{:.1} / {:.1} / {:.1} MiB",
+                f.rss_ready_mib, f.rss_settled_mib, f.peak_to_settled_mib
+            ),
+        ),
+        (
+            "CPU idle",
+            format!(
+                "{:.2} CPU-s/min ({} EC2 polls)",
+                f.idle_cpu_s_per_min, f.idle_ec2_polls
+            ),
+        ),
+        (
+            "CPU under churn",
+            format!(
+                "{:.2} CPU-s/min, {:.2} above idle ({} events)",
+                f.churn_cpu_s_per_min, f.churn_cpu_above_idle_s_per_min, f.churn_events
+            ),
+        ),
+        (
+            "join (mean during churn)",
+            format!(
+                "{:.1} ms over {} joins",
+                f.join_mean_ms, f.joins_during_churn
+            ),
+        ),
+        (
+            "scrape latency during churn",
+            format!(
+                "p50 {:.1} ms, max {:.1} ms ({} scrapes, gzip)",
+                f.scrape_p50_ms, f.scrape_max_ms, f.scrapes
+            ),
+        ),
+        (
+            "re-list after 410",
+            format!(
+                "{:.1} s, {:.1} CPU-s, peak {:.1} MiB, then {:.1} MiB",
+                f.relist_s, f.relist_cpu_s, f.relist_peak_mib, f.rss_after_relist_mib
+            ),
+        ),
+        (
+            "/metrics body",
+            format!(
+                "{:.0} KiB plain, {:.0} KiB gzip",
+                f.body_plain_kib, f.body_gzip_kib
+            ),
+        ),
+    ];
+    println!("| figure | measured |\n| --- | --- |");
+    for (name, value) in rows {
+        println!("| {name} | {value} |");
+    }
+}
