@@ -209,7 +209,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_requests,
     } = args;
     let snapshot = SharedSnapshot::default();
-    let (registry, metrics) = Metrics::new_registry(snapshot.clone());
+    let (mut registry, metrics) = Metrics::new_registry(snapshot.clone());
+    crate::process_metrics::register(&mut registry);
     let listener = tokio::net::TcpListener::bind(listen_address)
         .await
         .with_context(|| format!("cannot listen on {listen_address}"))?;

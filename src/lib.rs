@@ -23,6 +23,7 @@ pub mod live;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod process_metrics;
 pub mod replay;
 pub mod server;
 pub mod snapshot_dir;

@@ -179,8 +179,10 @@ impl Live {
             .settings(*lock(&self.cooldown), self.poll_interval)
     }
 
-    /// Reconciles after every change signal, debounced and rate-limited.
-    pub async fn reconcile_on_change(&self) {
+    /// Reconciles after every change signal, debounced and rate-limited. The join runs
+    /// on a blocking thread: the runtime's threads stay free for scrapes and watch
+    /// events however long it takes.
+    pub async fn reconcile_on_change(self: Arc<Self>) {
         let mut last: Option<tokio::time::Instant> = None;
         loop {
             self.kube.changed.notified().await;
@@ -188,13 +190,21 @@ impl Live {
                 MIN_RECONCILE_INTERVAL.saturating_sub(at.elapsed())
             });
             tokio::time::sleep(DEBOUNCE.max(cooldown)).await;
-            self.reconcile_now(Timestamp::now());
+            let live = self.clone();
+            if let Err(error) =
+                tokio::task::spawn_blocking(move || live.reconcile_now(Timestamp::now())).await
+            {
+                // A panic in the join: the last snapshot keeps being served, and the
+                // next change tries again.
+                tracing::error!(%error, "reconcile failed");
+            }
             last = Some(tokio::time::Instant::now());
         }
     }
 
     /// One join over the current cache and inventory; returns false when a source has
-    /// not delivered yet (nothing is published then).
+    /// not delivered yet (nothing is published then). The cache lock is held only to
+    /// copy its pointers, never for the join.
     pub fn reconcile_now(&self, now: Timestamp) -> bool {
         let Some(polled) = lock(&self.inventory).clone() else {
             return false;
@@ -206,22 +216,26 @@ impl Live {
             kube_fresh_until,
         };
         let settings = self.settings();
-        let previous = self.snapshot.get();
-        let started = std::time::Instant::now();
-        let snapshot = {
+        let (nodes, pods) = {
             let cache = self.kube.cache();
             if !cache.is_synced() {
                 return false;
             }
-            reconcile(
-                cache.nodes.values(),
-                cache.pods.values(),
-                &polled.inventory,
-                clock,
-                previous.as_deref(),
-                &settings,
-            )
+            (cache.nodes.shared(), cache.pods.shared())
         };
+        let previous = self.snapshot.get();
+        let started = std::time::Instant::now();
+        let snapshot = reconcile(
+            nodes.iter().map(|node| &**node),
+            pods.iter().map(|pod| &**pod),
+            &polled.inventory,
+            clock,
+            previous.as_deref(),
+            &settings,
+        );
+        // The previous snapshot and the pointer copies go before publishing, so two
+        // full snapshots never coexist longer than needed.
+        drop((previous, nodes, pods));
         self.metrics
             .reconcile_duration(started.elapsed().as_secs_f64());
         if kube_healthy {

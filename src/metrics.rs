@@ -1,8 +1,10 @@
-//! Every metric name and help text (DESIGN §5), the process metrics the adapters
-//! update, and the collector that formats the latest [`Snapshot`] at scrape time, so
+//! Every metric name and help text (DESIGN §5; the standard `process_*` family is in
+//! `process_metrics`), the process metrics the adapters update, and the collector that formats the latest [`Snapshot`] at scrape time, so
 //! nodes and subnets that vanish from the snapshot vanish from `/metrics`.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -279,9 +281,11 @@ impl Metrics {
     /// A registry with everything in it, the snapshot collector included, with every
     /// bounded label combination pre-created so that `rate()` and alerts see zeros, not absences.
     pub fn new_registry(snapshot: SharedSnapshot) -> (Registry, Self) {
-        let mut registry = Registry::with_prefix(PREFIX);
+        // The exporter's own metrics under the prefix; the root stays free for the
+        // unprefixed `process_*` family (`process_metrics`).
+        let mut registry = Registry::default();
         let metrics = Self::default();
-        let r = &mut registry;
+        let r = registry.sub_registry_with_prefix(PREFIX);
         r.register(SOURCE_UP.name, SOURCE_UP.help, metrics.source_up.clone());
         r.register(
             SOURCE_LAST_SUCCESS.name,
@@ -427,23 +431,18 @@ impl Metrics {
 }
 
 /// The latest snapshot, shared between the loop that makes it and the scrapes that
-/// format it.
+/// format it. Published atomically: a scrape never waits for a join, nor a join for a
+/// scrape.
 #[derive(Debug, Clone, Default)]
-pub struct SharedSnapshot(Arc<RwLock<Option<Arc<Snapshot>>>>);
+pub struct SharedSnapshot(Arc<ArcSwapOption<Snapshot>>);
 
 impl SharedSnapshot {
     pub fn get(&self) -> Option<Arc<Snapshot>> {
-        self.0
-            .read()
-            .map(|s| s.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
+        self.0.load_full()
     }
 
     pub fn set(&self, snapshot: Arc<Snapshot>) {
-        match self.0.write() {
-            Ok(mut slot) => *slot = Some(snapshot),
-            Err(poisoned) => *poisoned.into_inner() = Some(snapshot),
-        }
+        self.0.store(Some(snapshot));
     }
 }
 

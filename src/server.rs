@@ -82,8 +82,12 @@ pub async fn serve(
                 let endpoints = endpoints.clone();
                 let tracked = slot.connection();
                 let service = service_fn(move |request| {
-                    let response = respond(&endpoints, &request).map(|body| tracked.busy(body));
-                    async move { Ok::<_, Infallible>(response) }
+                    let endpoints = endpoints.clone();
+                    let tracked = tracked.clone();
+                    async move {
+                        let response = respond(endpoints, request).await;
+                        Ok::<_, Infallible>(response.map(|body| tracked.busy(body)))
+                    }
                 });
                 let connection = http1::Builder::new()
                     .timer(TokioTimer::new())
@@ -134,7 +138,7 @@ impl RateLimitedLog {
     }
 }
 
-fn respond<B>(endpoints: &Endpoints, request: &Request<B>) -> Response<Full<Bytes>> {
+async fn respond<B>(endpoints: Arc<Endpoints>, request: Request<B>) -> Response<Full<Bytes>> {
     let method = request.method();
     if method != Method::GET && method != Method::HEAD {
         let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
@@ -157,12 +161,23 @@ fn respond<B>(endpoints: &Endpoints, request: &Request<B>) -> Response<Full<Byte
             };
             let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
             let openmetrics = header(ACCEPT).is_some_and(prefers_openmetrics);
-            let (body, content_type) = metrics::render(&endpoints.registry, openmetrics);
-            let mut response = if header(ACCEPT_ENCODING).is_some_and(accepts_gzip) {
-                gzipped(body, content_type)
-            } else {
-                with_type(StatusCode::OK, body, content_type)
-            };
+            let gzip = header(ACCEPT_ENCODING).is_some_and(accepts_gzip);
+            // Rendering and compressing take milliseconds at the full envelope: on a
+            // blocking thread, so probes and other connections never wait for them.
+            let rendering = endpoints.clone();
+            let rendered = tokio::task::spawn_blocking(move || {
+                let (body, content_type) = metrics::render(&rendering.registry, openmetrics);
+                if gzip {
+                    gzipped(body, content_type)
+                } else {
+                    with_type(StatusCode::OK, body, content_type)
+                }
+            })
+            .await;
+            let mut response = rendered.unwrap_or_else(|error| {
+                tracing::error!(%error, "rendering /metrics failed");
+                text(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n")
+            });
             response
                 .headers_mut()
                 .insert(VARY, HeaderValue::from_static("Accept-Encoding"));
@@ -307,24 +322,24 @@ mod tests {
         assert!(!prefers_openmetrics(""));
     }
 
-    fn endpoints(scrapes: usize) -> Endpoints {
-        Endpoints {
+    fn endpoints(scrapes: usize) -> std::sync::Arc<Endpoints> {
+        std::sync::Arc::new(Endpoints {
             registry: prometheus_client::registry::Registry::default(),
             readiness: std::sync::Arc::new(|| Ok(())),
             scrapes: tokio::sync::Semaphore::new(scrapes),
-        }
+        })
     }
 
-    #[test]
-    fn scrapes_beyond_the_bound_get_503_at_once_and_probes_still_answer() {
+    #[tokio::test]
+    async fn scrapes_beyond_the_bound_get_503_at_once_and_probes_still_answer() {
         let get = |path: &str| hyper::Request::get(path).body(()).expect("a request");
         let busy = endpoints(0);
-        let response = super::respond(&busy, &get("/metrics"));
+        let response = super::respond(busy.clone(), get("/metrics")).await;
         assert_eq!(response.status(), hyper::StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()["retry-after"], "1");
-        assert_eq!(super::respond(&busy, &get("/healthz")).status(), 200);
+        assert_eq!(super::respond(busy, get("/healthz")).await.status(), 200);
         let free = endpoints(1);
-        assert_eq!(super::respond(&free, &get("/metrics")).status(), 200);
+        assert_eq!(super::respond(free.clone(), get("/metrics")).await.status(), 200);
         assert_eq!(
             free.scrapes.available_permits(),
             1,

@@ -3,15 +3,20 @@
 //!
 //! A re-list is buffered and swapped in whole at `InitDone`, so a reconcile never sees
 //! a half-listed cluster, which would make every unlisted pod's ENI look orphaned.
+//!
+//! Values are shared (`Arc`): the join takes a [`shared`](Index::shared) copy of the
+//! pointers under the lock (a millisecond for 100,000 pods) and runs without it, so
+//! watch events never wait for a join.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::model::{NodeInfo, PodInfo};
 
 #[derive(Debug)]
 pub struct Index<V> {
-    live: HashMap<String, V>,
-    relist: Option<HashMap<String, V>>,
+    live: HashMap<String, Arc<V>>,
+    relist: Option<HashMap<String, Arc<V>>>,
     synced: bool,
 }
 
@@ -35,7 +40,7 @@ impl<V> Index<V> {
     pub fn init_apply(&mut self, key: String, value: Option<V>) {
         let buffer = self.relist.get_or_insert_with(HashMap::new);
         if let Some(value) = value {
-            buffer.insert(key, value);
+            buffer.insert(key, Arc::new(value));
         }
     }
 
@@ -51,7 +56,7 @@ impl<V> Index<V> {
     pub fn apply(&mut self, key: String, value: Option<V>) {
         match value {
             Some(value) => {
-                self.live.insert(key, value);
+                self.live.insert(key, Arc::new(value));
             }
             None => {
                 self.live.remove(&key);
@@ -76,7 +81,12 @@ impl<V> Index<V> {
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.live.values()
+        self.live.values().map(|value| &**value)
+    }
+
+    /// Every value, shared: what a join reads after the lock is released.
+    pub fn shared(&self) -> Vec<Arc<V>> {
+        self.live.values().cloned().collect()
     }
 }
 
