@@ -25,9 +25,14 @@ use crate::warning_log::WarningLog;
 /// Kubernetes events arrive in bursts (a rollout touches many pods): wait this long
 /// after the first before reconciling, to reconcile once for the burst.
 const DEBOUNCE: Duration = Duration::from_millis(500);
-/// A busy cluster changes pods every second; a join of 150,000 pods takes ~150 ms
-/// (BENCHMARKS.md), so joins are at least this far apart: under 10 % of a core.
+/// A busy cluster changes pods every second: joins are at least this far apart…
 const MIN_RECONCILE_INTERVAL: Duration = Duration::from_secs(2);
+/// …and, on a cluster large enough for a join to take long (~200 ms at 5,000 nodes and
+/// 150,000 pods, BENCHMARKS.md), far enough apart that joins use at most this share of
+/// one core however fast pods change: 8 s between joins at 200 ms each. The figures
+/// then lag the cluster by at most that interval, well inside a scrape interval plus
+/// any alert's `for`.
+const MAX_JOIN_DUTY: f64 = 0.025;
 /// Longest wait between polls while EC2 keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How often the controller's cool-down setting is re-read: it rarely changes, and a
@@ -183,14 +188,15 @@ impl Live {
     /// on a blocking thread: the runtime's threads stay free for scrapes and watch
     /// events however long it takes.
     pub async fn reconcile_on_change(self: Arc<Self>) {
-        let mut last: Option<tokio::time::Instant> = None;
+        let mut last: Option<(tokio::time::Instant, Duration)> = None;
         loop {
             self.kube.changed.notified().await;
-            let cooldown = last.map_or(Duration::ZERO, |at| {
-                MIN_RECONCILE_INTERVAL.saturating_sub(at.elapsed())
+            let cooldown = last.map_or(Duration::ZERO, |(at, took)| {
+                join_interval(took).saturating_sub(at.elapsed())
             });
             tokio::time::sleep(DEBOUNCE.max(cooldown)).await;
             let live = self.clone();
+            let started = tokio::time::Instant::now();
             if let Err(error) =
                 tokio::task::spawn_blocking(move || live.reconcile_now(Timestamp::now())).await
             {
@@ -198,7 +204,7 @@ impl Live {
                 // next change tries again.
                 tracing::error!(%error, "reconcile failed");
             }
-            last = Some(tokio::time::Instant::now());
+            last = Some((tokio::time::Instant::now(), started.elapsed()));
         }
     }
 
@@ -250,6 +256,11 @@ impl Live {
     }
 }
 
+/// The least time between the starts of two joins, after one that took `took`.
+fn join_interval(took: Duration) -> Duration {
+    MIN_RECONCILE_INTERVAL.max(took.div_f64(MAX_JOIN_DUTY))
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
@@ -278,6 +289,16 @@ pub fn next_poll_delay(interval: Duration, failures: u32, jitter: f64) -> Durati
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn joins_use_a_bounded_share_of_a_core() {
+        // Small clusters: the 2 s floor keeps figures fresh.
+        assert_eq!(join_interval(Duration::from_millis(3)), MIN_RECONCILE_INTERVAL);
+        // The full envelope: a 200 ms join runs at most every 8 s, 2.5 % of a core.
+        let interval = join_interval(Duration::from_millis(200));
+        assert_eq!(interval, Duration::from_secs(8));
+        assert!(Duration::from_millis(200).as_secs_f64() / interval.as_secs_f64() <= MAX_JOIN_DUTY);
+    }
 
     #[test]
     fn poll_delay_backs_off_with_jitter_and_a_cap() {

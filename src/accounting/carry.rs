@@ -2,7 +2,7 @@
 //! problems are remembered (ENIs held without a live pod, finished pods with no finish
 //! time, claims on absent ENIs), so it stays small whatever the cluster size.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use jiff::Timestamp;
 

@@ -8,7 +8,7 @@
 //! pointers under the lock (a millisecond for 100,000 pods) and runs without it, so
 //! watch events never wait for a join.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use crate::model::{NodeInfo, PodInfo};
@@ -23,7 +23,7 @@ pub struct Index<V> {
 impl<V> Default for Index<V> {
     fn default() -> Self {
         Self {
-            live: HashMap::new(),
+            live: HashMap::default(),
             relist: None,
             synced: false,
         }
@@ -33,12 +33,12 @@ impl<V> Default for Index<V> {
 impl<V> Index<V> {
     /// A (re-)list starts.
     pub fn init(&mut self) {
-        self.relist = Some(HashMap::new());
+        self.relist = Some(HashMap::default());
     }
 
     /// An object of the list; `None` when the object is not worth caching.
     pub fn init_apply(&mut self, key: String, value: Option<V>) {
-        let buffer = self.relist.get_or_insert_with(HashMap::new);
+        let buffer = self.relist.get_or_insert_with(HashMap::default);
         if let Some(value) = value {
             buffer.insert(key, Arc::new(value));
         }
