@@ -200,6 +200,9 @@ fn main() {
         })
         .collect();
     let inventory = Inventory { enis, subnets };
+    // What the rest of the process holds, measured the same way: one EC2 inventory and
+    // one joined snapshot (the live loop keeps one of each, two briefly while replacing).
+    let inventory_mib = live_mib() - before - cache_mib;
 
     // Reconcile, carrying the previous result as the loop does.
     let settings = Settings::default();
@@ -220,6 +223,7 @@ fn main() {
         previous = Some(snapshot);
     }
     let snapshot = previous.expect("reconciled");
+    let snapshot_mib = live_mib() - before - cache_mib - inventory_mib;
     let attached: u32 = snapshot.nodes.iter().map(|n| n.attached()).sum();
     assert_eq!(attached as usize, branches, "every branch placed");
 
@@ -273,6 +277,8 @@ fn main() {
         cache.pods.len()
     );
     println!("| heap held by the compact cluster cache | {cache_mib:.1} MiB |");
+    println!("| heap held by one EC2 inventory | {inventory_mib:.1} MiB |");
+    println!("| heap held by one joined snapshot | {snapshot_mib:.1} MiB |");
     println!(
         "| reconcile (median of 7 / max) | {:.1} ms / {:.1} ms |",
         ms(median(reconcile_times.clone())),

@@ -293,7 +293,10 @@ mod tests {
     #[test]
     fn joins_use_a_bounded_share_of_a_core() {
         // Small clusters: the 2 s floor keeps figures fresh.
-        assert_eq!(join_interval(Duration::from_millis(3)), MIN_RECONCILE_INTERVAL);
+        assert_eq!(
+            join_interval(Duration::from_millis(3)),
+            MIN_RECONCILE_INTERVAL
+        );
         // The full envelope: a 200 ms join runs at most every 8 s, 2.5 % of a core.
         let interval = join_interval(Duration::from_millis(200));
         assert_eq!(interval, Duration::from_secs(8));

@@ -2,20 +2,32 @@
 //! client_golang's process collector), read from `/proc/self` at scrape time, so
 //! dashboards and alerts written for other exporters work on this one.
 
+use procfs::process::{LimitValue, Process};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
-use procfs::process::{LimitValue, Process};
 
 /// Name (counters without `_total`, which the encoder appends), help, type.
-const CPU: (&str, &str) = ("process_cpu_seconds", "Total user and system CPU time spent in seconds.");
-const RESIDENT: (&str, &str) = ("process_resident_memory_bytes", "Resident memory size in bytes.");
-const VIRTUAL: (&str, &str) = ("process_virtual_memory_bytes", "Virtual memory size in bytes.");
+const CPU: (&str, &str) = (
+    "process_cpu_seconds",
+    "Total user and system CPU time spent in seconds.",
+);
+const RESIDENT: (&str, &str) = (
+    "process_resident_memory_bytes",
+    "Resident memory size in bytes.",
+);
+const VIRTUAL: (&str, &str) = (
+    "process_virtual_memory_bytes",
+    "Virtual memory size in bytes.",
+);
 const OPEN_FDS: (&str, &str) = ("process_open_fds", "Number of open file descriptors.");
-const MAX_FDS: (&str, &str) = ("process_max_fds", "Maximum number of open file descriptors.");
+const MAX_FDS: (&str, &str) = (
+    "process_max_fds",
+    "Maximum number of open file descriptors.",
+);
 const START_TIME: (&str, &str) = (
     "process_start_time_seconds",
     "Start time of the process since unix epoch in seconds.",
@@ -135,7 +147,13 @@ mod tests {
         assert!(value("process_threads") >= 1.0);
         let now = jiff::Timestamp::now().as_second() as f64;
         let started = value("process_start_time_seconds");
-        assert!(started <= now + 1.0 && started > now - 3600.0, "{started} against {now}");
-        assert!(body.contains("# TYPE process_cpu_seconds_total counter"), "{body}");
+        assert!(
+            started <= now + 1.0 && started > now - 3600.0,
+            "{started} against {now}"
+        );
+        assert!(
+            body.contains("# TYPE process_cpu_seconds_total counter"),
+            "{body}"
+        );
     }
 }

@@ -339,7 +339,10 @@ mod tests {
         assert_eq!(response.headers()["retry-after"], "1");
         assert_eq!(super::respond(busy, get("/healthz")).await.status(), 200);
         let free = endpoints(1);
-        assert_eq!(super::respond(free.clone(), get("/metrics")).await.status(), 200);
+        assert_eq!(
+            super::respond(free.clone(), get("/metrics")).await.status(),
+            200
+        );
         assert_eq!(
             free.scrapes.available_permits(),
             1,

@@ -154,10 +154,44 @@ impl KubeShared {
     }
 }
 
+/// How the watchers take their initial list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InitialList {
+    /// `sendInitialEvents` (Kubernetes 1.27+ with the WatchList feature, on by default
+    /// in recent releases): objects arrive one by one on the watch, never a page of them
+    /// at once, and the API server serves them from its watch cache.
+    Streaming,
+    /// Pages of [`LIST_PAGE_SIZE`], then a watch: every server.
+    Paginated,
+}
+
+/// Streaming lists when the server is new enough to have them; the watchers still fall
+/// back to pages if it refuses them (the feature turned off).
+async fn initial_list(client: &Client) -> InitialList {
+    let version = client.apiserver_version().await;
+    let list = version.as_ref().map_or(InitialList::Paginated, |info| {
+        initial_list_for(&info.major, &info.minor)
+    });
+    let server = version.map_or_else(|e| format!("unknown ({e})"), |info| info.git_version);
+    tracing::info!(%server, initial_list = ?list, "Kubernetes API server");
+    list
+}
+
+/// From `/version`'s major and minor (EKS reports e.g. "1", "31+").
+fn initial_list_for(major: &str, minor: &str) -> InitialList {
+    let digits: String = minor.chars().take_while(char::is_ascii_digit).collect();
+    match (major.parse::<u32>(), digits.parse::<u32>()) {
+        (Ok(major), Ok(minor)) if (major, minor) >= (1, 27) => InitialList::Streaming,
+        _ => InitialList::Paginated,
+    }
+}
+
 /// Watches pods (all namespaces) and nodes until the process ends.
 pub async fn run_watchers(client: Client, shared: Arc<KubeShared>, metrics: Metrics) {
+    let list = initial_list(&client).await;
     let pods = drive::<PodInfo>(
         Api::all(client.clone()),
+        list,
         Resource::Pods,
         shared.clone(),
         metrics.clone(),
@@ -165,6 +199,7 @@ pub async fn run_watchers(client: Client, shared: Arc<KubeShared>, metrics: Metr
     );
     let nodes = drive::<NodeInfo>(
         Api::all(client),
+        list,
         Resource::Nodes,
         shared,
         metrics,
@@ -175,12 +210,49 @@ pub async fn run_watchers(client: Client, shared: Arc<KubeShared>, metrics: Metr
 
 async fn drive<V: Kind>(
     api: Api<Watched<V>>,
+    mut list: InitialList,
     resource: Resource,
     shared: Arc<KubeShared>,
     metrics: Metrics,
     index: fn(&mut ClusterCache) -> &mut Index<V>,
 ) {
-    let config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
+    loop {
+        let refused = follow(api.clone(), list, resource, &shared, &metrics, index).await;
+        if refused && list == InitialList::Streaming {
+            tracing::info!(
+                resource = resource.as_str(),
+                "the API server refuses streaming lists; listing in pages"
+            );
+            list = InitialList::Paginated;
+        }
+    }
+}
+
+/// Whether a watch error says the server does not take `sendInitialEvents`: a 4xx
+/// other than the ones every watch can get (forbidden, gone, throttled).
+fn refuses_streaming(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::WatchStartFailed(kube::Error::Api(status)) => {
+            matches!(status.code, 400 | 404 | 405 | 415 | 422)
+        }
+        _ => false,
+    }
+}
+
+/// Feeds one resource's watch events into the cache; returns true when the server
+/// refused a streaming list before it ever completed one (else it runs forever).
+async fn follow<V: Kind>(
+    api: Api<Watched<V>>,
+    list: InitialList,
+    resource: Resource,
+    shared: &KubeShared,
+    metrics: &Metrics,
+    index: fn(&mut ClusterCache) -> &mut Index<V>,
+) -> bool {
+    let mut config = watcher::Config::default().page_size(LIST_PAGE_SIZE);
+    if list == InitialList::Streaming {
+        config = config.streaming_lists();
+    }
     let backoff = ResetTimerBackoff::new(
         watcher::ExponentialBackoff::from(
             backon::ExponentialBuilder::default()
@@ -198,6 +270,14 @@ async fn drive<V: Kind>(
     while let Some(event) = events.next().await {
         let event = match event {
             Ok(event) => event,
+            Err(error)
+                if list == InitialList::Streaming
+                    && completed_lists == 0
+                    && refuses_streaming(&error) =>
+            {
+                tracing::debug!(%error, resource = name, "streaming list refused");
+                return true;
+            }
             Err(error) => {
                 metrics.kube_watch_error(name);
                 shared.record_error(resource, Timestamp::now(), &error);
@@ -267,6 +347,8 @@ async fn drive<V: Kind>(
             shared.changed.notify_one();
         }
     }
+    // kube's watcher retries forever; were it ever to end, start over.
+    false
 }
 
 /// Every node and pod, read once, and the objects that could not be decoded.
@@ -345,4 +427,39 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<Clie
     // watcher's own backoff does the retrying.
     config.default_retry = false;
     Ok(Client::try_from(config)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streaming_lists_only_from_servers_that_have_them() {
+        assert_eq!(initial_list_for("1", "33"), InitialList::Streaming);
+        assert_eq!(initial_list_for("1", "27+"), InitialList::Streaming);
+        assert_eq!(initial_list_for("1", "26"), InitialList::Paginated);
+        assert_eq!(initial_list_for("1", "20"), InitialList::Paginated);
+        assert_eq!(initial_list_for("", ""), InitialList::Paginated);
+        assert_eq!(initial_list_for("one", "x"), InitialList::Paginated);
+    }
+
+    #[test]
+    fn a_refused_streaming_list_is_told_from_other_watch_errors() {
+        let status = |code: u16| {
+            watcher::Error::WatchStartFailed(kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                ..kube::core::Status::default()
+            })))
+        };
+        assert!(refuses_streaming(&status(422)), "WatchList feature off");
+        assert!(refuses_streaming(&status(400)));
+        assert!(
+            !refuses_streaming(&status(403)),
+            "a missing permission is reported, not worked around"
+        );
+        assert!(!refuses_streaming(&status(410)));
+        assert!(!refuses_streaming(&status(429)));
+        assert!(!refuses_streaming(&status(500)));
+        assert!(!refuses_streaming(&watcher::Error::NoResourceVersion));
+    }
 }
