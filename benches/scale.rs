@@ -185,7 +185,15 @@ fn main() {
         index += 1;
     }
     cache.pods.init_done();
-    let cache_mib = live_mib() - before;
+    // The ENIs were built alongside the pods: a copy of them measures their share.
+    let enis_mib = {
+        let start = live_mib();
+        let copy = enis.clone();
+        let mib = live_mib() - start;
+        drop(copy);
+        mib
+    };
+    let cache_mib = live_mib() - before - enis_mib;
     let branches = enis.len() - NODES;
 
     let subnets: Vec<Subnet> = (0..SUBNETS)
@@ -203,6 +211,7 @@ fn main() {
     // What the rest of the process holds, measured the same way: one EC2 inventory and
     // one joined snapshot (the live loop keeps one of each, two briefly while replacing).
     let inventory_mib = live_mib() - before - cache_mib;
+    debug_assert!(inventory_mib >= enis_mib);
 
     // Reconcile, carrying the previous result as the loop does.
     let settings = Settings::default();
