@@ -94,14 +94,14 @@ fn pod(index: usize, node: usize, phase: &str, sgp: bool, eni: Option<&str>) -> 
 
 fn branch(id: String, node: usize) -> Eni {
     Eni {
-        id,
+        id: id.into(),
         interface_type: Some("branch".into()),
         description: Some("aws-k8s-branch-eni".into()),
         status: Some("in-use".into()),
-        subnet_id: Some(format!("subnet-{:017x}", node % SUBNETS)),
+        subnet_id: Some(format!("subnet-{:017x}", node % SUBNETS).into()),
         vpc_id: Some("vpc-0a3c5e7f9b1d2e4f6".into()),
         availability_zone: Some("eu-west-1a".into()),
-        trunk_eni_tag: Some(format!("eni-t{node:016x}")),
+        trunk_eni_tag: Some(format!("eni-t{node:016x}").into()),
         ..Eni::default()
     }
 }
@@ -141,12 +141,12 @@ fn main() {
     };
     for n in 0..NODES {
         enis.push(Eni {
-            id: format!("eni-t{n:016x}"),
+            id: format!("eni-t{n:016x}").into(),
             interface_type: Some("trunk".into()),
             description: Some("aws-k8s-trunk-eni".into()),
             status: Some("in-use".into()),
             vpc_id: Some("vpc-0a3c5e7f9b1d2e4f6".into()),
-            attached_instance_id: Some(format!("i-{n:017x}")),
+            attached_instance_id: Some(format!("i-{n:017x}").into()),
             ..Eni::default()
         });
         for slot in 0..=RUNNING_PER_NODE + 1 {

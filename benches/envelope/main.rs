@@ -175,9 +175,15 @@ fn main() {
     }
     print_table(&figures);
     if flags.check {
+        // CPU and latency over windows shorter than 20 s are too coarse to judge (CPU
+        // time comes in 10 ms ticks): such runs check the rest.
+        let judged = |name: &str| {
+            flags.idle.min(flags.churn) >= Duration::from_secs(20)
+                || !name.contains("CPU") && !name.contains("scrape")
+        };
         let mut failed: Vec<String> = TENTH_LIMITS
             .iter()
-            .filter(|(_, figure, limit)| figure(&figures) > *limit)
+            .filter(|(name, figure, limit)| judged(name) && figure(&figures) > *limit)
             .map(|(name, figure, limit)| format!("{name}: {:.2} > {limit}", figure(&figures)))
             .collect();
         // A stand-in that offers streaming lists must be listed that way; one that

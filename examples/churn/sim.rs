@@ -913,11 +913,11 @@ impl Sim {
                     .is_some_and(|d| self.rng.random_range(start..=end) < d + 120);
             if trunk_seen {
                 enis.push(Eni {
-                    id: node.trunk.clone(),
+                    id: node.trunk.as_str().into(),
                     interface_type: Some("trunk".into()),
                     description: Some("aws-k8s-trunk-eni".into()),
                     status: Some("in-use".into()),
-                    attached_instance_id: Some(node.instance.clone()),
+                    attached_instance_id: Some(node.instance.as_str().into()),
                     ..Eni::default()
                 });
             }
@@ -929,11 +929,11 @@ impl Sim {
             let moment = self.rng.random_range(start..=end);
             if eni.present_at(moment) {
                 enis.push(Eni {
-                    id: eni.id.clone(),
+                    id: eni.id.as_str().into(),
                     interface_type: Some("branch".into()),
                     description: Some("aws-k8s-branch-eni".into()),
                     status: Some("in-use".into()),
-                    trunk_eni_tag: Some(self.nodes[eni.node].trunk.clone()),
+                    trunk_eni_tag: Some(self.nodes[eni.node].trunk.as_str().into()),
                     ..Eni::default()
                 });
             }

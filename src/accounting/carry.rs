@@ -2,6 +2,7 @@
 //! problems are remembered (ENIs held without a live pod, finished pods with no finish
 //! time, claims on absent ENIs), so it stays small whatever the cluster size.
 
+use compact_str::CompactString;
 use foldhash::HashMap;
 
 use jiff::Timestamp;
@@ -55,7 +56,7 @@ impl ReleaseClock {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Carry {
     /// ENI ID → its release clock, for every associated ENI no live pod names.
-    pub release: HashMap<String, ReleaseClock>,
+    pub release: HashMap<CompactString, ReleaseClock>,
     /// `namespace/name` → when first seen finished, for finished pods whose status
     /// carries no finish time.
     pub finished_first_seen: HashMap<String, Timestamp>,

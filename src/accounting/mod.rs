@@ -21,6 +21,7 @@ use std::collections::BTreeMap;
 
 // foldhash (hashbrown's own default): seeded per process like SipHash, several times
 // faster on the short string keys a join hashes hundreds of thousands of times.
+use compact_str::CompactString;
 use foldhash::{HashMap, HashSet};
 
 use jiff::{SignedDuration, Timestamp};
@@ -285,7 +286,7 @@ pub fn reconcile<'a>(
         let state = release.state(now, settings);
         states.entry(node).or_default().add(state);
         holders.push(Holder {
-            eni_id: eni.id.clone(),
+            eni_id: eni.id.to_string(),
             node: node.to_owned(),
             state,
             pod: release.last_holder.clone(),
@@ -575,9 +576,10 @@ fn remember_unseen_releases(
         if claim.live.is_some() || !young(finished) || associated.contains(eni) {
             continue;
         }
-        carry
-            .release
-            .insert(eni.to_owned(), release_clock(claim.completed, None, clock));
+        carry.release.insert(
+            CompactString::from(eni),
+            release_clock(claim.completed, None, clock),
+        );
     }
     for (eni, release) in previous.into_iter().flat_map(|p| &p.release) {
         let unseen = !associated.contains(eni.as_str()) && !carry.release.contains_key(eni);

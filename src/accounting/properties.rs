@@ -79,9 +79,9 @@ fn inventory() -> impl Strategy<Value = Inventory> {
     prop::collection::vec((0..3usize, any::<bool>()), 0..12).prop_map(|branches| {
         let mut enis: Vec<Eni> = (0..3)
             .map(|n| Eni {
-                id: format!("eni-trunk-{n}"),
+                id: format!("eni-trunk-{n}").into(),
                 interface_type: Some("trunk".into()),
-                attached_instance_id: Some(format!("i-{n:x}")),
+                attached_instance_id: Some(format!("i-{n:x}").into()),
                 ..Eni::default()
             })
             .collect();
@@ -90,10 +90,10 @@ fn inventory() -> impl Strategy<Value = Inventory> {
                 .into_iter()
                 .enumerate()
                 .map(|(index, (n, detached))| Eni {
-                    id: format!("eni-{index}"),
+                    id: format!("eni-{index}").into(),
                     interface_type: Some("branch".into()),
                     status: Some(if detached { "available" } else { "in-use" }.into()),
-                    trunk_eni_tag: Some(format!("eni-trunk-{n}")),
+                    trunk_eni_tag: Some(format!("eni-trunk-{n}").into()),
                     ..Eni::default()
                 }),
         );

@@ -1,31 +1,32 @@
 //! SDK types → the model's `Eni`/`Subnet`, once, at the edge.
 
 use aws_sdk_ec2::types::{NetworkInterface, Subnet as SdkSubnet, Tag};
+use compact_str::CompactString;
 
 use crate::model::{Eni, Subnet, TAG_INSTANCE_ID, TAG_TRUNK_ENI_ID};
 
-fn tag(tags: &[Tag], key: &str) -> Option<String> {
+fn tag<T: for<'a> From<&'a str>>(tags: &[Tag], key: &str) -> Option<T> {
     tags.iter()
         .find(|t| t.key() == Some(key))
         .and_then(|t| t.value())
-        .map(str::to_owned)
+        .map(T::from)
 }
 
 /// `None` for an interface without an id, which EC2 never returns.
 pub fn eni_from_sdk(ni: &NetworkInterface) -> Option<Eni> {
     let tags = ni.tag_set();
     Some(Eni {
-        id: ni.network_interface_id()?.to_owned(),
-        interface_type: ni.interface_type().map(|t| t.as_str().to_owned()),
-        description: ni.description().map(str::to_owned),
-        status: ni.status().map(|s| s.as_str().to_owned()),
-        subnet_id: ni.subnet_id().map(str::to_owned),
-        vpc_id: ni.vpc_id().map(str::to_owned),
-        availability_zone: ni.availability_zone().map(str::to_owned),
+        id: ni.network_interface_id()?.into(),
+        interface_type: ni.interface_type().map(|t| CompactString::from(t.as_str())),
+        description: ni.description().map(CompactString::from),
+        status: ni.status().map(|s| CompactString::from(s.as_str())),
+        subnet_id: ni.subnet_id().map(CompactString::from),
+        vpc_id: ni.vpc_id().map(CompactString::from),
+        availability_zone: ni.availability_zone().map(CompactString::from),
         attached_instance_id: ni
             .attachment()
             .and_then(|a| a.instance_id())
-            .map(str::to_owned),
+            .map(CompactString::from),
         trunk_eni_tag: tag(tags, TAG_TRUNK_ENI_ID),
         instance_id_tag: tag(tags, TAG_INSTANCE_ID),
     })
@@ -83,7 +84,7 @@ mod tests {
             .build();
         assert_eq!(
             eni_from_sdk(&trunk).and_then(|e| e.attached_instance_id),
-            Some("i-1".to_owned())
+            Some("i-1".into())
         );
         assert_eq!(eni_from_sdk(&NetworkInterface::builder().build()), None);
     }

@@ -1,22 +1,35 @@
 //! The compact Kubernetes cache: `PodInfo`/`NodeInfo` keyed by object, fed by watch
 //! events through plain synchronous methods (the async driver is in `watch`).
 //!
-//! A re-list is buffered and swapped in whole at `InitDone`, so a reconcile never sees
-//! a half-listed cluster, which would make every unlisted pod's ENI look orphaned.
+//! A re-list updates the cache in place: every listed object replaces its entry, and
+//! when the list completes, the entries it did not see (deleted while unwatched) go. A
+//! reconcile during a re-list therefore sees every object, some at their previous
+//! version, never a half-listed cluster (which would make every unlisted pod's ENI look
+//! orphaned), and a re-list of 100,000 pods never holds two caches at once.
 //!
 //! Values are shared (`Arc`): the join takes a [`shared`](Index::shared) copy of the
 //! pointers under the lock (a millisecond for 100,000 pods) and runs without it, so
 //! watch events never wait for a join.
 
-use foldhash::HashMap;
 use std::sync::Arc;
+
+use foldhash::HashMap;
 
 use crate::model::{NodeInfo, PodInfo};
 
 #[derive(Debug)]
+struct Entry<V> {
+    value: Arc<V>,
+    /// The list that last saw it (or the one current when a watch event set it).
+    list: u64,
+}
+
+#[derive(Debug)]
 pub struct Index<V> {
-    live: HashMap<String, Arc<V>>,
-    relist: Option<HashMap<String, Arc<V>>>,
+    live: HashMap<String, Entry<V>>,
+    /// Lists started so far; the one in progress, if any, is `listing`.
+    lists: u64,
+    listing: bool,
     synced: bool,
 }
 
@@ -24,7 +37,8 @@ impl<V> Default for Index<V> {
     fn default() -> Self {
         Self {
             live: HashMap::default(),
-            relist: None,
+            lists: 0,
+            listing: false,
             synced: false,
         }
     }
@@ -33,21 +47,20 @@ impl<V> Default for Index<V> {
 impl<V> Index<V> {
     /// A (re-)list starts.
     pub fn init(&mut self) {
-        self.relist = Some(HashMap::default());
+        self.lists += 1;
+        self.listing = true;
     }
 
     /// An object of the list; `None` when the object is not worth caching.
     pub fn init_apply(&mut self, key: String, value: Option<V>) {
-        let buffer = self.relist.get_or_insert_with(HashMap::default);
-        if let Some(value) = value {
-            buffer.insert(key, Arc::new(value));
-        }
+        self.apply(key, value);
     }
 
-    /// The list is complete: it replaces what was cached.
+    /// The list is complete: what it did not see is gone.
     pub fn init_done(&mut self) {
-        if let Some(listed) = self.relist.take() {
-            self.live = listed;
+        if std::mem::take(&mut self.listing) {
+            let current = self.lists;
+            self.live.retain(|_, entry| entry.list == current);
         }
         self.synced = true;
     }
@@ -56,7 +69,11 @@ impl<V> Index<V> {
     pub fn apply(&mut self, key: String, value: Option<V>) {
         match value {
             Some(value) => {
-                self.live.insert(key, Arc::new(value));
+                let entry = Entry {
+                    value: Arc::new(value),
+                    list: self.lists,
+                };
+                self.live.insert(key, entry);
             }
             None => {
                 self.live.remove(&key);
@@ -81,12 +98,15 @@ impl<V> Index<V> {
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.live.values().map(|value| &**value)
+        self.live.values().map(|entry| &*entry.value)
     }
 
     /// Every value, shared: what a join reads after the lock is released.
     pub fn shared(&self) -> Vec<Arc<V>> {
-        self.live.values().cloned().collect()
+        self.live
+            .values()
+            .map(|entry| entry.value.clone())
+            .collect()
     }
 }
 
@@ -113,24 +133,44 @@ mod tests {
     }
 
     #[test]
-    fn a_relist_is_invisible_until_done() {
+    fn a_relist_never_shows_a_half_listed_cluster() {
         let mut index = Index::default();
         index.init();
         index.init_apply("a".into(), Some(1));
         index.init_apply("b".into(), Some(2));
         index.init_apply("skipped".into(), None);
-        assert!(!index.is_synced());
-        assert!(index.is_empty());
+        assert!(
+            !index.is_synced(),
+            "nothing is joined before the first list completes"
+        );
         index.init_done();
         assert!(index.is_synced());
         assert_eq!(keys(&index), vec![1, 2]);
 
-        // A re-list after a watch error: the old view stays until the new one is whole.
+        // A re-list after a watch error: what it has not reached yet keeps its last
+        // version, so no object is missing half-way; what it never sees goes at the end.
         index.init();
         index.init_apply("b".into(), Some(20));
-        assert_eq!(keys(&index), vec![1, 2]);
+        assert_eq!(
+            keys(&index),
+            vec![1, 20],
+            "a is still there until the list ends"
+        );
+        index.init_apply("c".into(), Some(3));
         index.init_done();
-        assert_eq!(keys(&index), vec![20], "a is gone: deleted while unwatched");
+        assert_eq!(
+            keys(&index),
+            vec![3, 20],
+            "a is gone: deleted while unwatched"
+        );
+
+        // A list that drops an object as no longer relevant drops it at once.
+        index.init();
+        index.init_apply("c".into(), None);
+        index.init_apply("b".into(), Some(20));
+        assert_eq!(keys(&index), vec![20]);
+        index.init_done();
+        assert_eq!(keys(&index), vec![20]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! Only the fields the join reads are declared; the rest of what the CLI prints is
 //! ignored on read. Written back in the same shape by `snapshot --out`.
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{Eni, Subnet, TAG_INSTANCE_ID, TAG_TRUNK_ENI_ID};
@@ -19,27 +20,27 @@ pub struct Tag {
 #[serde(rename_all = "PascalCase")]
 pub struct Attachment {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub instance_id: Option<String>,
+    pub instance_id: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<CompactString>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkInterface {
-    pub network_interface_id: String,
+    pub network_interface_id: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interface_type: Option<String>,
+    pub interface_type: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
+    pub description: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<String>,
+    pub status: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subnet_id: Option<String>,
+    pub subnet_id: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vpc_id: Option<String>,
+    pub vpc_id: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub availability_zone: Option<String>,
+    pub availability_zone: Option<CompactString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment: Option<Attachment>,
     #[serde(default)]
@@ -64,8 +65,10 @@ pub struct AwsSubnet {
     pub tags: Vec<Tag>,
 }
 
-fn tag(tags: &[Tag], key: &str) -> Option<String> {
-    tags.iter().find(|t| t.key == key).map(|t| t.value.clone())
+fn tag<T: for<'a> From<&'a str>>(tags: &[Tag], key: &str) -> Option<T> {
+    tags.iter()
+        .find(|t| t.key == key)
+        .map(|t| t.value.as_str().into())
 }
 
 impl From<NetworkInterface> for Eni {
@@ -95,7 +98,7 @@ impl From<&Eni> for NetworkInterface {
         .filter_map(|(key, value)| {
             Some(Tag {
                 key: key.to_owned(),
-                value: value.clone()?,
+                value: value.as_ref()?.to_string(),
             })
         })
         .collect();
