@@ -4,8 +4,8 @@
 //!
 //! Run: `cargo bench --bench scale` (figures go to BENCHMARKS.md).
 
-#[path = "../tests/support/ec2_stub.rs"]
-mod ec2_stub;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::Arc;
@@ -251,7 +251,7 @@ fn main() {
     // One poll of 90,000 branch ENIs (plus a trunk) and 300 subnets against the stub.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let (requests, listed, poll_time) = runtime.block_on(async {
-        let stub = ec2_stub::Ec2Stub::new(branches, SUBNETS);
+        let stub = support::ec2_stub::Ec2Stub::new(branches, SUBNETS);
         let endpoint = stub.clone().start().await;
         let client = aws_sdk_ec2::Client::from_conf(
             aws_sdk_ec2::Config::builder()

@@ -14,14 +14,11 @@ use std::time::Duration;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Bytes, Frame, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc};
 
-use crate::support::synthetic::World;
+use crate::support::{self, synthetic::World};
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(1);
 
@@ -72,23 +69,10 @@ impl StandIn {
             })),
             updates: broadcast::channel(1 << 16).0,
         };
-        let accept = server.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let server = accept.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let server = server.clone();
-                        async move { Ok::<_, Infallible>(server.handle(request)) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        let serving = server.clone();
+        support::serve_http(listener, move |request| {
+            let response = serving.handle(request);
+            async move { response }
         });
         server
     }

@@ -4,20 +4,19 @@
 //! IPs, tags, attachment: about 1.4 KB), once, so a poll is as large as a real one.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::support::synthetic::{SyntheticEni, World};
+use crate::support::{
+    self,
+    synthetic::{SyntheticEni, World},
+};
 
 struct Inventory {
     enis: Vec<String>,
@@ -65,22 +64,9 @@ impl Ec2StandIn {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         let stub = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let stub = stub.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let stub = stub.clone();
-                        async move { Ok::<_, Infallible>(stub.respond(request).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        support::serve_http(listener, move |request| {
+            let stub = stub.clone();
+            async move { stub.respond(request).await }
         });
         format!("http://{address}")
     }

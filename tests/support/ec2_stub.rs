@@ -3,15 +3,11 @@
 //! answers every request with throttling. Used by the tests and the scale benchmark.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 #[derive(Clone, Default)]
@@ -37,22 +33,9 @@ impl Ec2Stub {
     pub async fn start(self) -> String {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind stub");
         let address = listener.local_addr().expect("address");
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let stub = self.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |request| {
-                        let stub = stub.clone();
-                        async move { Ok::<_, Infallible>(stub.respond(request).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        super::serve_http(listener, move |request| {
+            let stub = self.clone();
+            async move { stub.respond(request).await }
         });
         format!("http://{address}")
     }
