@@ -247,6 +247,29 @@ fn main() {
         render_times.push(started.elapsed());
         body_bytes = body.len();
     }
+    // gzip of that body at the fastest and the default level: (level, ms, KiB).
+    let (body, _) = metrics::render(&registry, false);
+    let gzip: Vec<(u32, f64, f64)> = [1, 6]
+        .into_iter()
+        .map(|level| {
+            use std::io::Write;
+            let mut times = Vec::new();
+            let mut size = 0;
+            for _ in 0..5 {
+                let started = Instant::now();
+                let mut encoder =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::new(level));
+                encoder.write_all(body.as_bytes()).expect("gzip");
+                size = encoder.finish().expect("gzip").len();
+                times.push(started.elapsed());
+            }
+            (
+                level,
+                median(times).as_secs_f64() * 1000.0,
+                size as f64 / 1024.0,
+            )
+        })
+        .collect();
 
     // One poll of 90,000 branch ENIs (plus a trunk) and 300 subnets against the stub.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -298,6 +321,9 @@ fn main() {
         ms(median(render_times))
     );
     println!("| /metrics body | {:.1} KiB |", body_bytes as f64 / 1024.0);
+    for (level, ms, kib) in gzip {
+        println!("| /metrics gzip level {level} (median of 5) | {ms:.1} ms, {kib:.1} KiB |");
+    }
     println!(
         "| EC2 requests for one poll ({listed} ENIs, {SUBNETS} subnets) | {requests} (ceil(ENIs/1000) + ceil(subnets/1000) = {expected}) |"
     );

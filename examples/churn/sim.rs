@@ -417,7 +417,7 @@ impl Sim {
             request_problem: None,
             annotation: match (pod.annotated, pod.eni) {
                 (Some(_), Some(eni)) => EniAnnotation::Present {
-                    eni_ids: vec![self.enis[eni].id.clone()],
+                    eni_ids: vec![self.enis[eni].id.as_str().into()],
                     problem: None,
                 },
                 _ => EniAnnotation::Absent,
@@ -428,7 +428,7 @@ impl Sim {
                     Kind::Deployment => "ReplicaSet",
                 }
                 .into(),
-                name: pod.name.clone(),
+                name: pod.name.as_str().into(),
             }),
             created_at: Some(time(pod.created)),
             scheduled_at: Some(time(pod.created)),

@@ -62,7 +62,7 @@ pub struct Carry {
     pub finished_first_seen: HashMap<String, Timestamp>,
     /// (`namespace/name`, ENI ID) → claims of live pods on ENIs that EC2 does not have
     /// associated.
-    pub absent_claims: HashMap<(String, String), AbsentClaim>,
+    pub absent_claims: HashMap<(String, CompactString), AbsentClaim>,
 }
 
 /// A live pod's claim on an ENI that EC2 does not show associated.

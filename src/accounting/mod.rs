@@ -207,7 +207,7 @@ pub fn reconcile<'a>(
             tally.waiting += 1;
             tally.waiting_enis = tally.waiting_enis.saturating_add(pod.app_eni_request);
             waiting_pods.push(WaitingPod {
-                namespace: pod.namespace.clone(),
+                namespace: pod.namespace.to_string(),
                 name: pod.name.clone(),
                 node: node.to_owned(),
                 since: pod.scheduled_at.or(pod.created_at),
@@ -218,7 +218,7 @@ pub fn reconcile<'a>(
         if !lost.is_empty() {
             tally.missing += 1;
             missing_pods.push(MissingPod {
-                namespace: pod.namespace.clone(),
+                namespace: pod.namespace.to_string(),
                 name: pod.name.clone(),
                 node: node.to_owned(),
                 eni_ids: lost,
@@ -514,7 +514,7 @@ fn lost_enis(
             },
         );
         if missing {
-            lost.push(eni_id.clone());
+            lost.push(eni_id.to_string());
         }
     }
     lost

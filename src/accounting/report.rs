@@ -141,7 +141,7 @@ pub struct PodRef {
 impl PodRef {
     pub fn of(pod: &PodInfo) -> Self {
         Self {
-            namespace: pod.namespace.clone(),
+            namespace: pod.namespace.to_string(),
             name: pod.name.clone(),
             owner: pod.owner.clone(),
         }

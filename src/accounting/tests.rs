@@ -52,7 +52,7 @@ fn mk_pod(key: &str, node: Option<&str>, phase: PodPhase, request: u32, enis: &[
             EniAnnotation::Absent
         } else {
             EniAnnotation::Present {
-                eni_ids: enis.iter().map(|id| id.to_string()).collect(),
+                eni_ids: enis.iter().map(|id| (*id).into()).collect(),
                 problem: None,
             }
         },
@@ -198,7 +198,7 @@ fn the_incident_node_is_full_while_the_scheduler_sees_room() {
         let mut pod = completed(&format!("app/migrate-{i}-x"), "n1", &format!("eni-job-{i}"));
         pod.owner = Some(Owner {
             kind: "Job".into(),
-            name: format!("migrate-{i}"),
+            name: format!("migrate-{i}").into(),
         });
         pods.push(pod);
         enis.push(mk_branch(&format!("eni-job-{i}"), "eni-trunk"));

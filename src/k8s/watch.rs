@@ -240,7 +240,8 @@ fn refuses_streaming(error: &watcher::Error) -> bool {
 }
 
 /// Feeds one resource's watch events into the cache; returns true when the server
-/// refused a streaming list before it ever completed one (else it runs forever).
+/// refuses a streaming list (at start, or at a re-list after it lost the feature),
+/// else runs forever.
 async fn follow<V: Kind>(
     api: Api<Watched<V>>,
     list: InitialList,
@@ -270,11 +271,7 @@ async fn follow<V: Kind>(
     while let Some(event) = events.next().await {
         let event = match event {
             Ok(event) => event,
-            Err(error)
-                if list == InitialList::Streaming
-                    && completed_lists == 0
-                    && refuses_streaming(&error) =>
-            {
+            Err(error) if list == InitialList::Streaming && refuses_streaming(&error) => {
                 tracing::debug!(%error, resource = name, "streaming list refused");
                 return true;
             }

@@ -42,7 +42,7 @@ impl Kind for PodInfo {
         let meta = pod.metadata.as_ref();
         ObjectMeta {
             name: meta.and_then(|m| m.name.clone()),
-            namespace: meta.and_then(|m| m.namespace.clone()),
+            namespace: meta.and_then(|m| m.namespace.as_deref().map(str::to_owned)),
             resource_version: meta.and_then(|m| m.resource_version.clone()),
             ..ObjectMeta::default()
         }

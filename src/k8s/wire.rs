@@ -7,6 +7,7 @@
 //! rest of those maps is skipped too. Every field is optional, as in the API: `null`
 //! and absent mean the same.
 
+use compact_str::CompactString;
 use jiff::Timestamp;
 use serde::{Deserialize, Deserializer};
 
@@ -26,7 +27,7 @@ pub struct Pod {
 #[serde(rename_all = "camelCase")]
 pub struct PodMeta {
     pub name: Option<String>,
-    pub namespace: Option<String>,
+    pub namespace: Option<CompactString>,
     pub resource_version: Option<String>,
     pub annotations: Option<PodAnnotations>,
     pub owner_references: Option<Vec<OwnerReference>>,
@@ -42,8 +43,8 @@ pub struct PodAnnotations {
 
 #[derive(Debug, Default, Deserialize)]
 pub struct OwnerReference {
-    pub kind: Option<String>,
-    pub name: Option<String>,
+    pub kind: Option<CompactString>,
+    pub name: Option<CompactString>,
     pub controller: Option<bool>,
 }
 

@@ -5,6 +5,7 @@
 //! `vlanID`, so field names are matched case-insensitively and unknown fields ignored.
 //! Only the ENI ids are kept: that is all the join needs, and it keeps pods small.
 
+use compact_str::CompactString;
 use serde_json::Value;
 
 /// What a pod's annotation says, reduced to what the join reads.
@@ -15,13 +16,13 @@ pub enum EniAnnotation {
     Absent,
     /// The ENI ids found, and what was wrong with the rest, if anything.
     Present {
-        eni_ids: Vec<String>,
+        eni_ids: Vec<CompactString>,
         problem: Option<String>,
     },
 }
 
 impl EniAnnotation {
-    pub fn eni_ids(&self) -> &[String] {
+    pub fn eni_ids(&self) -> &[CompactString] {
         match self {
             EniAnnotation::Absent => &[],
             EniAnnotation::Present { eni_ids, .. } => eni_ids,
@@ -68,7 +69,7 @@ pub fn parse_eni_annotation(raw: &str) -> EniAnnotation {
     let mut bad_entries = 0usize;
     for entry in &entries {
         match entry_eni_id(entry) {
-            Some(id) => eni_ids.push(id.to_owned()),
+            Some(id) => eni_ids.push(CompactString::from(id)),
             None => bad_entries += 1,
         }
     }
@@ -110,7 +111,9 @@ mod tests {
 
     fn ids(raw: &str) -> (Vec<String>, Option<String>) {
         match parse_eni_annotation(raw) {
-            EniAnnotation::Present { eni_ids, problem } => (eni_ids, problem),
+            EniAnnotation::Present { eni_ids, problem } => {
+                (eni_ids.iter().map(|id| id.to_string()).collect(), problem)
+            }
             EniAnnotation::Absent => panic!("parser never returns Absent"),
         }
     }

@@ -1,6 +1,7 @@
 //! Pods, reduced to what the join reads: where they run, whether they are done, how many
 //! branch ENIs they request and which ones they were given.
 
+use compact_str::CompactString;
 use jiff::Timestamp;
 
 use super::annotation::EniAnnotation;
@@ -36,13 +37,15 @@ impl PodPhase {
 /// The controlling owner reference (`Job`, `ReplicaSet`, `StatefulSet`, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
-    pub kind: String,
-    pub name: String,
+    pub kind: CompactString,
+    pub name: CompactString,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PodInfo {
-    pub namespace: String,
+    /// Namespaces, owner kinds and most owner names fit in 24 bytes: `CompactString`
+    /// keeps them inline, saving an allocation each per cached pod.
+    pub namespace: CompactString,
     pub name: String,
     pub node_name: Option<String>,
     pub phase: PodPhase,
