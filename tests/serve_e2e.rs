@@ -681,6 +681,16 @@ async fn an_api_outage_is_logged_once_not_per_retry() {
     for startup in ["first sync done", "first EC2 poll done"] {
         assert!(text.contains(startup), "{startup}: {text}");
     }
+    // The fake API server has no /version: the watchers list in pages, and say so.
+    assert!(text.contains("initial_list=Paginated"), "{text}");
+    let sync = text
+        .lines()
+        .find(|l| l.contains("first sync done") && l.contains("resource=\"pods\""))
+        .unwrap_or_else(|| panic!("no pod sync line: {text}"));
+    assert!(
+        sync.contains("pages=1") && sync.contains("listed="),
+        "{sync}"
+    );
     assert!(!text.contains("kube_client"), "{text}");
     assert!(!text.contains("ERROR"), "{text}");
     assert!(!text.contains('\u{1b}'), "no colour codes in a log file");

@@ -268,6 +268,8 @@ async fn follow<V: Kind>(
     let name = resource.as_str();
     let mut completed_lists = 0u64;
     let mut list_started = std::time::Instant::now();
+    // Objects the current list delivered (kept or not), for the log line.
+    let mut listed = 0usize;
     while let Some(event) = events.next().await {
         let event = match event {
             Ok(event) => event,
@@ -303,10 +305,12 @@ async fn follow<V: Kind>(
                     metrics.kube_relist(name);
                 }
                 list_started = std::time::Instant::now();
+                listed = 0;
                 target.init();
                 false
             }
             Event::InitApply(object) => {
+                listed += 1;
                 if let Some((key, value)) = decoded(object) {
                     target.init_apply(key, value);
                 }
@@ -316,10 +320,24 @@ async fn follow<V: Kind>(
                 target.init_done();
                 let seconds = format!("{:.1}", list_started.elapsed().as_secs_f64());
                 let kept = target.len();
+                // kube's watcher does not report pages; every page but the last is full.
+                let pages = match list {
+                    InitialList::Paginated => {
+                        listed.div_ceil(LIST_PAGE_SIZE as usize).max(1).to_string()
+                    }
+                    InitialList::Streaming => "none (streaming list)".to_owned(),
+                };
                 if completed_lists == 0 {
-                    tracing::info!(resource = name, kept, seconds, "first sync done");
+                    tracing::info!(
+                        resource = name,
+                        listed,
+                        kept,
+                        pages = %pages,
+                        seconds,
+                        "first sync done"
+                    );
                 } else {
-                    tracing::info!(resource = name, kept, seconds, "re-listed");
+                    tracing::info!(resource = name, listed, kept, pages = %pages, seconds, "re-listed");
                 }
                 completed_lists += 1;
                 true
