@@ -10,7 +10,7 @@ use crate::accounting::{DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL, 
 use crate::audit::{conditions_holding, render_json, render_table};
 use crate::cli::{AuditArgs, Cli, Command, LiveArgs, OutputFormat, ServeArgs, SnapshotArgs};
 use crate::ec2::{Ec2Poller, Ec2Settings};
-use crate::k8s::{self, KubeShared, Listed};
+use crate::k8s::{self, KubeShared};
 use crate::live::Live;
 use crate::metrics::{Metrics, SharedSnapshot};
 use crate::model::Inventory;
@@ -52,14 +52,14 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
             (loaded, DEFAULT_BRANCH_ENI_COOLDOWN)
         }
         None => {
-            let read = read_live(&live).await?;
-            let loaded = Loaded::from_objects(
-                &read.listed.nodes,
-                &read.listed.pods,
-                read.inventory,
-                read.listed.warnings,
-                read.observed,
-            );
+            let read = read_live(&live, k8s::list_compact).await?;
+            let loaded = Loaded {
+                nodes: read.listed.nodes,
+                pods: read.listed.pods,
+                inventory: read.inventory,
+                warnings: read.listed.warnings,
+                observed: read.observed,
+            };
             (loaded, read.cooldown)
         }
     };
@@ -125,7 +125,7 @@ async fn snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
         inventory,
         observed,
         ..
-    } = read_live(&live).await?;
+    } = read_live(&live, k8s::list_all).await?;
     snapshot_dir::write_dir(&out, &listed.nodes, &listed.pods, &inventory, observed.at)?;
     for warning in &listed.warnings {
         eprintln!("snapshot: skipped {warning}");
@@ -141,16 +141,19 @@ async fn snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Everything one live read gives: nodes and pods as the API returns them, one EC2
-/// poll, when the read began, and the controller's cool-down when it can be read.
-struct LiveRead {
-    listed: Listed,
+/// Everything one live read gives: nodes and pods as `list` reads them, one EC2 poll,
+/// when the read began, and the controller's cool-down when it can be read.
+struct LiveRead<L> {
+    listed: L,
     inventory: Inventory,
     observed: Observed,
     cooldown: std::time::Duration,
 }
 
-async fn read_live(live: &LiveArgs) -> anyhow::Result<LiveRead> {
+async fn read_live<L>(
+    live: &LiveArgs,
+    list: impl AsyncFnOnce(&kube::Client) -> Result<L, kube::Error>,
+) -> anyhow::Result<LiveRead<L>> {
     let ec2 = ec2_poller(live, Metrics::default()).await?;
     let client = k8s::client(live.kubeconfig.as_deref())
         .await
@@ -160,9 +163,7 @@ async fn read_live(live: &LiveArgs) -> anyhow::Result<LiveRead> {
         at: Timestamp::now(),
         from: ObservedFrom::Live,
     };
-    let listed = k8s::list_all(&client)
-        .await
-        .context("cannot list nodes and pods")?;
+    let listed = list(&client).await.context("cannot list nodes and pods")?;
     let inventory = ec2.poll().await.context("cannot read EC2")?;
     let cooldown = k8s::read_cooldown(&client)
         .await

@@ -214,8 +214,9 @@ async fn an_unavailable_api_server_is_counted_and_freezes_freshness() {
     .await;
 }
 
-/// The one-shot list behind live `audit` and `snapshot`: paginated, and an undecodable
-/// object is a warning, not a failed read.
+/// The one-shot lists behind `snapshot` (whole objects) and live `audit` (compact, as
+/// the watchers keep them): paginated, and an undecodable object is a warning, not a
+/// failed read.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_one_shot_list_reads_every_page_and_skips_a_bad_object() {
     let api = FakeApiServer::start().await;
@@ -244,4 +245,15 @@ async fn a_one_shot_list_reads_every_page_and_skips_a_bad_object() {
     assert_eq!(api.count("list pods"), 3, "pages of 500");
     assert_eq!(listed.warnings.len(), 1);
     assert_eq!(listed.warnings[0].object, "pods shop/broken");
+
+    let compact = k8s::list_compact(&client).await.expect("list succeeds");
+    assert!(
+        compact.pods.is_empty(),
+        "pods without a branch ENI are dropped as they arrive"
+    );
+    assert_eq!(compact.nodes.len(), 1);
+    assert_eq!(compact.nodes[0].name, "node-a");
+    assert_eq!(api.count("list pods"), 6, "pages of 500 again");
+    assert_eq!(compact.warnings.len(), 1);
+    assert_eq!(compact.warnings[0].object, "pods shop/broken");
 }

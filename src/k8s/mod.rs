@@ -12,5 +12,5 @@ pub mod wire;
 pub use cache::{ClusterCache, Index};
 pub use cni_config::{CooldownSetting, parse_cooldown, read_cooldown};
 pub use convert::{node_info, pod_info};
-pub use watch::{KubeShared, Listed, client, list_all, run_watchers};
+pub use watch::{Compact, KubeShared, Listed, client, list_all, list_compact, run_watchers};
 pub use watched::{Kind, Watched};

@@ -175,34 +175,6 @@ const SUBNETS: FileSpec = FileSpec {
 };
 
 impl Loaded {
-    /// Converts Kubernetes objects as the watchers do: each is read as its wire form
-    /// (one conversion path for every source) and pods that neither request nor name a
-    /// branch ENI are dropped.
-    pub fn from_objects(
-        nodes: &[Node],
-        pods: &[Pod],
-        inventory: Inventory,
-        mut warnings: Vec<InputWarning>,
-        observed: Observed,
-    ) -> Self {
-        let nodes = nodes
-            .iter()
-            .filter_map(|node| as_wire::<wire::Node>(node, &mut warnings).map(|n| node_info(&n)))
-            .collect();
-        let pods = pods
-            .iter()
-            .filter_map(|pod| as_wire::<wire::Pod>(pod, &mut warnings).map(|p| pod_info(&p)))
-            .filter(PodInfo::is_relevant)
-            .collect();
-        Self {
-            observed,
-            nodes,
-            pods,
-            inventory,
-            warnings,
-        }
-    }
-
     /// Joins this single observation at its own time (no previous result, so the age of
     /// an ENI named by no pod is unknown), with the problems found while reading added to
     /// the join's own warnings.
@@ -426,27 +398,6 @@ pub fn write_dir(
         fs::write(&path, text).map_err(|error| SnapshotDirError::Write { path, error })?;
     }
     Ok(())
-}
-
-/// A full API object re-read as its wire form; the (never seen) failure is a warning.
-fn as_wire<W: serde::de::DeserializeOwned>(
-    object: &(impl serde::Serialize + kube::ResourceExt),
-    warnings: &mut Vec<InputWarning>,
-) -> Option<W> {
-    let decoded = serde_json::to_string(object).and_then(|text| serde_json::from_str(&text));
-    decoded
-        .map_err(|error| {
-            warnings.push(InputWarning::new(
-                crate::model::WarningKind::BadObject,
-                format!(
-                    "{}/{}",
-                    object.namespace().unwrap_or_default(),
-                    object.name_any()
-                ),
-                error.to_string(),
-            ));
-        })
-        .ok()
 }
 
 /// Serializing these types cannot fail: they hold only strings, numbers and maps.
