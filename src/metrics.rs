@@ -1,6 +1,7 @@
 //! Every metric name and help text (DESIGN §5; the standard `process_*` family is in
-//! `process_metrics`), the process metrics the adapters update, and the collector that formats the latest [`Snapshot`] at scrape time, so
-//! nodes and subnets that vanish from the snapshot vanish from `/metrics`.
+//! `process_metrics`), the process metrics the adapters update, and the collector that
+//! formats the latest [`Snapshot`] at scrape time, so nodes and subnets that vanish from
+//! the snapshot vanish from `/metrics`.
 
 use std::sync::Arc;
 

@@ -227,6 +227,37 @@ async fn follows_every_next_token_with_the_fewest_requests() {
     );
 }
 
+/// At one request every 2 s, the first poll's two requests go at once (the exporter is
+/// not ready before that poll); the next poll's two are a full interval apart.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_first_poll_bursts() {
+    let stub = Ec2Stub::new(3, 1);
+    let endpoint = stub.clone().start().await;
+    let poller = Ec2Poller::new(
+        ec2_client(&endpoint),
+        Ec2Settings {
+            max_requests_per_second: 0.5,
+            ..settings(None)
+        },
+        Metrics::default(),
+    );
+    let started = Instant::now();
+    poller.poll().await.expect("first poll");
+    let first = started.elapsed();
+    assert_eq!(stub.request_count(), 2, "one page of ENIs, one of subnets");
+    assert!(
+        first < std::time::Duration::from_millis(1500),
+        "the first poll waited for the pace: {first:?}"
+    );
+    let started = Instant::now();
+    poller.poll().await.expect("second poll");
+    let second = started.elapsed();
+    assert!(
+        second >= std::time::Duration::from_secs(2),
+        "the second poll's requests were not paced: {second:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn throttling_is_retried_counted_and_reported() {
     let stub = Ec2Stub {

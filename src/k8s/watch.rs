@@ -217,8 +217,8 @@ async fn drive<V: Kind>(
     index: fn(&mut ClusterCache) -> &mut Index<V>,
 ) {
     loop {
-        let refused = follow(api.clone(), list, resource, &shared, &metrics, index).await;
-        if refused && list == InitialList::Streaming {
+        // Only a streaming list can be refused; pages are what every server takes.
+        if follow(api.clone(), list, resource, &shared, &metrics, index).await {
             tracing::info!(
                 resource = resource.as_str(),
                 "the API server refuses streaming lists; listing in pages"

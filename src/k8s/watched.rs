@@ -26,8 +26,9 @@ pub trait Kind: Clone + Debug + Send + Sync + 'static {
     type Wire: DeserializeOwned;
     /// The compact form, or `None` when the object is not worth keeping.
     fn from_wire(wire: &Self::Wire) -> Option<Self>;
-    /// Name, namespace and resourceVersion: what kube's watcher and the cache key read.
-    fn identity(wire: &Self::Wire) -> ObjectMeta;
+    /// Name, namespace and resourceVersion, moved out of the wire form once it has been
+    /// converted: what kube's watcher and the cache key read.
+    fn identity(wire: Self::Wire) -> ObjectMeta;
 }
 
 impl Kind for PodInfo {
@@ -38,12 +39,12 @@ impl Kind for PodInfo {
     fn from_wire(pod: &wire::Pod) -> Option<Self> {
         Some(pod_info(pod)).filter(PodInfo::is_relevant)
     }
-    fn identity(pod: &wire::Pod) -> ObjectMeta {
-        let meta = pod.metadata.as_ref();
+    fn identity(pod: wire::Pod) -> ObjectMeta {
+        let meta = pod.metadata.unwrap_or_default();
         ObjectMeta {
-            name: meta.and_then(|m| m.name.clone()),
-            namespace: meta.and_then(|m| m.namespace.as_deref().map(str::to_owned)),
-            resource_version: meta.and_then(|m| m.resource_version.clone()),
+            name: meta.name,
+            namespace: meta.namespace.map(String::from),
+            resource_version: meta.resource_version,
             ..ObjectMeta::default()
         }
     }
@@ -56,11 +57,11 @@ impl Kind for NodeInfo {
     fn from_wire(node: &wire::Node) -> Option<Self> {
         Some(node_info(node))
     }
-    fn identity(node: &wire::Node) -> ObjectMeta {
-        let meta = node.metadata.as_ref();
+    fn identity(node: wire::Node) -> ObjectMeta {
+        let meta = node.metadata.unwrap_or_default();
         ObjectMeta {
-            name: meta.and_then(|m| m.name.clone()),
-            resource_version: meta.and_then(|m| m.resource_version.clone()),
+            name: meta.name,
+            resource_version: meta.resource_version,
             ..ObjectMeta::default()
         }
     }
@@ -89,8 +90,8 @@ impl<T: Kind> Watched<T> {
     pub fn decode(json: &str) -> Self {
         match serde_json::from_str::<T::Wire>(json) {
             Ok(wire) => Self {
-                meta: T::identity(&wire),
                 decoded: Ok(T::from_wire(&wire)),
+                meta: T::identity(wire),
             },
             Err(error) => {
                 // The identity alone, leniently, to name the object in the warning and

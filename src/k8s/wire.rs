@@ -35,6 +35,8 @@ pub struct PodMeta {
     pub deletion_timestamp: Option<Timestamp>,
 }
 
+/// The annotation the controller writes carries the same name as the extended resource
+/// pods request, `vpc.amazonaws.com/pod-eni` (serde needs the literal in both places).
 #[derive(Debug, Default, Deserialize)]
 pub struct PodAnnotations {
     #[serde(rename = "vpc.amazonaws.com/pod-eni")]

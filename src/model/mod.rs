@@ -20,6 +20,3 @@ pub use pod::{
     InitRequest, Owner, PodInfo, PodPhase, effective_request, parse_count_quantity, sum_requests,
 };
 pub use warning::{InputWarning, WarningKind};
-
-/// The extended resource and annotation both carry this name.
-pub const POD_ENI_RESOURCE: &str = "vpc.amazonaws.com/pod-eni";
