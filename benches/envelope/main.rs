@@ -28,9 +28,9 @@ mod apiserver;
 mod ec2;
 mod process;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::exporter::Exporter;
 use support::sample;
 use support::synthetic::World;
 
@@ -243,35 +243,22 @@ async fn run(flags: &Flags) -> Figures {
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
     api.write_kubeconfig(&kubeconfig);
-    let log_path = dir.path().join("exporter.log");
-    let port = support::moto::free_port();
     let started = Instant::now();
     // Another build (an older commit, for a before/after) can be measured in its place.
     let binary = std::env::var_os("PODENI_ENVELOPE_BINARY")
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_pod-eni-exporter").into());
-    let child = Command::new(binary)
-        .args(["serve", "--cluster-name", "prod", "--log-format", "json"])
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
-        .args(&flags.exporter_args)
-        .env("AWS_ENDPOINT_URL_EC2", &endpoint)
-        .env("AWS_REGION", "eu-west-1")
-        .env("AWS_ACCESS_KEY_ID", "envelope")
-        .env("AWS_SECRET_ACCESS_KEY", "envelope")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log_path).expect("log file"))
-        .spawn()
-        .expect("start pod-eni-exporter");
-    let exporter = Exporter {
-        process: Process { pid: child.id() },
-        child,
-        port,
-        log_path,
+    let mut command = support::live_command_of(
+        &binary,
+        &["serve", "--log-format", "json"],
+        &kubeconfig,
+        &endpoint,
+    );
+    command.args(&flags.exporter_args);
+    let exporter = Exporter::spawn(command);
+    let port = exporter.port;
+    let process = &Process {
+        pid: exporter.child.id(),
     };
-    let process = &exporter.process;
 
     // Start → ready, with the sync and the first poll seen in the log on the way.
     let mut synced = [None, None];
@@ -289,7 +276,7 @@ async fn run(flags: &Flags) -> Figures {
         if get(port, "/readyz", false).is_some_and(|(status, _, _)| status == 200) {
             break;
         }
-        exporter.check_alive();
+        check_alive(&exporter);
         assert!(
             started.elapsed() < Duration::from_secs(600),
             "not ready after 10 minutes:\n{}",
@@ -310,11 +297,11 @@ async fn run(flags: &Flags) -> Figures {
 
     // Settled: the first join published, then a few quiet seconds.
     while exporter
-        .metric("podeni_reconcile_duration_seconds_count")
+        .value("podeni_reconcile_duration_seconds_count")
         .unwrap_or(0.0)
         < 1.0
     {
-        exporter.check_alive();
+        check_alive(&exporter);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -324,19 +311,28 @@ async fn run(flags: &Flags) -> Figures {
     // once a second, and pod churn with the same scrapes. Churn's own cost is the
     // difference between the last two; scrape latency is sampled while joins run.
     let requests_before = ec2.requests();
-    let idle = window(&exporter, &api, world, flags.idle, None, false).await;
+    let idle = window(process, port, &api, world, flags.idle, None, false).await;
     figures.idle_cpu_s_per_min = idle.cpu_per_minute;
     figures.idle_ec2_polls =
         (ec2.requests() - requests_before) / ec2_requests_per_poll(&figures, world);
     eprintln!("idle: {:.2} CPU-s/min", figures.idle_cpu_s_per_min);
-    let scraped = window(&exporter, &api, world, flags.churn, None, true).await;
+    let scraped = window(process, port, &api, world, flags.churn, None, true).await;
     figures.scrape_cpu_s_per_min = scraped.cpu_per_minute - idle.cpu_per_minute;
-    let joins = exporter.join_totals();
-    let churn = window(&exporter, &api, world, flags.churn, Some(flags.rate), true).await;
+    let joins = join_totals(&exporter);
+    let churn = window(
+        process,
+        port,
+        &api,
+        world,
+        flags.churn,
+        Some(flags.rate),
+        true,
+    )
+    .await;
     figures.churn_events = churn.events;
     figures.churn_cpu_s_per_min = churn.cpu_per_minute;
     figures.churn_cpu_above_idle_s_per_min = churn.cpu_per_minute - scraped.cpu_per_minute;
-    let (sum, count) = exporter.join_totals();
+    let (sum, count) = join_totals(&exporter);
     figures.joins_during_churn = count - joins.1;
     figures.join_mean_ms = 1000.0 * (sum - joins.0) / (count - joins.1).max(1.0);
     let mut latencies = churn.latencies;
@@ -356,11 +352,11 @@ async fn run(flags: &Flags) -> Figures {
     // A forced re-list: every watch ends and resuming gets 410 Gone.
     process.reset_peak();
     let cpu = process.cpu_seconds();
-    let relists_before = exporter.log_count("re-listed", Some("pods"));
+    let relists_before = count_lines(&exporter.log(), "re-listed", Some("pods"));
     let relist_started = Instant::now();
     api.compact();
-    while exporter.log_count("re-listed", Some("pods")) == relists_before {
-        exporter.check_alive();
+    while count_lines(&exporter.log(), "re-listed", Some("pods")) == relists_before {
+        check_alive(&exporter);
         assert!(
             relist_started.elapsed() < Duration::from_secs(600),
             "no re-list after 10 minutes:\n{}",
@@ -410,15 +406,15 @@ struct Window {
 /// Runs for `length`: pod updates at `rate` per second if given, a gzip scrape every
 /// second if `scrape`; returns the exporter's CPU per minute and the scrape latencies.
 async fn window(
-    exporter: &Exporter,
+    process: &Process,
+    port: u16,
     api: &StandIn,
     world: World,
     length: Duration,
     rate: Option<f64>,
     scrape: bool,
 ) -> Window {
-    let cpu = exporter.process.cpu_seconds();
-    let port = exporter.port;
+    let cpu = process.cpu_seconds();
     let scraper = std::thread::spawn(move || {
         let deadline = Instant::now() + length;
         let mut latencies = Vec::new();
@@ -448,7 +444,7 @@ async fn window(
     }
     let latencies = scraper.join().expect("scraper");
     Window {
-        cpu_per_minute: per_minute(exporter.process.cpu_seconds() - cpu, length),
+        cpu_per_minute: per_minute(process.cpu_seconds() - cpu, length),
         events,
         latencies,
     }
@@ -481,52 +477,23 @@ fn count_lines(log: &str, message: &str, resource: Option<&str>) -> usize {
         .count()
 }
 
-struct Exporter {
-    process: Process,
-    child: std::process::Child,
-    port: u16,
-    log_path: std::path::PathBuf,
+/// Fails the run, with the exporter's log, if the process has exited.
+fn check_alive(exporter: &Exporter) {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", exporter.child.id()));
+    let exited = stat.map_or(true, |stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    });
+    assert!(!exited, "the exporter exited:\n{}", exporter.log());
 }
 
-impl Drop for Exporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Exporter {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-
-    fn log_count(&self, message: &str, resource: Option<&str>) -> usize {
-        count_lines(&self.log(), message, resource)
-    }
-
-    fn check_alive(&self) {
-        let path = format!("/proc/{}/stat", self.process.pid);
-        let zombie = std::fs::read_to_string(&path).map_or(true, |stat| {
-            stat.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        });
-        assert!(!zombie, "the exporter exited:\n{}", self.log());
-    }
-
-    fn metric(&self, series: &str) -> Option<f64> {
-        let (_, body, _) = get(self.port, "/metrics", false)?;
-        sample(&String::from_utf8_lossy(&body), series)
-    }
-
-    /// The join histogram's (sum of seconds, count).
-    fn join_totals(&self) -> (f64, f64) {
-        let (_, body, _) = get(self.port, "/metrics", false).unwrap_or_default();
-        let body = String::from_utf8_lossy(&body);
-        (
-            sample(&body, "podeni_reconcile_duration_seconds_sum").unwrap_or(0.0),
-            sample(&body, "podeni_reconcile_duration_seconds_count").unwrap_or(0.0),
-        )
-    }
+/// The join histogram's (sum of seconds, count).
+fn join_totals(exporter: &Exporter) -> (f64, f64) {
+    let body = exporter.metrics().unwrap_or_default();
+    (
+        sample(&body, "podeni_reconcile_duration_seconds_sum").unwrap_or(0.0),
+        sample(&body, "podeni_reconcile_duration_seconds_count").unwrap_or(0.0),
+    )
 }
 
 fn print_table(f: &Figures) {

@@ -17,7 +17,22 @@ use std::time::{Duration, Instant};
 /// The built binary in live mode against `kubeconfig` and an EC2 endpoint, with test
 /// credentials and the default log filter.
 pub fn live_command(args: &[&str], kubeconfig: &std::path::Path, ec2_endpoint: &str) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"));
+    live_command_of(
+        env!("CARGO_BIN_EXE_pod-eni-exporter").as_ref(),
+        args,
+        kubeconfig,
+        ec2_endpoint,
+    )
+}
+
+/// [`live_command`] for another build of the exporter (the envelope's before/after).
+pub fn live_command_of(
+    binary: &std::ffi::OsStr,
+    args: &[&str],
+    kubeconfig: &std::path::Path,
+    ec2_endpoint: &str,
+) -> Command {
+    let mut command = Command::new(binary);
     command
         .args(args)
         .args(["--cluster-name", world::CLUSTER])
