@@ -8,7 +8,8 @@
 //! - CPU seconds per minute idle (EC2 polls only), for one gzip scrape a second, and
 //!   for pod churn on top of those scrapes;
 //! - the join's mean time (from the exporter's own histogram);
-//! - `/metrics` latency during churn, and its body plain and gzip.
+//! - `/metrics` latency during churn, and its body plain and gzip;
+//! - a live `audit` against the same servers: its time and peak RSS.
 //!
 //! ```text
 //! cargo bench --bench envelope                      # full scale, ~4 minutes
@@ -122,6 +123,9 @@ struct Figures {
     body_gzip_kib: f64,
     /// How the exporter listed: "Streaming", "Paginated", or "Paginated after refusal".
     initial_list: String,
+    /// A live `audit` against the same servers: wall time and peak RSS.
+    audit_s: f64,
+    audit_peak_mib: f64,
 }
 
 /// One-tenth-scale regression limits: twice a baseline rounded up from the one-tenth
@@ -378,6 +382,11 @@ async fn run(flags: &Flags) -> Figures {
     };
     figures.body_plain_kib = size(false);
     figures.body_gzip_kib = size(true);
+    (figures.audit_s, figures.audit_peak_mib) = live_audit(&binary, &kubeconfig, &endpoint);
+    eprintln!(
+        "live audit: {:.1} s, peak {:.1} MiB",
+        figures.audit_s, figures.audit_peak_mib
+    );
     let log = exporter.log();
     figures.initial_list = if log_has(
         &log,
@@ -477,6 +486,44 @@ fn count_lines(log: &str, message: &str, resource: Option<&str>) -> usize {
         .count()
 }
 
+/// One live `audit --output json` against the stand-ins, under `/usr/bin/time`: (wall
+/// seconds, peak RSS in MiB).
+fn live_audit(
+    binary: &std::ffi::OsStr,
+    kubeconfig: &std::path::Path,
+    endpoint: &str,
+) -> (f64, f64) {
+    let audit =
+        support::live_command_of(binary, &["audit", "--output", "json"], kubeconfig, endpoint);
+    let mut timed = std::process::Command::new("/usr/bin/time");
+    timed
+        .args(["-f", "%e %M"])
+        .arg(audit.get_program())
+        .args(audit.get_args());
+    for (key, value) in audit.get_envs() {
+        match value {
+            Some(value) => timed.env(key, value),
+            None => timed.env_remove(key),
+        };
+    }
+    let output = timed
+        .stdout(std::process::Stdio::null())
+        .output()
+        .expect("run /usr/bin/time (Debian package time)");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let figures: Vec<f64> = stderr
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    match figures[..] {
+        [seconds, kib] if output.status.code() == Some(0) => (seconds, kib / 1024.0),
+        _ => panic!("live audit failed ({}):\n{stderr}", output.status),
+    }
+}
+
 /// Fails the run, with the exporter's log, if the process has exited.
 fn check_alive(exporter: &Exporter) {
     let stat = std::fs::read_to_string(format!("/proc/{}/stat", exporter.child.id()));
@@ -566,6 +613,10 @@ fn print_table(f: &Figures) {
             ),
         ),
         ("initial list", f.initial_list.clone()),
+        (
+            "live `audit` against the same servers",
+            format!("{:.1} s, peak {:.1} MiB", f.audit_s, f.audit_peak_mib),
+        ),
     ];
     println!("| figure | measured |\n| --- | --- |");
     for (name, value) in rows {
