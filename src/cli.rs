@@ -106,6 +106,24 @@ pub struct ServeArgs {
     /// `/metrics` bodies rendered at once at most; further scrapes get 503 at once.
     #[arg(long = "web.max-requests", env = "PODENI_WEB_MAX_REQUESTS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_requests: u32,
+
+    /// Web configuration file in the Prometheus exporter-toolkit format: TLS, client
+    /// certificates, basic auth, response headers, rate limit (README, "Securing the
+    /// endpoint"). Re-read, with the certificates it names, when they change.
+    #[arg(
+        long = "web.config.file",
+        env = "PODENI_WEB_CONFIG_FILE",
+        value_name = "FILE"
+    )]
+    pub web_config_file: Option<PathBuf>,
+
+    /// Let /healthz and /readyz answer without basic auth, for kubelet probes (which
+    /// cannot send credentials). They reveal only whether the exporter is up and synced.
+    #[arg(
+        long = "web.probes-without-auth",
+        env = "PODENI_WEB_PROBES_WITHOUT_AUTH"
+    )]
+    pub probes_without_auth: bool,
 }
 
 #[derive(Debug, Args)]

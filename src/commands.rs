@@ -17,6 +17,7 @@ use crate::model::Inventory;
 use crate::replay::DirSource;
 use crate::server::{self, Endpoints, Limits, ReadinessCheck};
 use crate::snapshot_dir::{self, Loaded, Observed, ObservedFrom, ReadLimits};
+use crate::web::Web;
 
 /// Exit code for usage and input errors (DESIGN §7).
 pub const EXIT_INPUT_ERROR: u8 = 2;
@@ -208,10 +209,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         listen_address,
         max_connections,
         max_requests,
+        web_config_file,
+        probes_without_auth,
     } = args;
     let snapshot = SharedSnapshot::default();
     let (mut registry, metrics) = Metrics::new_registry(snapshot.clone());
     crate::process_metrics::register(&mut registry);
+    // Before anything else: a bad web config is an input error (exit 2), found at once.
+    let web = Arc::new(Web::load(
+        web_config_file.as_deref(),
+        probes_without_auth,
+        &mut registry,
+    )?);
     let listener = tokio::net::TcpListener::bind(listen_address)
         .await
         .with_context(|| format!("cannot listen on {listen_address}"))?;
@@ -265,7 +274,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let address = listener.local_addr().unwrap_or(listen_address);
-    tracing::info!(%address, "serving /metrics, /healthz, /readyz");
+    let scheme = if web.current().tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(%address, scheme, "serving /metrics, /healthz, /readyz");
     server::serve(
         listener,
         Arc::new(Endpoints {
@@ -273,6 +287,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             readiness,
             scrapes: tokio::sync::Semaphore::new(max_requests as usize),
         }),
+        web,
         Limits {
             max_connections: max_connections as usize,
         },

@@ -28,3 +28,4 @@ pub mod replay;
 pub mod server;
 pub mod snapshot_dir;
 pub mod warning_log;
+pub mod web;

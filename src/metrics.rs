@@ -158,6 +158,18 @@ pub const INPUT_WARNINGS: MetricDef = counter(
     "input_warnings",
     "Input problems (bad annotations, unparseable providerIDs, unknown instance types, ...), by kind",
 );
+pub const WEB_CONFIG_LAST_RELOAD_SUCCESSFUL: MetricDef = gauge(
+    "web_config_last_reload_successful",
+    "1 if the web config file and the certificates it names last loaded (only with --web.config.file)",
+);
+pub const WEB_CONFIG_RELOADS: MetricDef = counter(
+    "web_config_reloads",
+    "Attempts to load the web config again after one of its files changed (only with --web.config.file)",
+);
+pub const WEB_TLS_CERTIFICATE_EXPIRY: MetricDef = gauge(
+    "web_tls_certificate_expiry_timestamp_seconds",
+    "Unix time the served certificate's validity ends (only when serving TLS)",
+);
 
 /// Every metric, for the docs check.
 pub const ALL: &[MetricDef] = &[
@@ -186,6 +198,9 @@ pub const ALL: &[MetricDef] = &[
     KUBE_RELISTS,
     RECONCILE_DURATION,
     INPUT_WARNINGS,
+    WEB_CONFIG_LAST_RELOAD_SUCCESSFUL,
+    WEB_CONFIG_RELOADS,
+    WEB_TLS_CERTIFICATE_EXPIRY,
 ];
 
 /// Sources that report health.
@@ -254,6 +269,14 @@ pub struct Metrics {
     kube_relists: Family<ResourceLabels, Counter>,
     reconcile_duration: Histogram,
     input_warnings: Family<KindLabels, Counter>,
+}
+
+/// The web config's own health (`web`).
+#[derive(Debug, Clone, Default)]
+pub struct WebMetrics {
+    pub last_reload_successful: Gauge,
+    pub reloads: Counter,
+    pub certificate_expiry: Gauge,
 }
 
 impl Default for Metrics {
@@ -365,6 +388,32 @@ impl Metrics {
             });
         }
         (registry, metrics)
+    }
+
+    /// The web config's metrics, registered only when there is a web config file
+    /// (and the certificate's expiry only with TLS), so that an alert on them never
+    /// sees a placeholder zero.
+    pub fn register_web(registry: &mut Registry, tls: bool) -> WebMetrics {
+        let metrics = WebMetrics::default();
+        let r = registry.sub_registry_with_prefix(PREFIX);
+        r.register(
+            WEB_CONFIG_LAST_RELOAD_SUCCESSFUL.name,
+            WEB_CONFIG_LAST_RELOAD_SUCCESSFUL.help,
+            metrics.last_reload_successful.clone(),
+        );
+        r.register(
+            WEB_CONFIG_RELOADS.name,
+            WEB_CONFIG_RELOADS.help,
+            metrics.reloads.clone(),
+        );
+        if tls {
+            r.register(
+                WEB_TLS_CERTIFICATE_EXPIRY.name,
+                WEB_TLS_CERTIFICATE_EXPIRY.help,
+                metrics.certificate_expiry.clone(),
+            );
+        }
+        metrics
     }
 
     pub fn set_source_up(&self, source: Source, up: bool) {

@@ -1,5 +1,6 @@
-//! The HTTP endpoint: a small hyper 1.x server. GET and HEAD only, a header read
-//! timeout so idle or slow clients cannot hold connections, and graceful shutdown.
+//! The HTTP endpoint: a small hyper 1.x server, plain or TLS (`web`). GET and HEAD
+//! only, a handshake and header read timeout so idle or slow clients cannot hold
+//! connections, and graceful shutdown.
 //!
 //! `/metrics` only formats what the loop already computed; nothing is fetched per scrape.
 
@@ -11,7 +12,8 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{
-    ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, RETRY_AFTER, VARY,
+    ACCEPT, ACCEPT_ENCODING, ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue,
+    RETRY_AFTER, VARY, WWW_AUTHENTICATE,
 };
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -23,6 +25,7 @@ use tokio::net::TcpListener;
 
 use crate::connections::Connections;
 use crate::metrics;
+use crate::web::{Active, Web};
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Request line and headers: a scrape needs well under 1 KiB.
@@ -53,6 +56,7 @@ pub struct Limits {
 pub async fn serve(
     listener: TcpListener,
     endpoints: Arc<Endpoints>,
+    web: Arc<Web>,
     limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -80,28 +84,44 @@ pub async fn serve(
                     continue;
                 };
                 let endpoints = endpoints.clone();
+                let web = web.clone();
                 let tracked = slot.connection();
-                let service = service_fn(move |request| {
-                    let endpoints = endpoints.clone();
-                    let tracked = tracked.clone();
-                    async move {
-                        let response = respond(endpoints, request).await;
-                        Ok::<_, Infallible>(response.map(|body| tracked.busy(body)))
-                    }
-                });
-                let connection = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .max_buf_size(MAX_HEADER_BYTES)
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
+                let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    tokio::select! {
-                        result = connection => {
-                            if let Err(error) = result {
-                                tracing::debug!(%error, %peer, "connection ended with an error");
-                            }
+                    let active = web.current();
+                    let service = service_fn(move |request| {
+                        let endpoints = endpoints.clone();
+                        let web = web.clone();
+                        let tracked = tracked.clone();
+                        async move {
+                            let response = guarded(endpoints, &web, request).await;
+                            Ok::<_, Infallible>(response.map(|body| tracked.busy(body)))
                         }
+                    });
+                    let served = async move {
+                        let result = match &active.tls {
+                            Some(acceptor) => {
+                                let handshake = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await;
+                                match handshake {
+                                    Ok(Ok(stream)) => watcher.watch(http1().serve_connection(TokioIo::new(stream), service)).await,
+                                    Ok(Err(error)) => {
+                                        tracing::debug!(%error, %peer, "TLS handshake failed");
+                                        return;
+                                    }
+                                    Err(_) => {
+                                        tracing::debug!(%peer, "TLS handshake timed out");
+                                        return;
+                                    }
+                                }
+                            }
+                            None => watcher.watch(http1().serve_connection(TokioIo::new(stream), service)).await,
+                        };
+                        if let Err(error) = result {
+                            tracing::debug!(%error, %peer, "connection ended with an error");
+                        }
+                    };
+                    tokio::select! {
+                        () = served => {}
                         // Dropping the connection closes the socket.
                         () = slot.evicted() => tracing::debug!(%peer, "idle connection closed to make room"),
                     }
@@ -117,6 +137,64 @@ pub async fn serve(
     {
         tracing::warn!("open connections did not finish in time");
     }
+}
+
+/// HTTP/1.1 with the header limits, for plain and TLS streams alike.
+fn http1() -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES);
+    builder
+}
+
+/// The web config's rules around [`respond`]: the rate limit (429), basic auth (401,
+/// unless a probe and `--web.probes-without-auth`), then the configured headers on
+/// whatever is answered.
+async fn guarded<B>(
+    endpoints: Arc<Endpoints>,
+    web: &Web,
+    request: Request<B>,
+) -> Response<Full<Bytes>> {
+    let active = web.current();
+    let limited = active
+        .limiter
+        .as_ref()
+        .is_some_and(|limiter| limiter.check().is_err());
+    let mut response = if limited {
+        text(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many requests; retry later\n",
+        )
+    } else if !authorized(&active, web.probes_without_auth, &request).await {
+        let mut response = text(StatusCode::UNAUTHORIZED, "unauthorized\n");
+        response.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"pod-eni-exporter\", charset=\"UTF-8\""),
+        );
+        response
+    } else {
+        respond(endpoints, request).await
+    };
+    for (name, value) in &active.headers {
+        response.headers_mut().insert(name.clone(), value.clone());
+    }
+    response
+}
+
+async fn authorized<B>(active: &Active, probes_without_auth: bool, request: &Request<B>) -> bool {
+    let Some(auth) = &active.auth else {
+        return true;
+    };
+    if probes_without_auth && matches!(request.uri().path(), "/healthz" | "/readyz") {
+        return true;
+    }
+    let header = request
+        .headers()
+        .get(AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    auth.allows(header).await
 }
 
 /// Logs a repeating problem at most every [`WARN_EVERY`], with how many were not logged.

@@ -1,0 +1,481 @@
+//! The exporter-toolkit web configuration file (`--web.config.file`), the format
+//! node_exporter and friends read: parsed strictly, so a key this exporter does not
+//! honour is a startup error naming it rather than a setting silently ignored.
+//!
+//! Which keys are honoured, and how, is the README's "Securing the endpoint".
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use hyper::header::{HeaderName, HeaderValue};
+use serde::Deserialize;
+
+/// What the file asks for, checked: every value here is one the server can honour.
+#[derive(Debug, Clone, Default)]
+pub struct WebConfig {
+    pub tls: Option<TlsSettings>,
+    /// Added to every response.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// User → bcrypt hash; empty means no basic auth.
+    pub users: BTreeMap<String, String>,
+    pub rate_limit: Option<RateLimit>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsSettings {
+    pub cert: Pem,
+    pub key: Pem,
+    pub client_ca: Option<Pem>,
+    pub client_auth: ClientAuth,
+    pub allowed_sans: Vec<String>,
+    pub min_version: TlsVersion,
+    pub max_version: TlsVersion,
+    /// TLS 1.2 suites by IANA name, in order; `None` for rustls' defaults.
+    pub cipher_suites: Option<Vec<String>>,
+    pub prefer_server_cipher_suites: bool,
+    /// rustls key-exchange group names, in order; `None` for rustls' defaults.
+    pub curves: Option<Vec<&'static str>>,
+}
+
+/// PEM text, inline in the config or in a file (re-read when it changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pem {
+    Inline(String),
+    File(PathBuf),
+}
+
+/// Go's `tls.ClientAuthType`, by the names the toolkit uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ClientAuth {
+    NoClientCert,
+    RequestClientCert,
+    RequireAnyClientCert,
+    VerifyClientCertIfGiven,
+    RequireAndVerifyClientCert,
+}
+
+impl ClientAuth {
+    /// Whether a client must present some certificate to finish the handshake.
+    pub fn requires_certificate(self) -> bool {
+        matches!(
+            self,
+            Self::RequireAnyClientCert | Self::RequireAndVerifyClientCert
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub interval: Duration,
+    pub burst: u32,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebConfigError {
+    #[error("web config {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("web config {path}: {key}: {message}")]
+    Invalid {
+        path: String,
+        key: String,
+        message: String,
+    },
+    #[error("web config {path}: {message}")]
+    Syntax { path: String, message: String },
+}
+
+/// The file as written. `deny_unknown_fields` everywhere: an unknown key is an error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    tls_server_config: Option<TlsFile>,
+    http_server_config: Option<HttpFile>,
+    #[serde(default)]
+    basic_auth_users: BTreeMap<String, String>,
+    rate_limit: Option<RateLimitFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert: Option<String>,
+    key: Option<String>,
+    client_ca: Option<String>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    client_auth_type: Option<ClientAuth>,
+    client_ca_file: Option<PathBuf>,
+    #[serde(default)]
+    client_allowed_sans: Vec<String>,
+    min_version: Option<String>,
+    max_version: Option<String>,
+    cipher_suites: Option<Vec<String>>,
+    prefer_server_cipher_suites: Option<bool>,
+    curve_preferences: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    http2: Option<bool>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateLimitFile {
+    interval: String,
+    burst: u32,
+}
+
+/// The response headers the toolkit allows, and the values it accepts for some.
+const HEADERS: &[(&str, Option<&[&str]>)] = &[
+    ("Content-Security-Policy", None),
+    ("X-Frame-Options", Some(&["deny", "sameorigin"])),
+    ("X-Content-Type-Options", Some(&["nosniff"])),
+    ("X-XSS-Protection", None),
+    ("Strict-Transport-Security", None),
+];
+
+/// TLS 1.2 suites rustls implements, by IANA name (Go's names; Go's short ChaCha20
+/// aliases are accepted too).
+pub const TLS12_SUITES: &[&str] = &[
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+];
+
+/// TLS 1.3 suites: Go accepts their names but always offers all three; so do we.
+const TLS13_SUITES: &[&str] = &[
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_AES_256_GCM_SHA384",
+    "TLS_CHACHA20_POLY1305_SHA256",
+];
+
+/// Go curve name → rustls key-exchange group name.
+const CURVES: &[(&str, &str)] = &[
+    ("X25519", "X25519"),
+    ("CurveP256", "secp256r1"),
+    ("CurveP384", "secp384r1"),
+    ("X25519MLKEM768", "X25519MLKEM768"),
+];
+
+impl WebConfig {
+    /// Reads and checks the file. Relative paths in it are relative to its directory,
+    /// as in the toolkit. Certificates are not read here (see `tls::server_config`).
+    pub fn load(path: &Path) -> Result<Self, WebConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Self, WebConfigError> {
+        let shown = path.display().to_string();
+        let file: File = if text.trim().is_empty() {
+            File::default()
+        } else {
+            let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(deserializer).map_err(|error| {
+                let key = error.path().to_string();
+                let message = error.into_inner().to_string();
+                if key == "." {
+                    WebConfigError::Syntax {
+                        path: shown.clone(),
+                        message,
+                    }
+                } else {
+                    WebConfigError::Invalid {
+                        path: shown.clone(),
+                        key,
+                        message,
+                    }
+                }
+            })?
+        };
+        let invalid = |key: &str, message: String| WebConfigError::Invalid {
+            path: shown.clone(),
+            key: key.to_owned(),
+            message,
+        };
+        let directory = path.parent().unwrap_or(Path::new("."));
+        let tls = match file.tls_server_config {
+            Some(tls) => tls_settings(tls, directory, &invalid)?,
+            None => None,
+        };
+        let http = file.http_server_config.unwrap_or_default();
+        if http.http2 == Some(true) {
+            // Accepted because the toolkit's own default is true and many files say so;
+            // this server speaks HTTP/1.1, which every Prometheus scrapes with.
+            tracing::info!("web config: http2 is true, but this exporter serves HTTP/1.1 only");
+        }
+        let headers = http
+            .headers
+            .into_iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| header(&name, &value, &invalid))
+            .collect::<Result<_, _>>()?;
+        for (user, hash) in &file.basic_auth_users {
+            if hash.parse::<bcrypt::HashParts>().is_err() {
+                return Err(invalid(
+                    &format!("basic_auth_users.{user}"),
+                    "not a bcrypt hash (make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`)"
+                        .to_owned(),
+                ));
+            }
+        }
+        let rate_limit = file
+            .rate_limit
+            .map(|limit| {
+                let interval = humantime::parse_duration(&limit.interval).map_err(|error| {
+                    invalid(
+                        "rate_limit.interval",
+                        format!("{:?}: {error}", limit.interval),
+                    )
+                })?;
+                Ok::<_, WebConfigError>(RateLimit {
+                    interval,
+                    burst: limit.burst,
+                })
+            })
+            .transpose()?
+            // The toolkit's way to turn it off.
+            .filter(|limit| !limit.interval.is_zero());
+        if let Some(limit) = rate_limit
+            && limit.burst == 0
+        {
+            return Err(invalid(
+                "rate_limit.burst",
+                "must be at least 1 when interval is set".to_owned(),
+            ));
+        }
+        Ok(Self {
+            tls,
+            headers,
+            users: file.basic_auth_users,
+            rate_limit,
+        })
+    }
+
+    /// The files the config names, to notice when they change.
+    pub fn files(&self) -> Vec<&Path> {
+        let Some(tls) = &self.tls else {
+            return Vec::new();
+        };
+        [Some(&tls.cert), Some(&tls.key), tls.client_ca.as_ref()]
+            .into_iter()
+            .flatten()
+            .filter_map(|pem| match pem {
+                Pem::File(path) => Some(path.as_path()),
+                Pem::Inline(_) => None,
+            })
+            .collect()
+    }
+}
+
+fn tls_settings(
+    tls: TlsFile,
+    directory: &Path,
+    invalid: &impl Fn(&str, String) -> WebConfigError,
+) -> Result<Option<TlsSettings>, WebConfigError> {
+    let pem = |inline: Option<String>, file: Option<PathBuf>, key: &str| match (inline, file) {
+        (Some(_), Some(_)) => Err(invalid(key, format!("give {key} or {key}_file, not both"))),
+        (Some(text), None) => Ok(Some(Pem::Inline(text))),
+        (None, Some(file)) if file.as_os_str().is_empty() => Ok(None),
+        (None, Some(file)) => Ok(Some(Pem::File(directory.join(file)))),
+        (None, None) => Ok(None),
+    };
+    let cert = pem(tls.cert, tls.cert_file, "cert")?;
+    let key = pem(tls.key, tls.key_file, "key")?;
+    let client_ca = pem(tls.client_ca, tls.client_ca_file, "client_ca")?;
+    let client_auth = tls.client_auth_type.unwrap_or(ClientAuth::NoClientCert);
+    // As the toolkit: a section with nothing in it means plain HTTP.
+    if cert.is_none() && key.is_none() && client_ca.is_none() && tls.client_auth_type.is_none() {
+        return Ok(None);
+    }
+    let cert = cert.ok_or_else(|| {
+        invalid(
+            "tls_server_config.cert_file",
+            "missing: TLS needs a certificate".to_owned(),
+        )
+    })?;
+    let key = key.ok_or_else(|| {
+        invalid(
+            "tls_server_config.key_file",
+            "missing: TLS needs a private key".to_owned(),
+        )
+    })?;
+    match (client_auth, &client_ca) {
+        (ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert, None) => {
+            return Err(invalid(
+                "tls_server_config.client_ca_file",
+                format!(
+                    "missing: client_auth_type {client_auth:?} verifies client certificates against it"
+                ),
+            ));
+        }
+        (ClientAuth::NoClientCert, Some(_)) => {
+            return Err(invalid(
+                "tls_server_config.client_auth_type",
+                "a client CA is set but client_auth_type is NoClientCert; use RequireAndVerifyClientCert"
+                    .to_owned(),
+            ));
+        }
+        _ => {}
+    }
+    if !tls.client_allowed_sans.is_empty() && !client_auth.requires_certificate() {
+        return Err(invalid(
+            "tls_server_config.client_allowed_sans",
+            "needs client_auth_type RequireAnyClientCert or RequireAndVerifyClientCert".to_owned(),
+        ));
+    }
+    let version = |value: Option<String>, key: &str, default| match value.as_deref() {
+        None | Some("") => Ok(default),
+        Some("TLS12") => Ok(TlsVersion::Tls12),
+        Some("TLS13") => Ok(TlsVersion::Tls13),
+        Some(old @ ("TLS10" | "TLS11")) => Err(invalid(
+            key,
+            format!("{old} is not supported: rustls implements TLS 1.2 and 1.3 only"),
+        )),
+        Some(other) => Err(invalid(key, format!("{other:?}: expected TLS12 or TLS13"))),
+    };
+    let min_version = version(
+        tls.min_version,
+        "tls_server_config.min_version",
+        TlsVersion::Tls12,
+    )?;
+    let max_version = version(
+        tls.max_version,
+        "tls_server_config.max_version",
+        TlsVersion::Tls13,
+    )?;
+    if min_version > max_version {
+        return Err(invalid(
+            "tls_server_config.min_version",
+            "is above max_version".to_owned(),
+        ));
+    }
+    let cipher_suites = tls
+        .cipher_suites
+        .filter(|suites| !suites.is_empty())
+        .map(|suites| {
+            let mut tls12 = Vec::new();
+            for suite in suites {
+                let full = if suite.ends_with("_CHACHA20_POLY1305") {
+                    format!("{suite}_SHA256")
+                } else {
+                    suite.clone()
+                };
+                if TLS12_SUITES.contains(&full.as_str()) {
+                    tls12.push(full);
+                } else if !TLS13_SUITES.contains(&suite.as_str()) {
+                    return Err(invalid(
+                        "tls_server_config.cipher_suites",
+                        format!(
+                            "{suite} is not implemented by rustls, which offers for TLS 1.2 only {}",
+                            TLS12_SUITES.join(", ")
+                        ),
+                    ));
+                }
+            }
+            Ok(tls12)
+        })
+        .transpose()?;
+    if cipher_suites.as_ref().is_some_and(Vec::is_empty) && min_version == TlsVersion::Tls12 {
+        return Err(invalid(
+            "tls_server_config.cipher_suites",
+            "names no TLS 1.2 suite, which would leave TLS 1.2 with none; set min_version: TLS13 instead"
+                .to_owned(),
+        ));
+    }
+    let curves = tls
+        .curve_preferences
+        .filter(|curves| !curves.is_empty())
+        .map(|curves| {
+            curves
+                .iter()
+                .map(|curve| {
+                    CURVES
+                        .iter()
+                        .find(|(go, _)| go == curve)
+                        .map(|(_, rustls)| *rustls)
+                        .ok_or_else(|| {
+                            invalid(
+                                "tls_server_config.curve_preferences",
+                                format!(
+                                    "{curve} is not implemented by rustls, which offers {}",
+                                    CURVES
+                                        .iter()
+                                        .map(|(go, _)| *go)
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            )
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    Ok(Some(TlsSettings {
+        cert,
+        key,
+        client_ca,
+        client_auth,
+        allowed_sans: tls.client_allowed_sans,
+        min_version,
+        max_version,
+        cipher_suites,
+        prefer_server_cipher_suites: tls.prefer_server_cipher_suites.unwrap_or(true),
+        curves,
+    }))
+}
+
+fn header(
+    name: &str,
+    value: &str,
+    invalid: &impl Fn(&str, String) -> WebConfigError,
+) -> Result<(HeaderName, HeaderValue), WebConfigError> {
+    let key = format!("http_server_config.headers.{name}");
+    let Some((canonical, allowed)) = HEADERS
+        .iter()
+        .find(|(known, _)| known.eq_ignore_ascii_case(name))
+    else {
+        let known: Vec<_> = HEADERS.iter().map(|(name, _)| *name).collect();
+        return Err(invalid(
+            &key,
+            format!(
+                "not a header the web config may set (one of {})",
+                known.join(", ")
+            ),
+        ));
+    };
+    if let Some(allowed) = allowed
+        && !allowed.iter().any(|a| a.eq_ignore_ascii_case(value))
+    {
+        return Err(invalid(
+            &key,
+            format!("{value:?}: expected one of {}", allowed.join(", ")),
+        ));
+    }
+    let value = HeaderValue::from_str(value)
+        .map_err(|_| invalid(&key, format!("{value:?} is not a valid header value")))?;
+    // `from_bytes` lower-cases; the allowed names are all valid.
+    let name = HeaderName::from_bytes(canonical.as_bytes())
+        .map_err(|_| invalid(&key, "not a valid header name".to_owned()))?;
+    Ok((name, value))
+}
