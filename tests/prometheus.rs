@@ -13,7 +13,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use support::moto::free_port;
-use support::{eventually, http_get, http_post_form};
+use support::prometheus::{Prometheus, query};
+use support::{eventually, http_get};
 
 const FULL_NODE: &str = "ip-10-0-1-10.eu-west-1.compute.internal";
 const HEALTHY_NODE: &str = "ip-10-0-2-20.eu-west-1.compute.internal";
@@ -147,19 +148,6 @@ fn alert_rules(rules: &Value) -> Vec<&Value> {
         .collect()
 }
 
-fn query(port: u16, expr: &str) -> Result<Vec<Value>, String> {
-    let (status, body) = http_post_form(port, "/api/v1/query", &[("query", expr)])
-        .ok_or("no answer from Prometheus")?;
-    let json: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
-    if status != 200 || json["status"] != "success" {
-        return Err(format!("{expr}: {}", json["error"]));
-    }
-    Ok(match &json["data"]["result"] {
-        Value::Array(series) => series.clone(),
-        scalar => vec![scalar.clone()],
-    })
-}
-
 /// Grafana's variables as a dashboard would send them for the incident.
 fn substitute(expr: &str) -> String {
     expr.replace("$__rate_interval", "1m")
@@ -196,8 +184,7 @@ fn dashboard_panels() -> Vec<Panel> {
     panels
 }
 
-fn start_prometheus(dir: &Path, exporter_port: u16) -> (Killed, u16) {
-    let port = free_port();
+fn start_prometheus(dir: &Path, exporter_port: u16) -> Prometheus {
     let rules: Vec<String> = rule_files()
         .iter()
         .map(|p| format!("  - {}", p.display()))
@@ -206,20 +193,7 @@ fn start_prometheus(dir: &Path, exporter_port: u16) -> (Killed, u16) {
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n{}\nscrape_configs:\n  - job_name: pod-eni-exporter\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n",
         rules.join("\n")
     );
-    let config_path = dir.join("prometheus.yml");
-    std::fs::write(&config_path, config).unwrap();
-    let child = Command::new("prometheus")
-        .arg(format!("--config.file={}", config_path.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prometheus not found: scripts/test installs it from apt (package prometheus)");
-    (Killed(child), port)
+    Prometheus::start(dir, &config)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -239,11 +213,9 @@ async fn dashboards_and_alerts_evaluate_in_a_real_prometheus() {
             .unwrap(),
     );
     let dir = tempfile::tempdir().unwrap();
-    let (_prometheus, port) = start_prometheus(dir.path(), exporter_port);
-    eventually("Prometheus ready", WAIT, || {
-        (http_get(port, "/-/ready")?.0 == 200).then_some(())
-    })
-    .await;
+    let prometheus = start_prometheus(dir.path(), exporter_port);
+    prometheus.wait_ready().await;
+    let port = prometheus.port;
     eventually("a few scrapes of the exporter", WAIT, || {
         let up = query(port, "count_over_time(up{job=\"pod-eni-exporter\"}[1m])").ok()?;
         let scrapes: f64 = up.first()?["value"][1].as_str()?.parse().ok()?;

@@ -479,3 +479,203 @@ fn header(
         .map_err(|_| invalid(&key, "not a valid header name".to_owned()))?;
     Ok((name, value))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<WebConfig, String> {
+        WebConfig::parse(text, Path::new("/etc/podeni/web.yml")).map_err(|e| e.to_string())
+    }
+
+    fn error(text: &str) -> String {
+        parse(text).expect_err("the config should be refused")
+    }
+
+    const HASH: &str = "$2y$10$X0h1gDsPszWURQaxFh.zoubFi6DXncSjhoQNJgRrnGs7EsimhC7zG";
+
+    #[test]
+    fn an_empty_file_or_an_empty_tls_section_means_plain_http() {
+        assert!(parse("").unwrap().tls.is_none());
+        assert!(parse("tls_server_config: {}\n").unwrap().tls.is_none());
+        assert!(
+            parse("tls_server_config:\n  cert_file: \"\"\n")
+                .unwrap()
+                .tls
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_full_config_reads_with_paths_relative_to_the_file() {
+        let config = parse(&format!(
+            r#"
+tls_server_config:
+  cert_file: tls.crt
+  key_file: /abs/tls.key
+  client_auth_type: RequireAndVerifyClientCert
+  client_ca_file: ca.crt
+  client_allowed_sans: [prometheus.monitoring.svc]
+  min_version: TLS13
+  cipher_suites: [TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305, TLS_AES_128_GCM_SHA256]
+  prefer_server_cipher_suites: false
+  curve_preferences: [CurveP256, X25519]
+http_server_config:
+  http2: false
+  headers:
+    X-Frame-Options: DENY
+    Strict-Transport-Security: max-age=31536000
+    X-XSS-Protection: ""
+basic_auth_users:
+  prometheus: {HASH}
+rate_limit:
+  interval: 100ms
+  burst: 20
+"#
+        ))
+        .unwrap();
+        let tls = config.tls.as_ref().unwrap();
+        assert_eq!(tls.cert, Pem::File("/etc/podeni/tls.crt".into()));
+        assert_eq!(tls.key, Pem::File("/abs/tls.key".into()));
+        assert_eq!(tls.client_auth, ClientAuth::RequireAndVerifyClientCert);
+        assert_eq!(tls.min_version, TlsVersion::Tls13);
+        assert_eq!(tls.max_version, TlsVersion::Tls13);
+        assert_eq!(
+            tls.cipher_suites.as_deref(),
+            Some(&["TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256".to_owned()][..])
+        );
+        assert!(!tls.prefer_server_cipher_suites);
+        assert_eq!(tls.curves.as_deref(), Some(&["secp256r1", "X25519"][..]));
+        let headers: Vec<_> = config.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            headers,
+            ["strict-transport-security", "x-frame-options"],
+            "blank ones unset"
+        );
+        assert_eq!(config.users["prometheus"], HASH);
+        assert_eq!(
+            config.rate_limit,
+            Some(RateLimit {
+                interval: Duration::from_millis(100),
+                burst: 20
+            })
+        );
+        assert_eq!(config.files().len(), 3);
+    }
+
+    #[test]
+    fn every_refusal_names_the_key() {
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "tls_server_config:\n  cert_fil: a\n",
+                &["tls_server_config", "unknown field `cert_fil`"],
+            ),
+            ("colour: blue\n", &["unknown field `colour`"]),
+            (
+                "rate_limit:\n  interval: 1s\n  burst: 1\n  jitter: 2\n",
+                &["rate_limit", "jitter"],
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n",
+                &["tls_server_config.key_file", "missing"],
+            ),
+            (
+                "tls_server_config:\n  key_file: a\n",
+                &["tls_server_config.cert_file", "missing"],
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Sometimes\n",
+                &["tls_server_config.client_auth_type", "Sometimes"],
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n",
+                &["tls_server_config.client_ca_file", "missing"],
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_ca_file: c\n",
+                &["tls_server_config.client_auth_type", "NoClientCert"],
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_allowed_sans: [x]\n",
+                &["tls_server_config.client_allowed_sans"],
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  min_version: TLS10\n",
+                &["tls_server_config.min_version", "TLS10", "rustls"],
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  max_version: TLS12\n  min_version: TLS13\n",
+                &["tls_server_config.min_version", "above max_version"],
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  cipher_suites: [TLS_RSA_WITH_AES_128_CBC_SHA]\n",
+                &[
+                    "tls_server_config.cipher_suites",
+                    "TLS_RSA_WITH_AES_128_CBC_SHA",
+                    "rustls",
+                ],
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  curve_preferences: [CurveP521]\n",
+                &["tls_server_config.curve_preferences", "CurveP521"],
+            ),
+            (
+                "tls_server_config:\n  cert: x\n  cert_file: a\n  key_file: b\n",
+                &["cert", "not both"],
+            ),
+            (
+                "http_server_config:\n  headers:\n    Server: nginx\n",
+                &["http_server_config.headers.Server"],
+            ),
+            (
+                "http_server_config:\n  headers:\n    X-Frame-Options: allow-all\n",
+                &["http_server_config.headers.X-Frame-Options", "deny"],
+            ),
+            (
+                "http_server_config:\n  http2: maybe\n",
+                &["http_server_config.http2"],
+            ),
+            (
+                "basic_auth_users:\n  alice: hunter2\n",
+                &["basic_auth_users.alice", "not a bcrypt hash"],
+            ),
+            (
+                "rate_limit:\n  interval: soon\n  burst: 1\n",
+                &["rate_limit.interval", "soon"],
+            ),
+            (
+                "rate_limit:\n  interval: 1s\n  burst: 0\n",
+                &["rate_limit.burst"],
+            ),
+            (
+                "tls_server_config:\n  cert_file: [a\n",
+                &["/etc/podeni/web.yml"],
+            ),
+        ];
+        for (text, needles) in cases {
+            let message = error(text);
+            for needle in *needles {
+                assert!(
+                    message.contains(needle),
+                    "{text:?} gave {message:?}, without {needle:?}"
+                );
+            }
+            assert!(
+                message.starts_with("web config /etc/podeni/web.yml: "),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_yaml_syntax_error_says_where() {
+        let message = error("basic_auth_users:\n  alice: \"unterminated\n");
+        assert!(message.contains("line"), "{message}");
+    }
+
+    #[test]
+    fn a_zero_interval_turns_the_rate_limit_off() {
+        let config = parse("rate_limit:\n  interval: 0s\n  burst: 0\n").unwrap();
+        assert_eq!(config.rate_limit, None);
+    }
+}

@@ -6,6 +6,8 @@ pub mod apiserver;
 pub mod ec2_stub;
 pub mod exporter;
 pub mod moto;
+pub mod pki;
+pub mod prometheus;
 pub mod proxy;
 pub mod real_apiserver;
 pub mod synthetic;

@@ -1,0 +1,496 @@
+//! The scrape endpoint behind a web config file (`--web.config.file`): a real
+//! Prometheus scraping over TLS with basic auth, client certificates, certificate
+//! rotation without a restart, the bcrypt cache, probes, headers, the rate limit, gzip
+//! through curl, and bad configs refused at start. Certificates are made here (rcgen),
+//! hashes too (bcrypt).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use support::exporter::{Exporter, WAIT};
+use support::pki::{Ca, Leaf, der, https_get, serial, write, write_atomically};
+use support::prometheus::Prometheus;
+use support::{eventually, http_get, sample};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pod-eni-exporter");
+const USER: &str = "prometheus";
+const PASSWORD: &str = "correct horse battery staple";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn serve_with(web_config: &Path, extra: &[&str]) -> Exporter {
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--from", "examples/incident", "--web.config.file"])
+        .arg(web_config)
+        .args(extra)
+        .current_dir(repo());
+    Exporter::spawn(command)
+}
+
+/// A server certificate and key from `ca` in `dir`, and a web config naming them.
+fn tls_files(dir: &Path, ca: &Ca, serial: u64) -> Leaf {
+    let server = ca.server(serial);
+    write(dir, "tls.crt", &server.cert_pem);
+    write(dir, "tls.key", &server.key_pem);
+    server
+}
+
+fn hash(password: &str, cost: u32) -> String {
+    bcrypt::hash(password, cost).unwrap()
+}
+
+async fn wait_https(exporter: &Exporter, ca: &Ca, client: Option<&Leaf>) {
+    eventually("the exporter answers over TLS", WAIT, || {
+        https_get(
+            exporter.port,
+            "/healthz",
+            &ca.pem(),
+            client,
+            Some((USER, PASSWORD)),
+        )
+        .ok()
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn prometheus_scrapes_over_tls_with_basic_auth_and_a_wrong_password_is_down_with_401() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("test CA");
+    tls_files(dir.path(), &ca, 1);
+    let ca_file = write(dir.path(), "ca.crt", &ca.pem());
+    let config = write(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\nbasic_auth_users:\n  {USER}: {}\n",
+            hash(PASSWORD, 10)
+        ),
+    );
+    let exporter = serve_with(&config, &[]);
+    wait_https(&exporter, &ca, None).await;
+
+    let job = |name: &str, password: &str| {
+        format!(
+            "  - job_name: {name}\n    scheme: https\n    tls_config:\n      ca_file: {}\n    basic_auth:\n      username: {USER}\n      password: '{password}'\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+            ca_file.display(),
+            exporter.port
+        )
+    };
+    let prometheus_dir = tempfile::tempdir().unwrap();
+    let prometheus = Prometheus::start(
+        prometheus_dir.path(),
+        &format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n{}{}",
+            job("right-password", PASSWORD),
+            job("wrong-password", "hunter2")
+        ),
+    );
+    prometheus.wait_ready().await;
+    eventually("both targets scraped", WAIT, || {
+        let targets = prometheus.targets();
+        let health = |job: &str| {
+            targets.iter().find(|t| t["labels"]["job"] == job).map(|t| {
+                (
+                    t["health"].as_str().unwrap_or("").to_owned(),
+                    t["lastError"].to_string(),
+                )
+            })
+        };
+        let (good, _) = health("right-password")?;
+        let (bad, error) = health("wrong-password")?;
+        (good == "up" && bad == "down").then_some(()).map(|()| {
+            assert!(error.contains("401"), "the wrong password's error: {error}");
+        })
+    })
+    .await;
+    // What Prometheus stored is the exporter's data, decompressed and parsed.
+    eventually("the incident's nodes in Prometheus", WAIT, || {
+        let nodes = prometheus
+            .query("count(podeni_node_info{job=\"right-password\"})")
+            .ok()?;
+        let count: f64 = nodes.first()?["value"][1].as_str()?.parse().ok()?;
+        (count >= 2.0).then_some(())
+    })
+    .await;
+    let up = prometheus.query("up{job=\"wrong-password\"}").unwrap();
+    assert_eq!(up[0]["value"][1], "0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn client_certificates_are_required_verified_and_matched_by_san() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("server and client CA");
+    tls_files(dir.path(), &ca, 1);
+    write(dir.path(), "client-ca.crt", &ca.pem());
+    let config = write(
+        dir.path(),
+        "web.yml",
+        "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client-ca.crt\n  client_allowed_sans: [prometheus.monitoring.svc]\n",
+    );
+    let exporter = serve_with(&config, &[]);
+    let prometheus_cert = ca.client(&["prometheus.monitoring.svc"]);
+    wait_https(&exporter, &ca, Some(&prometheus_cert)).await;
+
+    let get = |client: Option<&Leaf>| https_get(exporter.port, "/metrics", &ca.pem(), client, None);
+    let answer = get(Some(&prometheus_cert)).expect("a certificate from the CA gets in");
+    assert_eq!(answer.status, 200);
+    assert!(answer.body.contains("podeni_node_info"));
+
+    let refused = |client: Option<&Leaf>, why: &str| {
+        let result = get(client);
+        assert!(
+            result.is_err(),
+            "{why}: got HTTP {:?}",
+            result.map(|a| a.status).ok()
+        );
+        result.err().unwrap()
+    };
+    let error = refused(None, "no certificate");
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    refused(
+        Some(&Ca::new("another CA").client(&["prometheus.monitoring.svc"])),
+        "another CA",
+    );
+    refused(
+        Some(&ca.client(&["grafana.monitoring.svc"])),
+        "a SAN not allowed",
+    );
+    // Refused handshakes leave the server serving.
+    assert_eq!(get(Some(&prometheus_cert)).unwrap().status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn certificates_rotate_without_a_restart_and_a_bad_one_keeps_the_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("rotating CA");
+    let first = tls_files(dir.path(), &ca, 1);
+    let config = write(
+        dir.path(),
+        "web.yml",
+        "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\n",
+    );
+    let exporter = serve_with(&config, &[]);
+    wait_https(&exporter, &ca, None).await;
+    let pid = exporter.child.id();
+    let presented =
+        || https_get(exporter.port, "/metrics", &ca.pem(), None, None).expect("a TLS answer");
+    let answer = presented();
+    assert_eq!(serial(&answer.server_cert), 1);
+    assert_eq!(answer.server_cert, der(&first.cert_pem));
+    let metric = |answer: &support::pki::Answer, series: &str| sample(&answer.body, series);
+    assert_eq!(
+        metric(&answer, "podeni_web_config_last_reload_successful"),
+        Some(1.0)
+    );
+    let expiry = metric(
+        &answer,
+        "podeni_web_tls_certificate_expiry_timestamp_seconds",
+    )
+    .unwrap();
+    let (_, parsed) = x509_parser::parse_x509_certificate(&answer.server_cert).unwrap();
+    assert_eq!(expiry, parsed.validity().not_after.timestamp() as f64);
+
+    // cert-manager renews: both files replaced. The next handshake shows serial 2.
+    let second = ca.server(2);
+    write_atomically(&dir.path().join("tls.key"), &second.key_pem);
+    write_atomically(&dir.path().join("tls.crt"), &second.cert_pem);
+    let answer = presented();
+    assert_eq!(serial(&answer.server_cert), 2);
+    assert_eq!(
+        answer.server_cert,
+        der(&second.cert_pem),
+        "exactly the new certificate"
+    );
+
+    // A broken certificate: the old one stays in force, an error is logged and the
+    // reload gauge says so.
+    write_atomically(
+        &dir.path().join("tls.crt"),
+        "-----BEGIN CERTIFICATE-----\nnot base64\n",
+    );
+    let answer = presented();
+    assert_eq!(
+        serial(&answer.server_cert),
+        2,
+        "the previous certificate is kept"
+    );
+    assert_eq!(
+        metric(&answer, "podeni_web_config_last_reload_successful"),
+        Some(0.0)
+    );
+    assert!(
+        exporter.log().contains("web config not reloaded"),
+        "{}",
+        exporter.log()
+    );
+
+    // A key that does not match the certificate is refused the same way.
+    let third = ca.server(3);
+    write_atomically(&dir.path().join("tls.crt"), &third.cert_pem);
+    assert_eq!(
+        serial(&presented().server_cert),
+        2,
+        "a mismatched pair is not served"
+    );
+    write_atomically(&dir.path().join("tls.key"), &third.key_pem);
+    let answer = presented();
+    assert_eq!(serial(&answer.server_cert), 3);
+    assert_eq!(
+        metric(&answer, "podeni_web_config_last_reload_successful"),
+        Some(1.0)
+    );
+    assert_eq!(exporter.child.id(), pid, "no restart");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cost_12_hashes_cost_one_bcrypt_not_one_per_scrape() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("bcrypt CA");
+    tls_files(dir.path(), &ca, 1);
+    let config = write(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\nbasic_auth_users:\n  {USER}: {}\n",
+            hash(PASSWORD, 12)
+        ),
+    );
+    let exporter = serve_with(&config, &[]);
+    wait_https(&exporter, &ca, None).await;
+    // One cost-12 verification, for scale.
+    let started = Instant::now();
+    assert!(bcrypt::verify(PASSWORD, &hash(PASSWORD, 12)).unwrap());
+    let one_bcrypt = started.elapsed() / 2;
+    let started = Instant::now();
+    for _ in 0..100 {
+        let answer = https_get(
+            exporter.port,
+            "/metrics",
+            &ca.pem(),
+            None,
+            Some((USER, PASSWORD)),
+        )
+        .unwrap();
+        assert_eq!(answer.status, 200);
+    }
+    let hundred = started.elapsed();
+    assert!(
+        hundred < one_bcrypt * 100 / 4,
+        "100 scrapes on new connections took {hundred:?}; one bcrypt takes {one_bcrypt:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auth_probes_headers_and_the_rate_limit_over_plain_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "basic_auth_users:\n  {USER}: {}\nhttp_server_config:\n  headers:\n    X-Content-Type-Options: nosniff\n    X-Frame-Options: deny\n",
+            hash(PASSWORD, 4)
+        ),
+    );
+    // Without --web.probes-without-auth the probes need credentials too.
+    let locked = serve_with(&config, &[]);
+    eventually("the exporter answers", WAIT, || {
+        http_get(locked.port, "/healthz")
+    })
+    .await;
+    assert_eq!(http_get(locked.port, "/healthz").unwrap().0, 401);
+
+    let open = serve_with(&config, &["--web.probes-without-auth"]);
+    eventually("/healthz without credentials", WAIT, || {
+        (http_get(open.port, "/healthz")?.0 == 200).then_some(())
+    })
+    .await;
+    eventually("/readyz without credentials", WAIT, || {
+        (http_get(open.port, "/readyz")?.0 == 200).then_some(())
+    })
+    .await;
+    let head = curl(
+        &["-sS", "-o", "/dev/null", "-D", "-"],
+        open.port,
+        "/metrics",
+        None,
+    );
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    let head = head.to_ascii_lowercase();
+    assert!(
+        head.contains("www-authenticate: basic realm=\"pod-eni-exporter\""),
+        "{head}"
+    );
+    assert!(
+        head.contains("x-content-type-options: nosniff"),
+        "headers on a 401 too: {head}"
+    );
+    let wrong = curl(
+        &["-sS", "-o", "/dev/null", "-w", "%{http_code}"],
+        open.port,
+        "/metrics",
+        Some("hunter2"),
+    );
+    assert_eq!(wrong, "401");
+    let head = curl(
+        &["-sS", "-o", "/dev/null", "-D", "-"],
+        open.port,
+        "/metrics",
+        Some(PASSWORD),
+    );
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("x-frame-options: deny"),
+        "{head}"
+    );
+
+    // rate_limit: a burst of 3, then one request a minute: the fourth at once is 429.
+    let limited_config = write(
+        dir.path(),
+        "limited.yml",
+        "rate_limit:\n  interval: 1m\n  burst: 3\n",
+    );
+    let limited = serve_with(&limited_config, &[]);
+    eventually("the exporter answers", WAIT, || {
+        http_get(limited.port, "/healthz")
+    })
+    .await;
+    // The readiness wait above may have used part of the burst; within it, every
+    // request passes, and the one after it is refused.
+    let mut codes = Vec::new();
+    while codes.last() != Some(&429) && codes.len() < 5 {
+        codes.push(http_get(limited.port, "/metrics").unwrap().0);
+    }
+    assert!(codes.len() <= 4 && codes.last() == Some(&429), "{codes:?}");
+    assert!(
+        codes[..codes.len() - 1].iter().all(|&c| c == 200),
+        "{codes:?}"
+    );
+}
+
+/// `curl` against 127.0.0.1:`port`; what it printed.
+fn curl(args: &[&str], port: u16, path: &str, password: Option<&str>) -> String {
+    let mut command = Command::new("curl");
+    command.args(args);
+    if let Some(password) = password {
+        command.args(["-u", &format!("{USER}:{password}")]);
+    }
+    let output = command
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .expect("curl not found: scripts/test installs it from apt (package curl)");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn curl_compressed_gets_gzip_and_the_same_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write(dir.path(), "web.yml", "");
+    let exporter = serve_with(&config, &[]);
+    exporter.wait_ready().await;
+    let measure = |compressed: bool| {
+        let mut args = vec!["-sS", "-D", "-", "-w", "\nsize_download=%{size_download}\n"];
+        if compressed {
+            args.push("--compressed");
+        }
+        curl(&args, exporter.port, "/metrics", None)
+    };
+    let gzip = measure(true);
+    let plain = measure(false);
+    let (gzip_head, _) = gzip.split_once("\r\n\r\n").unwrap();
+    let (plain_head, _) = plain.split_once("\r\n\r\n").unwrap();
+    assert!(
+        gzip_head
+            .to_ascii_lowercase()
+            .contains("content-encoding: gzip"),
+        "{gzip_head}"
+    );
+    assert!(
+        !plain_head.to_ascii_lowercase().contains("content-encoding"),
+        "{plain_head}"
+    );
+    let size = |out: &str| -> f64 {
+        out.rsplit("size_download=")
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (gzip_size, plain_size) = (size(&gzip), size(&plain));
+    assert!(
+        gzip_size * 3.0 < plain_size,
+        "gzip {gzip_size} B, plain {plain_size} B"
+    );
+    // curl decompressed it: the same series either way.
+    let full_node =
+        "podeni_node_branch_eni_capacity{node=\"ip-10-0-1-10.eu-west-1.compute.internal\"}";
+    assert_eq!(sample(&gzip, full_node), sample(&plain, full_node));
+    assert!(sample(&gzip, full_node).is_some(), "{gzip}");
+}
+
+#[test]
+fn bad_web_configs_exit_2_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("bad config CA");
+    let server = ca.server(1);
+    let other = ca.server(2);
+    write(dir.path(), "tls.crt", &server.cert_pem);
+    write(dir.path(), "other.key", &other.key_pem);
+    let tls = "tls_server_config:\n  cert_file: tls.crt\n";
+    let cases: &[(&str, String, &[&str])] = &[
+        (
+            "unknown key",
+            format!("{tls}  key_file: other.key\n  cert_fil: x\n"),
+            &["tls_server_config", "unknown field `cert_fil`"],
+        ),
+        (
+            "missing cert file",
+            "tls_server_config:\n  cert_file: nowhere.crt\n  key_file: other.key\n".to_owned(),
+            &["cert_file", "nowhere.crt", "No such file"],
+        ),
+        (
+            "key not matching the cert",
+            format!("{tls}  key_file: other.key\n"),
+            &["tls.crt", "other.key", "do not make a usable pair"],
+        ),
+        (
+            "non-bcrypt hash",
+            "basic_auth_users:\n  alice: '{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ='\n".to_owned(),
+            &["basic_auth_users.alice", "not a bcrypt hash"],
+        ),
+        (
+            "YAML syntax error",
+            "basic_auth_users: [alice\n".to_owned(),
+            &["web.yml", "line"],
+        ),
+    ];
+    for (what, text, needles) in cases {
+        let config = write(dir.path(), "web.yml", text);
+        let output = Command::new(BIN)
+            .args([
+                "serve",
+                "--from",
+                "examples/incident",
+                "--web.listen-address",
+                "127.0.0.1:0",
+                "--web.config.file",
+            ])
+            .arg(&config)
+            .current_dir(repo())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{what}: {stderr}");
+        for needle in *needles {
+            assert!(stderr.contains(needle), "{what}: no {needle:?} in {stderr}");
+        }
+    }
+}
