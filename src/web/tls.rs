@@ -332,3 +332,92 @@ impl ClientCertVerifier for AllowedSans {
         self.inner.supported_verify_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::config::{TLS12_SUITES, WebConfig};
+
+    fn settings(extra: &str) -> (TlsSettings, rcgen::CertifiedKey<rcgen::KeyPair>) {
+        let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let text = format!(
+            "tls_server_config:\n  cert: |\n{}\n  key: |\n{}\n{extra}",
+            indent(&pair.cert.pem()),
+            indent(&pair.signing_key.serialize_pem())
+        );
+        let config = WebConfig::parse(&text, std::path::Path::new("web.yml")).unwrap();
+        (config.tls.unwrap(), pair)
+    }
+
+    fn indent(pem: &str) -> String {
+        pem.lines()
+            .map(|l| format!("    {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[test]
+    fn every_suite_and_curve_the_config_accepts_is_one_rustls_has() {
+        let curves = "[X25519, CurveP256, CurveP384, X25519MLKEM768]";
+        let (settings, _) = settings(&format!(
+            "  cipher_suites: [{}]\n  curve_preferences: {curves}\n",
+            TLS12_SUITES.join(", ")
+        ));
+        let loaded = server_config(&settings).unwrap();
+        let provider = loaded.config.crypto_provider();
+        let tls12 = provider
+            .cipher_suites
+            .iter()
+            .filter(|s| matches!(s, SupportedCipherSuite::Tls12(_)))
+            .count();
+        assert_eq!(tls12, TLS12_SUITES.len());
+        assert_eq!(provider.kx_groups.len(), 4);
+    }
+
+    #[test]
+    fn the_configured_suite_order_and_versions_are_kept() {
+        let (settings, _) = settings(
+            "  cipher_suites: [TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]\n  max_version: TLS12\n",
+        );
+        let loaded = server_config(&settings).unwrap();
+        let names: Vec<String> = loaded
+            .config
+            .crypto_provider()
+            .cipher_suites
+            .iter()
+            .filter(|s| matches!(s, SupportedCipherSuite::Tls12(_)))
+            .map(|s| format!("{:?}", s.suite()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+            ]
+        );
+        assert!(loaded.config.ignore_client_order);
+    }
+
+    #[test]
+    fn the_expiry_is_the_certificates_not_after() {
+        let (settings, pair) = settings("");
+        let loaded = server_config(&settings).unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(pair.cert.der()).unwrap();
+        assert_eq!(loaded.not_after, cert.validity().not_after.timestamp());
+    }
+
+    #[test]
+    fn a_key_from_another_pair_or_a_file_without_a_certificate_is_refused() {
+        let (mut settings, _) = settings("");
+        let other = rcgen::KeyPair::generate().unwrap();
+        settings.key = Pem::Inline(other.serialize_pem());
+        let error = server_config(&settings).err().unwrap();
+        assert!(error.contains("do not make a usable pair"), "{error}");
+        settings.cert = Pem::Inline("no PEM here".to_owned());
+        let error = server_config(&settings).err().unwrap();
+        assert!(error.contains("inline cert: no PEM certificate"), "{error}");
+        settings.cert = Pem::File("/nonexistent/tls.crt".into());
+        let error = server_config(&settings).err().unwrap();
+        assert!(error.contains("cert_file /nonexistent/tls.crt"), "{error}");
+    }
+}
