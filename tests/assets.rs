@@ -1,10 +1,12 @@
 //! The shipped assets: dashboards follow the house rules, the kustomize base renders
 //! with least privilege and a hardened pod, and everything derived from a source of
-//! truth (PrometheusRule from alerts/, dashboard ConfigMaps from dashboards/) matches it.
+//! truth (PrometheusRule from alerts/, dashboard ConfigMaps from dashboards/) matches it;
+//! the TLS component and the README's web config agree.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use pod_eni_exporter::web::config::{Pem, WebConfig};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -107,8 +109,12 @@ fn generated_assets_are_current() {
 
 /// `kubectl kustomize deploy/kubernetes`, one JSON value per document.
 fn rendered() -> Vec<Value> {
+    rendered_from("deploy/kubernetes")
+}
+
+fn rendered_from(dir: &str) -> Vec<Value> {
     let output = Command::new("kubectl")
-        .args(["kustomize", "deploy/kubernetes"])
+        .args(["kustomize", dir])
         .current_dir(repo())
         .output()
         .expect("kubectl not found: it renders the kustomize base (scripts/test installs it when missing)");
@@ -195,6 +201,117 @@ fn the_kustomize_base_renders_least_privilege_and_a_hardened_pod() {
     assert_eq!(service["spec"]["ports"][0]["port"], 9823);
     let monitor = of_kind(&objects, "ServiceMonitor")[0];
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+}
+
+/// The TLS component: the certificate cert-manager makes names the Service the
+/// ServiceMonitor checks it against; the pod mounts it and the web config where the
+/// flag and the README's example say; probes use HTTPS and skip basic auth.
+#[test]
+fn the_tls_component_wires_certificate_web_config_probes_and_scrape_together() {
+    let objects = rendered_from("deploy/examples/tls");
+    assert!(
+        objects
+            .iter()
+            .filter(|o| !["Namespace", "ClusterRole", "ClusterRoleBinding"]
+                .contains(&o["kind"].as_str().unwrap()))
+            .all(|o| o["metadata"]["namespace"] == "pod-eni-exporter"),
+        "everything in the exporter's namespace, cert-manager objects included"
+    );
+    let service = of_kind(&objects, "Service")[0];
+    let service_dns = format!(
+        "{}.{}.svc",
+        service["metadata"]["name"].as_str().unwrap(),
+        service["metadata"]["namespace"].as_str().unwrap()
+    );
+    let serving = of_kind(&objects, "Certificate")
+        .into_iter()
+        .find(|c| c["spec"]["isCA"] != true)
+        .expect("a serving certificate");
+    let dns: Vec<&str> = serving["spec"]["dnsNames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(dns.contains(&service_dns.as_str()), "{dns:?}");
+    let issuer = serving["spec"]["issuerRef"]["name"].as_str().unwrap();
+    assert!(
+        of_kind(&objects, "Issuer")
+            .iter()
+            .any(|i| i["metadata"]["name"] == issuer),
+        "the issuer {issuer} is rendered too"
+    );
+
+    let monitor = &of_kind(&objects, "ServiceMonitor")[0]["spec"]["endpoints"][0];
+    assert_eq!(monitor["scheme"], "https");
+    assert_eq!(monitor["tlsConfig"]["serverName"], service_dns.as_str());
+    assert_eq!(
+        monitor["tlsConfig"]["ca"]["secret"]["name"],
+        serving["spec"]["secretName"]
+    );
+    assert_eq!(monitor["tlsConfig"]["ca"]["secret"]["key"], "ca.crt");
+    assert!(monitor["basicAuth"]["password"]["name"].is_string());
+    assert_eq!(monitor["port"], "metrics");
+
+    let pod = &of_kind(&objects, "Deployment")[0]["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let config_file = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--web.config.file="))
+        .expect("--web.config.file");
+    assert!(args.contains(&"--web.probes-without-auth"), "{args:?}");
+    for probe in ["livenessProbe", "readinessProbe"] {
+        assert_eq!(container[probe]["httpGet"]["scheme"], "HTTPS", "{probe}");
+    }
+    // Each mount comes from the Secret the component names.
+    let mounted_secret = |path: &str| -> String {
+        let mount = container["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| path.starts_with(m["mountPath"].as_str().unwrap()))
+            .unwrap_or_else(|| panic!("nothing mounted over {path}"));
+        assert_eq!(mount["readOnly"], true);
+        let volume = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == mount["name"])
+            .unwrap();
+        volume["secret"]["secretName"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(mounted_secret(config_file), "pod-eni-exporter-web-config");
+
+    // The README's example config reads, its certificate paths sit in the certificate's
+    // mount, and its hash is the password its comment names.
+    let readme = read("README.md");
+    let example = readme
+        .split("<!-- web-config-example:start -->\n```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README's web config example");
+    let config =
+        WebConfig::parse(example, Path::new(config_file)).expect("the README example reads");
+    let tls = config.tls.expect("the example serves TLS");
+    for pem in [&tls.cert, &tls.key] {
+        let Pem::File(path) = pem else {
+            panic!("files, as the component mounts them")
+        };
+        assert_eq!(
+            mounted_secret(path.to_str().unwrap()),
+            serving["spec"]["secretName"].as_str().unwrap(),
+            "{}",
+            path.display()
+        );
+    }
+    let hash = &config.users["prometheus"];
+    assert!(bcrypt::verify("correct horse battery staple", hash).unwrap());
 }
 
 #[test]
