@@ -5,6 +5,7 @@
 pub mod apiserver;
 pub mod ec2_stub;
 pub mod exporter;
+pub mod manifests;
 pub mod moto;
 pub mod pki;
 pub mod prometheus;
