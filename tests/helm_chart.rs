@@ -548,3 +548,38 @@ fn the_core_objects_pass_a_server_side_dry_run() {
         );
     }
 }
+
+/// Every value in values.yaml is in the chart README's table (free-form maps as one row).
+#[test]
+fn the_values_table_lists_every_value() {
+    fn leaves(value: &Value, prefix: &str, out: &mut Vec<String>) {
+        const FREE_FORM: [&str; 3] = [
+            "resources",
+            "dashboards.labels",
+            "serviceAccount.annotations",
+        ];
+        for (key, child) in value.as_object().unwrap() {
+            let path = format!("{prefix}{key}");
+            match child {
+                Value::Object(map) if !map.is_empty() && !FREE_FORM.contains(&path.as_str()) => {
+                    leaves(child, &format!("{path}."), out)
+                }
+                _ => out.push(path),
+            }
+        }
+    }
+    let values: Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(repo().join(CHART).join("values.yaml")).unwrap(),
+    )
+    .unwrap();
+    let mut keys = Vec::new();
+    leaves(&values, "", &mut keys);
+    assert!(keys.len() > 60, "{keys:?}");
+    let readme = std::fs::read_to_string(repo().join(CHART).join("README.md")).unwrap();
+    for key in keys {
+        assert!(
+            readme.contains(&format!("`{key}`")),
+            "the chart README's table misses {key}"
+        );
+    }
+}
