@@ -1,0 +1,377 @@
+//! The OCI image `scripts/image` builds (issue 15), run with podman the way a cluster
+//! runs it: as user 65532, read-only root filesystem, every capability dropped, no new
+//! privileges. `audit` and `serve --from` on a read-only snapshot, live `serve` against
+//! moto and a real kube-apiserver with the kubeconfig mounted read-only, a clean stop on
+//! SIGTERM, and the agreement of the image with the Dockerfile.
+//!
+//! `scripts/test` builds the image and passes its reference in PODENI_TEST_IMAGE.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::exporter::{Exporter, WAIT};
+use support::moto::{Moto, ec2_client, free_port};
+use support::real_apiserver::{RealApiServer, RealCluster};
+use support::world::{CLUSTER, build_incident};
+use support::{eventually, http_get};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn image() -> String {
+    std::env::var("PODENI_TEST_IMAGE").unwrap_or_else(|_| {
+        panic!(
+            "PODENI_TEST_IMAGE is not set: these tests run the image scripts/image builds \
+             (scripts/test builds it and sets it)"
+        )
+    })
+}
+
+/// podman with what this machine needs (runc, cgroupfs, vfs, explicit ulimits).
+fn podman() -> Command {
+    let mut command = Command::new("podman");
+    command.env("STORAGE_DRIVER", "vfs").args([
+        "--runtime",
+        "runc",
+        "--cgroup-manager",
+        "cgroupfs",
+    ]);
+    command
+}
+
+/// `podman run` with the hardening of the Deployment.
+fn hardened_run(name: &str) -> Command {
+    let mut command = podman();
+    command.args([
+        "run",
+        "--name",
+        name,
+        "--user",
+        "65532:65532",
+        "--read-only",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+    ]);
+    command
+}
+
+fn output(mut command: Command, what: &str) -> Output {
+    command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run podman ({e}); scripts/test installs it"))
+}
+
+/// Removes the named container when the test ends, however it ends.
+struct Container(String);
+
+impl Container {
+    fn new(prefix: &str) -> Self {
+        Self(format!("podeni-test-{prefix}-{}", std::process::id()))
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let mut rm = podman();
+        rm.args(["rm", "--force", "--time", "0", &self.0]);
+        let _ = rm.stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+}
+
+#[test]
+fn audit_of_a_read_only_snapshot_prints_what_the_binary_prints() {
+    let container = Container::new("audit");
+    let mut run = hardened_run(&container.0);
+    run.arg("--rm")
+        .arg("-v")
+        .arg(format!(
+            "{}:/snapshot:ro",
+            repo().join("examples/incident").display()
+        ))
+        .args([&image(), "audit", "--from", "/snapshot"]);
+    let inside = output(run, "podman run audit");
+    assert!(
+        inside.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inside.stderr)
+    );
+    let native = Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
+        .args(["audit", "--from", "examples/incident"])
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&inside.stdout),
+        String::from_utf8_lossy(&native.stdout)
+    );
+    assert!(String::from_utf8_lossy(&inside.stdout).contains("FULL"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_from_a_snapshot_answers_on_a_published_port_and_stops_cleanly_on_sigterm() {
+    let container = Container::new("serve");
+    let port = free_port();
+    let mut run = hardened_run(&container.0);
+    run.args(["--detach", "--publish", &format!("127.0.0.1:{port}:9823")])
+        .arg("-v")
+        .arg(format!(
+            "{}:/snapshot:ro",
+            repo().join("examples/incident").display()
+        ))
+        .args([&image(), "serve", "--from", "/snapshot"]);
+    let started = output(run, "podman run serve");
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    eventually("/readyz 200 through the published port", WAIT, || {
+        (http_get(port, "/readyz")?.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(http_get(port, "/healthz").unwrap().0, 200);
+    let (status, body) = http_get(port, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        body.contains(
+            "podeni_node_branch_eni_remaining{node=\"ip-10-0-1-10.eu-west-1.compute.internal\"} 0"
+        ),
+        "{body}"
+    );
+
+    // podman stop sends SIGTERM and waits up to 10 s before SIGKILL.
+    let stopping = Instant::now();
+    let mut stop = podman();
+    stop.args(["stop", "--time", "10", &container.0]);
+    assert!(output(stop, "podman stop").status.success());
+    let took = stopping.elapsed();
+    let mut inspect = podman();
+    inspect.args(["inspect", "--format", "{{.State.ExitCode}}", &container.0]);
+    let code = String::from_utf8_lossy(&output(inspect, "podman inspect").stdout)
+        .trim()
+        .to_owned();
+    assert_eq!(code, "0", "exit status after SIGTERM");
+    assert!(
+        took < Duration::from_secs(10),
+        "stopped in {took:?}, within the grace"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn live_serve_in_the_container_against_moto_and_a_real_api_server() {
+    let server = RealApiServer::start();
+    let moto = Moto::start();
+    let cluster = RealCluster::new(server.admin_client().await);
+    build_incident(&ec2_client(&moto.endpoint()), &cluster).await;
+    // One self-contained kubeconfig (certificates inline), readable by user 65532.
+    let flat = server.kubectl(&["config", "view", "--flatten", "--raw"], None);
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, flat).unwrap();
+    std::fs::set_permissions(
+        &kubeconfig,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+
+    let container = Container::new("live");
+    let mut run = hardened_run(&container.0);
+    // Host networking: moto and the API server listen on the host's loopback.
+    run.args(["--rm", "--network", "host"])
+        .arg("-v")
+        .arg(format!(
+            "{}:/etc/pod-eni-exporter/kubeconfig:ro",
+            kubeconfig.display()
+        ))
+        .args(["-e", &format!("AWS_ENDPOINT_URL_EC2={}", moto.endpoint())])
+        .args(["-e", "AWS_REGION=eu-west-1"])
+        .args(["-e", "AWS_ACCESS_KEY_ID=testing"])
+        .args(["-e", "AWS_SECRET_ACCESS_KEY=testing"])
+        .args(["-e", "AWS_EC2_METADATA_DISABLED=true"])
+        .args([&image(), "serve", "--cluster-name", CLUSTER])
+        .args(["--kubeconfig", "/etc/pod-eni-exporter/kubeconfig"])
+        .args(["--ec2-poll-interval", "1s"]);
+    let exporter = Exporter::spawn(run);
+    exporter.wait_ready().await;
+    exporter
+        .wait_for("the incident's figures, from inside the container", |e| {
+            e.node("podeni_node_branch_eni_capacity") == Some(18.0)
+                && e.node("podeni_node_branch_eni_requests") == Some(14.0)
+                && e.state("in_use") == Some(13.0)
+                && e.node("podeni_node_branch_eni_remaining") == Some(0.0)
+        })
+        .await;
+    drop(container);
+}
+
+/// The Dockerfile (for people with a registry) and the image built here describe the
+/// same image: user, entrypoint, command, port, working directory, environment, labels,
+/// and the binary's path.
+#[test]
+fn the_image_is_the_one_the_dockerfile_declares() {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let declared = Declared::parse(&dockerfile);
+    let mut inspect = Command::new("buildah");
+    inspect
+        .env("STORAGE_DRIVER", "vfs")
+        .args(["inspect", "--type", "image", &image()]);
+    let inspected = output(inspect, "buildah inspect");
+    assert!(
+        inspected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspected.stderr)
+    );
+    let inspected: Value = serde_json::from_slice(&inspected.stdout).unwrap();
+    let config = &inspected["OCIv1"]["config"];
+    assert_eq!(config["User"], declared.user.as_str());
+    assert_eq!(config["Entrypoint"], declared.entrypoint);
+    assert_eq!(config["Cmd"], declared.cmd);
+    assert_eq!(config["WorkingDir"], declared.workdir.as_str());
+    assert_eq!(
+        config["ExposedPorts"],
+        serde_json::json!({ format!("{}/tcp", declared.port): {} })
+    );
+    let env: Vec<&str> = config["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for variable in &declared.env {
+        assert!(
+            env.contains(&variable.as_str()),
+            "{variable} not in {env:?}"
+        );
+    }
+    assert_eq!(declared.entrypoint[0], declared.binary.as_str());
+
+    let labels = config["Labels"].as_object().unwrap();
+    let mut keys: Vec<&String> = labels.keys().collect();
+    keys.sort();
+    let mut declared_keys: Vec<&String> = declared.labels.iter().map(|(k, _)| k).collect();
+    declared_keys.sort();
+    assert_eq!(keys, declared_keys, "the same labels");
+    let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
+    let version = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \""))
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap();
+    let revision = String::from_utf8(
+        Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(repo())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    for (key, value) in &declared.labels {
+        let expected = value
+            .replace("${VERSION}", version)
+            .replace("${REVISION}", revision.trim());
+        assert_eq!(labels[key], expected.as_str(), "label {key}");
+    }
+
+    // The binary is where both put it, and runs as the image's user.
+    let container = Container::new("version");
+    let mut run = hardened_run(&container.0);
+    run.args(["--rm", &image(), "--version"]);
+    let ran = output(run, "podman run --version");
+    assert_eq!(
+        String::from_utf8_lossy(&ran.stdout).trim(),
+        format!("pod-eni-exporter {version}")
+    );
+}
+
+/// What the Dockerfile's final stage declares.
+struct Declared {
+    user: String,
+    entrypoint: Value,
+    cmd: Value,
+    port: String,
+    workdir: String,
+    env: Vec<String>,
+    labels: Vec<(String, String)>,
+    binary: String,
+}
+
+impl Declared {
+    fn parse(dockerfile: &str) -> Self {
+        // Instructions of the last stage, continuation lines joined.
+        let joined = dockerfile.replace("\\\n", " ");
+        let last_stage = joined.rsplit("\nFROM ").next().expect("a final stage");
+        let mut declared = Declared {
+            user: String::new(),
+            entrypoint: Value::Null,
+            cmd: Value::Null,
+            port: String::new(),
+            workdir: String::new(),
+            env: Vec::new(),
+            labels: Vec::new(),
+            binary: String::new(),
+        };
+        for line in last_stage.lines().map(str::trim) {
+            let Some((instruction, rest)) = line.split_once(' ') else {
+                continue;
+            };
+            let rest = rest.trim();
+            match instruction {
+                "USER" => declared.user = rest.to_owned(),
+                "ENTRYPOINT" => declared.entrypoint = serde_json::from_str(rest).unwrap(),
+                "CMD" => declared.cmd = serde_json::from_str(rest).unwrap(),
+                "EXPOSE" => declared.port = rest.to_owned(),
+                "WORKDIR" => declared.workdir = rest.to_owned(),
+                "ENV" => declared.env.push(rest.to_owned()),
+                "LABEL" => {
+                    for pair in split_label_pairs(rest) {
+                        let (key, value) = pair.split_once('=').unwrap();
+                        declared
+                            .labels
+                            .push((key.to_owned(), value.trim_matches('"').to_owned()));
+                    }
+                }
+                "COPY" => declared.binary = rest.rsplit(' ').next().unwrap().to_owned(),
+                _ => {}
+            }
+        }
+        declared
+    }
+}
+
+/// `a=b c="d e"` → `a=b`, `c="d e"`.
+fn split_label_pairs(text: &str) -> Vec<String> {
+    let mut pairs = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            ' ' if !quoted => {
+                if !current.is_empty() {
+                    pairs.push(std::mem::take(&mut current));
+                }
+            }
+            _ => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        pairs.push(current);
+    }
+    pairs
+}
