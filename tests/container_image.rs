@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::exporter::{Exporter, WAIT};
 use support::moto::{Moto, ec2_client, free_port};
+use support::pki::{Ca, TlsFront};
 use support::real_apiserver::{RealApiServer, RealCluster};
 use support::world::{CLUSTER, build_incident};
 use support::{eventually, http_get};
@@ -169,33 +170,38 @@ async fn serve_from_a_snapshot_answers_on_a_published_port_and_stops_cleanly_on_
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn live_serve_in_the_container_against_moto_and_a_real_api_server() {
-    let server = RealApiServer::start();
-    let moto = Moto::start();
-    let cluster = RealCluster::new(server.admin_client().await);
-    build_incident(&ec2_client(&moto.endpoint()), &cluster).await;
-    // One self-contained kubeconfig (certificates inline), readable by user 65532.
+/// A self-contained kubeconfig (certificates inline) for `server`, readable by 65532.
+fn container_kubeconfig(server: &RealApiServer, dir: &std::path::Path) -> PathBuf {
     let flat = server.kubectl(&["config", "view", "--flatten", "--raw"], None);
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
+    let kubeconfig = dir.join("kubeconfig");
     std::fs::write(&kubeconfig, flat).unwrap();
     std::fs::set_permissions(
         &kubeconfig,
         std::os::unix::fs::PermissionsExt::from_mode(0o644),
     )
     .unwrap();
+    kubeconfig
+}
 
-    let container = Container::new("live");
+/// Live `serve` in the hardened container on the host's network (moto and the API
+/// server listen on its loopback), with the kubeconfig mounted read-only.
+fn live_in_container(
+    container: &Container,
+    kubeconfig: &std::path::Path,
+    ec2_endpoint: &str,
+    mounts: &[String],
+) -> Exporter {
     let mut run = hardened_run(&container.0);
-    // Host networking: moto and the API server listen on the host's loopback.
     run.args(["--rm", "--network", "host"])
         .arg("-v")
         .arg(format!(
             "{}:/etc/pod-eni-exporter/kubeconfig:ro",
             kubeconfig.display()
-        ))
-        .args(["-e", &format!("AWS_ENDPOINT_URL_EC2={}", moto.endpoint())])
+        ));
+    for mount in mounts {
+        run.args(["-v", mount]);
+    }
+    run.args(["-e", &format!("AWS_ENDPOINT_URL_EC2={ec2_endpoint}")])
         .args(["-e", "AWS_REGION=eu-west-1"])
         .args(["-e", "AWS_ACCESS_KEY_ID=testing"])
         .args(["-e", "AWS_SECRET_ACCESS_KEY=testing"])
@@ -203,7 +209,38 @@ async fn live_serve_in_the_container_against_moto_and_a_real_api_server() {
         .args([&image(), "serve", "--cluster-name", CLUSTER])
         .args(["--kubeconfig", "/etc/pod-eni-exporter/kubeconfig"])
         .args(["--ec2-poll-interval", "1s"]);
-    let exporter = Exporter::spawn(run);
+    Exporter::spawn(run)
+}
+
+/// The image verifies TLS: the API server's certificate against the kubeconfig's CA, and
+/// EC2's against the system roots at the path the image ships
+/// (/etc/ssl/certs/ca-certificates.crt). EC2 here is moto behind a TLS front whose
+/// certificate a test CA signed: with that CA mounted over the bundle the exporter syncs;
+/// with the image's own bundle it refuses the certificate.
+#[tokio::test(flavor = "multi_thread")]
+async fn live_serve_in_the_container_verifies_tls_to_ec2_and_the_api_server() {
+    let server = RealApiServer::start();
+    let moto = Moto::start();
+    let cluster = RealCluster::new(server.admin_client().await);
+    build_incident(&ec2_client(&moto.endpoint()), &cluster).await;
+    let ca = Ca::new("stand-in for Amazon's roots");
+    let front = TlsFront::start(moto.port, &ca.server(1)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = container_kubeconfig(&server, dir.path());
+    let bundle = dir.path().join("ca-certificates.crt");
+    std::fs::write(&bundle, ca.pem()).unwrap();
+    std::fs::set_permissions(&bundle, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+
+    let trusted = Container::new("live");
+    let exporter = live_in_container(
+        &trusted,
+        &kubeconfig,
+        &front.endpoint(),
+        &[format!(
+            "{}:/etc/ssl/certs/ca-certificates.crt:ro",
+            bundle.display()
+        )],
+    );
     exporter.wait_ready().await;
     exporter
         .wait_for("the incident's figures, from inside the container", |e| {
@@ -213,7 +250,34 @@ async fn live_serve_in_the_container_against_moto_and_a_real_api_server() {
                 && e.node("podeni_node_branch_eni_remaining") == Some(0.0)
         })
         .await;
-    drop(container);
+    drop(exporter);
+    drop(trusted);
+
+    let untrusted = Container::new("untrusted");
+    let exporter = live_in_container(&untrusted, &kubeconfig, &front.endpoint(), &[]);
+    exporter
+        .wait_for("an EC2 poll refused over the certificate", |e| {
+            e.value("podeni_ec2_request_errors_total{operation=\"DescribeNetworkInterfaces\",code=\"network\"}")
+                .is_some_and(|errors| errors > 0.0)
+        })
+        .await;
+    assert_eq!(
+        exporter.value("podeni_source_up{source=\"ec2\"}"),
+        Some(0.0)
+    );
+    // The API server's certificate still verifies, against the kubeconfig's CA: the
+    // pods are listed (the Kubernetes source is reported up only with a join, which
+    // needs EC2).
+    exporter
+        .wait_for("the pods listed", |e| {
+            e.value("podeni_kube_objects{resource=\"pods\"}")
+                .is_some_and(|pods| pods > 0.0)
+        })
+        .await;
+    assert_ne!(
+        http_get(exporter.port, "/readyz").map(|(s, _)| s),
+        Some(200)
+    );
 }
 
 /// The Dockerfile (for people with a registry) and the image built here describe the
@@ -256,6 +320,20 @@ fn the_image_is_the_one_the_dockerfile_declares() {
         );
     }
     assert_eq!(declared.entrypoint[0], declared.binary.as_str());
+    // The manifests run it as the image's user (the Helm chart makes the same
+    // Deployment: tests/helm_chart.rs).
+    let deployment: Value = serde_yaml_ng::from_str(
+        &std::fs::read_to_string(repo().join("deploy/kubernetes/deployment.yaml")).unwrap(),
+    )
+    .unwrap();
+    let pod_security = &deployment["spec"]["template"]["spec"]["securityContext"];
+    assert_eq!(
+        format!(
+            "{}:{}",
+            pod_security["runAsUser"], pod_security["runAsGroup"]
+        ),
+        declared.user
+    );
 
     let labels = config["Labels"].as_object().unwrap();
     let mut keys: Vec<&String> = labels.keys().collect();
