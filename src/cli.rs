@@ -146,6 +146,15 @@ pub struct AuditArgs {
     #[arg(long, value_enum, value_delimiter = ',')]
     pub fail_on: Vec<Condition>,
 
+    /// Also say where more security-group pods could go: branch ENI slots left per zone
+    /// and node group, and the nodes with room for `--pods` more (cordoned nodes left out).
+    #[arg(long)]
+    pub headroom: bool,
+
+    /// With `--headroom`: how many more pods (one branch ENI each) a node must take.
+    #[arg(long, default_value_t = 1, requires = "headroom", value_parser = clap::value_parser!(u32).range(1..))]
+    pub pods: u32,
+
     /// Largest snapshot file `--from` reads (2GiB, 500MB, …).
     #[arg(long, env = "PODENI_MAX_FILE_SIZE", value_parser = parse_size, default_value = "2GiB")]
     pub max_file_size: u64,

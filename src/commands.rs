@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 
-use crate::accounting::{DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL, Settings};
+use crate::accounting::{self, DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL, Settings};
 use crate::audit::{conditions_holding, render_json, render_table};
 use crate::cli::{AuditArgs, Cli, Command, LiveArgs, OutputFormat, ServeArgs, SnapshotArgs};
 use crate::ec2::{Ec2Poller, Ec2Settings};
@@ -43,6 +43,8 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         fail_on,
         max_file_size,
         grace,
+        headroom,
+        pods,
     } = args;
     let (loaded, cooldown) = match from {
         Some(dir) => {
@@ -64,13 +66,13 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
             (loaded, read.cooldown)
         }
     };
-    let observed = loaded.observed;
     let settings = grace.settings(cooldown, DEFAULT_EC2_POLL_INTERVAL);
     warn_about_short_graces(&settings, cooldown);
     let snapshot = loaded.join(&settings);
+    let headroom = headroom.then(|| accounting::headroom(&snapshot, pods));
     let text = match output {
-        OutputFormat::Table => render_table(&snapshot, observed),
-        OutputFormat::Json => render_json(&snapshot, observed),
+        OutputFormat::Table => render_table(&snapshot, headroom.as_ref()),
+        OutputFormat::Json => render_json(&snapshot, headroom.as_ref()),
     };
     write_stdout(&text)?;
     let holding = conditions_holding(&snapshot, &fail_on);
@@ -215,6 +217,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let snapshot = SharedSnapshot::default();
     let (mut registry, metrics) = Metrics::new_registry(snapshot.clone());
     crate::process_metrics::register(&mut registry);
+    let (shown, health) = (snapshot.clone(), metrics.clone());
     // Before anything else: a bad web config is an input error (exit 2), found at once.
     let web = Arc::new(Web::load(
         web_config_file.as_deref(),
@@ -285,6 +288,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Arc::new(Endpoints {
             registry,
             readiness,
+            snapshot: shown,
+            metrics: health,
             scrapes: tokio::sync::Semaphore::new(max_requests as usize),
         }),
         web,

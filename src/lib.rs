@@ -27,5 +27,6 @@ pub mod process_metrics;
 pub mod replay;
 pub mod server;
 pub mod snapshot_dir;
+pub mod status_page;
 pub mod warning_log;
 pub mod web;

@@ -424,6 +424,16 @@ impl Metrics {
             .set(i64::from(up));
     }
 
+    /// Whether the source is up, and its last good sync (Unix seconds), as exported.
+    pub fn source_health(&self, source: Source) -> (bool, Option<f64>) {
+        let labels = SourceLabels {
+            source: source.as_str(),
+        };
+        let up = self.source_up.get_or_create(&labels).get() == 1;
+        let last = self.source_last_success.get_or_create(&labels).get();
+        (up, (last > 0.0).then_some(last))
+    }
+
     pub fn source_succeeded(&self, source: Source, unix_seconds: f64) {
         self.set_source_up(source, true);
         self.source_last_success
@@ -547,6 +557,11 @@ impl Collector for SnapshotCollector {
                         n.instance_type.as_deref().unwrap_or_default(),
                     ),
                     ("availability_zone", n.zone.as_deref().unwrap_or_default()),
+                    ("nodegroup", n.nodegroup.as_deref().unwrap_or_default()),
+                    (
+                        "unschedulable",
+                        if n.unschedulable { "true" } else { "false" },
+                    ),
                     (
                         "trunk_eni_id",
                         n.trunk_eni_id.as_deref().unwrap_or_default(),

@@ -24,7 +24,8 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 
 use crate::connections::Connections;
-use crate::metrics;
+use crate::metrics::{self, Metrics, SharedSnapshot, Source};
+use crate::status_page::{self, SourceHealth};
 use crate::web::{Active, Web};
 
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,6 +41,9 @@ pub type ReadinessCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 pub struct Endpoints {
     pub registry: Registry,
     pub readiness: ReadinessCheck,
+    /// What `/` and `/status.json` show, and the source health beside it.
+    pub snapshot: SharedSnapshot,
+    pub metrics: Metrics,
     /// Bounds the `/metrics` bodies rendered at once: two Prometheus replicas and a
     /// curious human never make it render more than this; the rest get 503 at once.
     pub scrapes: tokio::sync::Semaphore,
@@ -228,14 +232,7 @@ async fn respond<B>(endpoints: Arc<Endpoints>, request: Request<B>) -> Response<
     let response = match request.uri().path() {
         "/metrics" => {
             let Ok(_rendering) = endpoints.scrapes.try_acquire() else {
-                let mut response = text(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "too many scrapes at once; retry\n",
-                );
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-                return response;
+                return busy();
             };
             let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
             let openmetrics = header(ACCEPT).is_some_and(prefers_openmetrics);
@@ -269,15 +266,90 @@ async fn respond<B>(endpoints: Arc<Endpoints>, request: Request<B>) -> Response<
                 format!("not ready: {missing}\n"),
             ),
         },
-        "/" => with_type(
-            StatusCode::OK,
-            LANDING_PAGE.to_owned(),
-            "text/html; charset=utf-8",
-        ),
+        "/" | "/status.json" => {
+            let Ok(_rendering) = endpoints.scrapes.try_acquire() else {
+                return busy();
+            };
+            let page = request.uri().path() == "/";
+            let refresh = request.uri().query().and_then(refresh_seconds);
+            let gzip = request
+                .headers()
+                .get(ACCEPT_ENCODING)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(accepts_gzip);
+            let rendering = endpoints.clone();
+            let rendered = tokio::task::spawn_blocking(move || {
+                let snapshot = rendering.snapshot.get();
+                if page {
+                    let body = status_page::render(
+                        snapshot.as_deref(),
+                        &source_health(&rendering.metrics),
+                        (rendering.readiness)().err().as_deref(),
+                        refresh,
+                    );
+                    return with_type(StatusCode::OK, body, "text/html; charset=utf-8");
+                }
+                let Some(snapshot) = snapshot else {
+                    return text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "no snapshot yet; see /readyz\n",
+                    );
+                };
+                let body = crate::audit::render_json(&snapshot, None);
+                if gzip {
+                    gzipped(body, "application/json")
+                } else {
+                    with_type(StatusCode::OK, body, "application/json")
+                }
+            })
+            .await;
+            let mut response = rendered.unwrap_or_else(|error| {
+                tracing::error!(%error, "rendering the status failed");
+                text(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n")
+            });
+            response
+                .headers_mut()
+                .insert(VARY, HeaderValue::from_static("Accept-Encoding"));
+            response
+        }
         _ => text(StatusCode::NOT_FOUND, "not found; see /\n"),
     };
     // For HEAD, hyper sends the headers (Content-Length included) and drops the body.
     response
+}
+
+/// 503 with `Retry-After` when `--web.max-requests` renders are already running.
+fn busy() -> Response<Full<Bytes>> {
+    let mut response = text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too many renders at once; retry\n",
+    );
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// `refresh=N` in a query string: the status page's opt-in auto-refresh.
+fn refresh_seconds(query: &str) -> Option<u32> {
+    query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("refresh="))
+        .and_then(|seconds| seconds.parse().ok())
+}
+
+fn source_health(metrics: &Metrics) -> Vec<SourceHealth> {
+    [Source::Kubernetes, Source::Ec2]
+        .into_iter()
+        .map(|source| {
+            let (up, last) = metrics.source_health(source);
+            SourceHealth {
+                name: source.as_str(),
+                up,
+                last_success: last.and_then(|s| jiff::Timestamp::from_second(s as i64).ok()),
+            }
+        })
+        .collect()
 }
 
 /// Whether an `Accept` header asks for OpenMetrics over the text format: it must name
@@ -369,19 +441,6 @@ fn with_type(
     response
 }
 
-const LANDING_PAGE: &str = r#"<!doctype html>
-<html><head><title>pod-eni-exporter</title></head>
-<body>
-<h1>pod-eni-exporter</h1>
-<p>Branch ENIs per node for EKS security groups for pods, as EC2 sees them.</p>
-<ul>
-<li><a href="metrics">/metrics</a>: Prometheus metrics</li>
-<li><a href="healthz">/healthz</a>: the process is alive</li>
-<li><a href="readyz">/readyz</a>: the first Kubernetes sync and EC2 poll are done</li>
-</ul>
-</body></html>
-"#;
-
 #[cfg(test)]
 mod tests {
     use super::{Endpoints, accepts_gzip, gzipped, prefers_openmetrics};
@@ -407,6 +466,8 @@ mod tests {
         std::sync::Arc::new(Endpoints {
             registry: prometheus_client::registry::Registry::default(),
             readiness: std::sync::Arc::new(|| Ok(())),
+            snapshot: Default::default(),
+            metrics: Default::default(),
             scrapes: tokio::sync::Semaphore::new(scrapes),
         })
     }

@@ -863,6 +863,8 @@ impl Sim {
             zone: Some("eu-west-1a".into()),
             allocatable_pod_eni: Ok(Some(node.capacity)),
             os: Some("linux".into()),
+            nodegroup: None,
+            unschedulable: false,
         }
     }
 

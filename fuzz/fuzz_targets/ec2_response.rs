@@ -76,6 +76,8 @@ fuzz_target!(|data: &[u8]| {
         zone: None,
         allocatable_pod_eni: Ok(Some(18)),
         os: Some("linux".into()),
+        nodegroup: None,
+        unschedulable: false,
     };
     let snapshot = reconcile(
         [&node],

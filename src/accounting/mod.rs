@@ -10,6 +10,7 @@
 
 mod carry;
 mod grace;
+mod headroom;
 mod report;
 
 #[cfg(test)]
@@ -31,9 +32,10 @@ pub use grace::{
     DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL, DELETE_QUEUE_PERIOD, GRACE_MARGIN,
     MAX_NODE_RECONCILE_INTERVAL, NODE_STATUS_REPORT_PERIOD, Settings,
 };
+pub use headroom::{GroupHeadroom, Headroom, headroom};
 pub use report::{
-    CapacitySource, EniState, Holder, MissingPod, NodeReport, PodRef, Snapshot, StateCounts,
-    SubnetReport, Unattributed, UnattributedReason, WaitingPod,
+    CapacitySource, EniState, Holder, MissingPod, NodeReport, Observed, ObservedFrom, PodRef,
+    Snapshot, StateCounts, SubnetReport, Unattributed, UnattributedReason, WaitingPod,
 };
 
 use crate::limits;
@@ -374,6 +376,8 @@ pub fn reconcile<'a>(
             instance_id: node.instance_id().map(str::to_owned),
             instance_type: node.instance_type.clone(),
             zone: node.zone.clone(),
+            nodegroup: node.nodegroup.clone(),
+            unschedulable: node.unschedulable,
             trunk_eni_id: trunk.map(str::to_owned),
             capacity,
             capacity_source,
@@ -418,6 +422,10 @@ pub fn reconcile<'a>(
         subnets,
         unattributed,
         warnings,
+        observed: Observed {
+            at: now,
+            from: ObservedFrom::Live,
+        },
         carry,
     };
     sort(&mut snapshot);

@@ -24,6 +24,8 @@ fn node(index: usize) -> NodeInfo {
         zone: None,
         allocatable_pod_eni: Ok(Some(9)),
         os: Some("linux".into()),
+        nodegroup: None,
+        unschedulable: false,
     }
 }
 

@@ -98,6 +98,10 @@ pub struct NodeReport {
     pub instance_id: Option<String>,
     pub instance_type: Option<String>,
     pub zone: Option<String>,
+    /// The EKS managed node group, else the Karpenter node pool.
+    pub nodegroup: Option<String>,
+    /// Cordoned: counted in capacity, never in headroom.
+    pub unschedulable: bool,
     pub trunk_eni_id: Option<String>,
     pub capacity: Option<u32>,
     pub capacity_source: Option<CapacitySource>,
@@ -237,6 +241,9 @@ pub struct Snapshot {
     pub subnets: Vec<SubnetReport>,
     pub unattributed: Unattributed,
     pub warnings: Vec<InputWarning>,
+    /// The time ages were measured to, and where it comes from (the live clock, or a
+    /// snapshot directory's capture time).
+    pub observed: Observed,
     /// First-seen times carried into the next join, which is how an ENI becomes
     /// `leaked` only once its grace has passed.
     pub carry: Carry,
@@ -248,4 +255,44 @@ impl Snapshot {
         self.warnings.extend(warnings);
         self.warnings.sort();
     }
+}
+
+/// Where the time a snapshot was taken comes from: ages are measured to it, never to
+/// the wall clock, so an old snapshot reads as it did when it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ObservedFrom {
+    /// Read from the live APIs just now.
+    #[default]
+    Live,
+    /// `capturedAt` in `metadata.json`.
+    Metadata,
+    /// No `metadata.json`: the newest modification time of the four files.
+    FileTimes,
+}
+
+impl ObservedFrom {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ObservedFrom::Live => "read from the live APIs",
+            ObservedFrom::Metadata => "the snapshot's capture time from metadata.json",
+            ObservedFrom::FileTimes => {
+                "the newest modification time of the snapshot files (no metadata.json)"
+            }
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ObservedFrom::Live => "live",
+            ObservedFrom::Metadata => "metadata",
+            ObservedFrom::FileTimes => "file-times",
+        }
+    }
+}
+
+/// When the objects were observed, and how that is known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Observed {
+    pub at: Timestamp,
+    pub from: ObservedFrom,
 }

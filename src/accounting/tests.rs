@@ -34,6 +34,8 @@ fn mk_node(
         zone: Some("eu-west-1a".into()),
         allocatable_pod_eni: Ok(allocatable),
         os: Some("linux".into()),
+        nodegroup: None,
+        unschedulable: false,
     }
 }
 

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::accounting::{Snapshot, UnattributedReason};
-use crate::snapshot_dir::Observed;
+use crate::accounting::{GroupHeadroom, Headroom, Snapshot, UnattributedReason};
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -21,6 +20,34 @@ struct Audit<'a> {
     subnets: Vec<Subnet<'a>>,
     unattributed: BTreeMap<&'static str, u32>,
     warnings: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headroom: Option<HeadroomJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HeadroomJson<'a> {
+    pods: u32,
+    cordoned_nodes: u32,
+    by_zone: Vec<Group<'a>>,
+    by_nodegroup: Vec<Group<'a>>,
+    nodes_with_room: Vec<NodeRoom<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Group<'a> {
+    name: Option<&'a str>,
+    remaining: u64,
+    nodes: u32,
+    nodes_with_room: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NodeRoom<'a> {
+    node: &'a str,
+    remaining: u32,
 }
 
 #[derive(Serialize)]
@@ -30,6 +57,8 @@ struct Node<'a> {
     instance_id: Option<&'a str>,
     instance_type: Option<&'a str>,
     availability_zone: Option<&'a str>,
+    nodegroup: Option<&'a str>,
+    unschedulable: bool,
     trunk_eni_id: Option<&'a str>,
     capacity: Option<u32>,
     capacity_source: Option<&'static str>,
@@ -91,7 +120,8 @@ struct Subnet<'a> {
     detached_branch_enis: u32,
 }
 
-pub fn render_json(snapshot: &Snapshot, observed: Observed) -> String {
+pub fn render_json(snapshot: &Snapshot, headroom: Option<&Headroom>) -> String {
+    let observed = snapshot.observed;
     let audit = Audit {
         observed_at: observed.at.to_string(),
         observed_at_source: observed.from.as_str(),
@@ -103,6 +133,8 @@ pub fn render_json(snapshot: &Snapshot, observed: Observed) -> String {
                 instance_id: n.instance_id.as_deref(),
                 instance_type: n.instance_type.as_deref(),
                 availability_zone: n.zone.as_deref(),
+                nodegroup: n.nodegroup.as_deref(),
+                unschedulable: n.unschedulable,
                 trunk_eni_id: n.trunk_eni_id.as_deref(),
                 capacity: n.capacity,
                 capacity_source: n.capacity_source.map(|s| s.as_str()),
@@ -176,8 +208,34 @@ pub fn render_json(snapshot: &Snapshot, observed: Observed) -> String {
             .map(|r| (r.as_str(), snapshot.unattributed.get(*r)))
             .collect(),
         warnings: snapshot.warnings.iter().map(ToString::to_string).collect(),
+        headroom: headroom.map(|h| HeadroomJson {
+            pods: h.pods,
+            cordoned_nodes: h.cordoned,
+            by_zone: groups(&h.by_zone),
+            by_nodegroup: groups(&h.by_nodegroup),
+            nodes_with_room: h
+                .nodes
+                .iter()
+                .map(|n| NodeRoom {
+                    node: &n.name,
+                    remaining: n.remaining.unwrap_or(0),
+                })
+                .collect(),
+        }),
     };
     let mut text = serde_json::to_string_pretty(&audit).unwrap_or_default();
     text.push('\n');
     text
+}
+
+fn groups(groups: &[GroupHeadroom]) -> Vec<Group<'_>> {
+    groups
+        .iter()
+        .map(|g| Group {
+            name: g.name.as_deref(),
+            remaining: g.remaining,
+            nodes: g.nodes,
+            nodes_with_room: g.fitting,
+        })
+        .collect()
 }

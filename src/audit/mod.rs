@@ -6,6 +6,7 @@ mod table;
 
 pub use json::render_json;
 pub use table::render_table;
+pub(crate) use table::{hints, summary};
 
 use crate::accounting::{EniState, Snapshot};
 use crate::cli::Condition;

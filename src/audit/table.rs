@@ -7,10 +7,15 @@ use std::io::Write as _;
 
 use tabwriter::TabWriter;
 
-use crate::accounting::{CapacitySource, EniState, Holder, NodeReport, Snapshot};
-use crate::snapshot_dir::Observed;
+use crate::accounting::{
+    CapacitySource, EniState, GroupHeadroom, Headroom, Holder, NodeReport, Snapshot,
+};
 
-pub fn render_table(snapshot: &Snapshot, observed: Observed) -> String {
+/// Nodes with room listed by `--headroom`; the rest are counted.
+const HEADROOM_NODES: usize = 20;
+
+pub fn render_table(snapshot: &Snapshot, headroom: Option<&Headroom>) -> String {
+    let observed = snapshot.observed;
     let mut out = String::new();
     if snapshot.nodes.is_empty() {
         out.push_str("No node uses security groups for pods (no pod-eni capacity, trunk ENI or SGP pod found).\n");
@@ -105,6 +110,9 @@ pub fn render_table(snapshot: &Snapshot, observed: Observed) -> String {
             let _ = writeln!(out, "  {}", printable(&warning.to_string()));
         }
     }
+    if let Some(headroom) = headroom {
+        out.push_str(&headroom_section(headroom));
+    }
     out.push_str("\nWhat to do:\n");
     for hint in hints(snapshot) {
         let _ = writeln!(out, "- {}", printable(&hint));
@@ -112,7 +120,61 @@ pub fn render_table(snapshot: &Snapshot, observed: Observed) -> String {
     out
 }
 
-fn summary(snapshot: &Snapshot) -> String {
+fn headroom_section(headroom: &Headroom) -> String {
+    let pods = count(
+        headroom.pods as usize,
+        "more security-group pod",
+        "more security-group pods",
+    );
+    let mut out = format!("\nHeadroom for {pods}");
+    if headroom.cordoned > 0 {
+        let _ = write!(
+            out,
+            " ({} left out)",
+            count(
+                headroom.cordoned as usize,
+                "cordoned node",
+                "cordoned nodes"
+            )
+        );
+    }
+    out.push_str(":\n");
+    for (title, groups) in [
+        ("ZONE", &headroom.by_zone),
+        ("NODE GROUP", &headroom.by_nodegroup),
+    ] {
+        let mut rows = vec![cells([title, "SLOTS LEFT", "NODES", "NODES WITH ROOM"])];
+        rows.extend(groups.iter().map(|g: &GroupHeadroom| {
+            vec![
+                printable(g.name.as_deref().unwrap_or("-")).into_owned(),
+                g.remaining.to_string(),
+                g.nodes.to_string(),
+                g.fitting.to_string(),
+            ]
+        }));
+        out.push_str(&columns(rows));
+    }
+    if headroom.nodes.is_empty() {
+        let _ = writeln!(out, "No schedulable node has room for {pods}.");
+    } else {
+        let listed: Vec<String> = headroom
+            .nodes
+            .iter()
+            .take(HEADROOM_NODES)
+            .map(|n| format!("{} ({})", n.name, n.remaining.unwrap_or(0)))
+            .collect();
+        let more = headroom.nodes.len().saturating_sub(HEADROOM_NODES);
+        let _ = write!(out, "Nodes with room (slots left): {}", listed.join(", "));
+        if more > 0 {
+            let _ = write!(out, ", and {more} more");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The one-line verdict: how many nodes, how many full, slots free of slots.
+pub(crate) fn summary(snapshot: &Snapshot) -> String {
     let full = snapshot.nodes.iter().filter(|n| n.is_full()).count();
     let advertising = || snapshot.nodes.iter().filter(|n| n.advertises_pod_eni());
     // Wider than a node's u32: absurd allocatable values must not overflow the total.
@@ -175,7 +237,7 @@ fn node_rows(nodes: &[NodeReport]) -> Vec<Vec<String>> {
 }
 
 /// One hint per kind of problem found, most urgent first.
-fn hints(snapshot: &Snapshot) -> Vec<String> {
+pub(crate) fn hints(snapshot: &Snapshot) -> Vec<String> {
     let mut hints = Vec::new();
     let held = |state: EniState, last_held: bool| {
         snapshot

@@ -36,6 +36,14 @@ pub fn node_info(node: &Node) -> NodeInfo {
                 let os = status?.node_info.as_ref()?.operating_system.clone()?;
                 Some(os).filter(|os| !os.is_empty())
             }),
+        nodegroup: label(|l| &l.nodegroup)
+            .or_else(|| label(|l| &l.nodepool))
+            .filter(|group| !group.is_empty()),
+        unschedulable: node
+            .spec
+            .as_ref()
+            .and_then(|s| s.unschedulable)
+            .unwrap_or(false),
     }
 }
 

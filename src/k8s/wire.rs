@@ -154,6 +154,10 @@ pub struct NodeLabels {
     pub os: Option<String>,
     #[serde(rename = "beta.kubernetes.io/os")]
     pub os_beta: Option<String>,
+    #[serde(rename = "eks.amazonaws.com/nodegroup")]
+    pub nodegroup: Option<String>,
+    #[serde(rename = "karpenter.sh/nodepool")]
+    pub nodepool: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,6 +165,7 @@ pub struct NodeLabels {
 pub struct NodeSpec {
     #[serde(rename = "providerID")]
     pub provider_id: Option<String>,
+    pub unschedulable: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,4 +1,5 @@
-//! Nodes, reduced to what the join reads: name, EC2 instance, type, zone, allocatable.
+//! Nodes, reduced to what the join reads: name, EC2 instance, type, zone, node group,
+//! whether cordoned, allocatable.
 
 /// Where a node runs, from `spec.providerID`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,10 @@ pub struct NodeInfo {
     /// `kubernetes.io/os` (else the `beta.` label, else `status.nodeInfo.operatingSystem`);
     /// `None` when unknown. Only Linux nodes get trunk ENIs.
     pub os: Option<String>,
+    /// `eks.amazonaws.com/nodegroup`, else `karpenter.sh/nodepool`.
+    pub nodegroup: Option<String>,
+    /// `spec.unschedulable`: cordoned.
+    pub unschedulable: bool,
 }
 
 impl NodeInfo {

@@ -34,44 +34,7 @@ pub const METADATA_FILE: &str = "metadata.json";
 /// The four files every snapshot directory holds.
 pub const DATA_FILES: [&str; 4] = [NODES_FILE, PODS_FILE, NETWORK_INTERFACES_FILE, SUBNETS_FILE];
 
-/// Where the time a snapshot was taken comes from: ages are measured to it, never to
-/// the wall clock, so an old snapshot reads as it did when it was taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ObservedFrom {
-    /// Read from the live APIs just now.
-    Live,
-    /// `capturedAt` in `metadata.json`.
-    Metadata,
-    /// No `metadata.json`: the newest modification time of the four files.
-    FileTimes,
-}
-
-impl ObservedFrom {
-    pub fn describe(self) -> &'static str {
-        match self {
-            ObservedFrom::Live => "read from the live APIs",
-            ObservedFrom::Metadata => "the snapshot's capture time from metadata.json",
-            ObservedFrom::FileTimes => {
-                "the newest modification time of the snapshot files (no metadata.json)"
-            }
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ObservedFrom::Live => "live",
-            ObservedFrom::Metadata => "metadata",
-            ObservedFrom::FileTimes => "file-times",
-        }
-    }
-}
-
-/// When the objects were observed, and how that is known.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Observed {
-    pub at: Timestamp,
-    pub from: ObservedFrom,
-}
+pub use crate::accounting::{Observed, ObservedFrom};
 
 /// The contents of `metadata.json`.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
@@ -188,6 +151,7 @@ impl Loaded {
             settings,
         );
         snapshot.add_input_warnings(self.warnings);
+        snapshot.observed = self.observed;
         snapshot
     }
 }
