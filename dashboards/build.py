@@ -146,6 +146,12 @@ def dashboard_links():
 def overview():
     l = Layout()
     node_max = lambda metric, sel="": f'max by (node) ({metric}{{{C}{sel}}})'
+    remaining = f'sum({node_max("podeni_node_branch_eni_remaining")})'
+    # Slots left on schedulable nodes that take security-group pods, summed by a
+    # node_info label.
+    headroom_by = lambda label: (
+        f'sum by ({label}) ({node_max("podeni_node_branch_eni_remaining")} * on (node) group_left ({label}) '
+        f'max by (node, {label}) (podeni_node_info{{{C},unschedulable="false",capacity_source="allocatable"}}))')
     panels = [
         stat(l, "Branch ENI capacity", "Branch ENIs all security-group nodes can hold (sum of vpc.amazonaws.com/pod-eni, else the instance type table).",
              f'sum({node_max("podeni_node_branch_eni_capacity")})'),
@@ -200,6 +206,18 @@ def overview():
               [target(f'max by (subnet_id) (podeni_subnet_available_ip_addresses{{{C}}}) * on (subnet_id) group_left (name, availability_zone) max by (subnet_id, name, availability_zone) (podeni_subnet_info{{{C}}})',
                       instant=True, fmt="table")],
               w=12, h=8, rename={"Value": "Free IPs", "subnet_id": "Subnet", "name": "Name", "availability_zone": "Zone"}),
+        table(l, "Headroom by zone",
+              "Security-group pods each zone can still start: branch ENI slots left on its schedulable nodes that advertise vpc.amazonaws.com/pod-eni (cordoned nodes left out). audit --headroom lists the nodes.",
+              [target(headroom_by("availability_zone"), instant=True, fmt="table")],
+              w=8, h=8, rename={"Value": "Slots left", "availability_zone": "Zone"}),
+        table(l, "Headroom by node group",
+              "Slots left per EKS managed node group (else Karpenter node pool) on schedulable nodes; an empty group is nodes without either label.",
+              [target(headroom_by("nodegroup"), instant=True, fmt="table")],
+              w=8, h=8, rename={"Value": "Slots left", "nodegroup": "Node group"}),
+        stat(l, "Time to exhaustion (6h trend)",
+             "When the cluster's remaining slots reach 0 if the last 6 hours' trend (predict_linear) goes on. No value: slots are not declining.",
+             f'{remaining} / -((predict_linear(({remaining})[6h:5m], 3600) - {remaining}) / 3600 < 0)',
+             unit="s"),
         timeseries(l, "Exporter: sources up",
                    "1 when the last sync with the source succeeded. While a source is down the last figures are kept and no ENI turns leaked.",
                    [target(f'max by (source) (podeni_source_up{{{C}}})', "{{source}}")], w=8),

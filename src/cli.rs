@@ -107,6 +107,21 @@ pub struct ServeArgs {
     #[arg(long = "web.max-requests", env = "PODENI_WEB_MAX_REQUESTS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_requests: u32,
 
+    /// Publish Warning Events where `kubectl describe` shows them: BranchENIExhausted and
+    /// LeakedBranchENIs on Nodes, WaitingForBranchENI on Pods. Needs `create` and `patch`
+    /// on events.events.k8s.io (README, "Events"). Live mode only.
+    #[arg(long = "emit-events", env = "PODENI_EMIT_EVENTS")]
+    pub emit_events: bool,
+
+    /// With --emit-events: the least time between two writes about the same object and
+    /// reason (an Event series is updated, not re-created).
+    #[arg(long, env = "PODENI_EVENTS_MIN_INTERVAL", value_parser = parse_period, default_value = "1m")]
+    pub events_min_interval: Duration,
+
+    /// With --emit-events: Event writes per second at most, for the whole exporter.
+    #[arg(long, env = "PODENI_EVENTS_MAX_WRITES_PER_SECOND", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub events_max_writes_per_second: u32,
+
     /// Web configuration file in the Prometheus exporter-toolkit format: TLS, client
     /// certificates, basic auth, response headers, rate limit (README, "Securing the
     /// endpoint"). Re-read, with the certificates it names, when they change.

@@ -213,7 +213,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_requests,
         web_config_file,
         probes_without_auth,
+        emit_events,
+        events_min_interval,
+        events_max_writes_per_second,
     } = args;
+    if emit_events && from.is_some() {
+        anyhow::bail!("--emit-events needs the live APIs; it cannot be used with --from");
+    }
     let snapshot = SharedSnapshot::default();
     let (mut registry, metrics) = Metrics::new_registry(snapshot.clone());
     crate::process_metrics::register(&mut registry);
@@ -268,6 +274,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let follower = live.clone();
             let cooldown_client = client.clone();
             tokio::spawn(async move { follower.follow_cooldown(cooldown_client).await });
+            if emit_events {
+                let emitter = k8s::EventEmitter::new(
+                    client.clone(),
+                    std::env::var("HOSTNAME").ok(),
+                    events_min_interval,
+                    std::num::NonZeroU32::new(events_max_writes_per_second)
+                        .unwrap_or(std::num::NonZeroU32::MIN),
+                );
+                tokio::spawn(emitter.follow(shown.clone(), health.clone()));
+            }
             tokio::spawn(k8s::run_watchers(client, kube, metrics));
             let poller = live.clone();
             tokio::spawn(async move { poller.poll_ec2().await });

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod commands;
 pub mod connections;
 pub mod ec2;
+pub mod events;
 pub mod k8s;
 pub mod limits;
 pub mod live;

@@ -233,6 +233,8 @@ async fn dashboards_and_alerts_evaluate_in_a_real_prometheus() {
         ),
         ("overview", "Pods waiting for a branch ENI"),
         ("overview", "Subnet free IPs"),
+        ("overview", "Headroom by zone"),
+        ("overview", "Headroom by node group"),
         ("overview", "Nodes full"),
         ("overview", "Exporter: sources up"),
         ("node", "Branch ENIs by state"),

@@ -5,6 +5,7 @@
 mod cache;
 mod cni_config;
 mod convert;
+mod events;
 mod watch;
 mod watched;
 pub mod wire;
@@ -12,5 +13,6 @@ pub mod wire;
 pub use cache::{ClusterCache, Index};
 pub use cni_config::{CooldownSetting, parse_cooldown, read_cooldown};
 pub use convert::{node_info, pod_info};
+pub use events::EventEmitter;
 pub use watch::{Compact, KubeShared, Listed, client, list_all, list_compact, run_watchers};
 pub use watched::{Kind, Watched};

@@ -1,0 +1,258 @@
+//! What the exporter says in Kubernetes Events (`serve --emit-events`), so that
+//! `kubectl describe node` and `kubectl describe pod` show the truth where people look:
+//! a full node with pods waiting, a pod waiting past a grace, leaked ENIs on a node.
+//! Pure: from a snapshot to intents; `k8s::events` publishes them.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use jiff::SignedDuration;
+
+use crate::accounting::{EniState, Holder, NodeReport, Snapshot};
+
+/// How long a pod may wait for its branch ENI before its own Event says why.
+pub const WAITING_GRACE: SignedDuration = SignedDuration::from_mins(2);
+/// The Events API caps a note at 1 kB.
+const MAX_NOTE: usize = 1024;
+/// Owners or ENI IDs named in one note; the rest are counted.
+const NAMED: usize = 5;
+
+pub const BRANCH_ENI_EXHAUSTED: &str = "BranchENIExhausted";
+pub const WAITING_FOR_BRANCH_ENI: &str = "WaitingForBranchENI";
+pub const LEAKED_BRANCH_ENIS: &str = "LeakedBranchENIs";
+
+/// The object an Event is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Regarding {
+    Node(String),
+    Pod { namespace: String, name: String },
+}
+
+/// One Warning Event to publish (or to update, when its series exists).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intent {
+    pub regarding: Regarding,
+    pub reason: &'static str,
+    pub note: String,
+}
+
+pub fn intents(snapshot: &Snapshot) -> Vec<Intent> {
+    let mut intents = Vec::new();
+    for node in &snapshot.nodes {
+        let holders: Vec<&Holder> = snapshot
+            .holders
+            .iter()
+            .filter(|h| h.node == node.name)
+            .collect();
+        if node.is_full() && node.waiting > 0 {
+            intents.push(Intent {
+                regarding: Regarding::Node(node.name.clone()),
+                reason: BRANCH_ENI_EXHAUSTED,
+                note: capped(exhausted_note(node, &holders)),
+            });
+        }
+        let leaked: Vec<&str> = holders
+            .iter()
+            .filter(|h| h.state == EniState::Leaked)
+            .map(|h| h.eni_id.as_str())
+            .collect();
+        if !leaked.is_empty() {
+            intents.push(Intent {
+                regarding: Regarding::Node(node.name.clone()),
+                reason: LEAKED_BRANCH_ENIS,
+                note: capped(format!(
+                    "{} branch ENI(s) still attached past the controller's cleanup, shrinking this node's capacity: {}. See `pod-eni-exporter audit` for who held them and what to do.",
+                    leaked.len(),
+                    named(leaked.iter().map(|id| (*id).to_owned()))
+                )),
+            });
+        }
+    }
+    let now = snapshot.observed.at;
+    for pod in &snapshot.waiting_pods {
+        let Some(since) = pod
+            .since
+            .filter(|since| now.duration_since(*since) > WAITING_GRACE)
+        else {
+            continue;
+        };
+        let mut note = format!(
+            "Waiting {} for a branch ENI on node {}",
+            humanize(now.duration_since(since)),
+            pod.node
+        );
+        if let Some(node) = snapshot.nodes.iter().find(|n| n.name == pod.node) {
+            let holders: Vec<&Holder> = snapshot
+                .holders
+                .iter()
+                .filter(|h| h.node == node.name)
+                .collect();
+            let _ = write!(note, ": {}", exhausted_note(node, &holders));
+        }
+        intents.push(Intent {
+            regarding: Regarding::Pod {
+                namespace: pod.namespace.clone(),
+                name: pod.name.clone(),
+            },
+            reason: WAITING_FOR_BRANCH_ENI,
+            note: capped(note),
+        });
+    }
+    intents
+}
+
+/// "18/18 branch ENIs attached; 3 held by completed pods (Job/a, …), 2 in cool-down;
+/// scheduler counts 14".
+fn exhausted_note(node: &NodeReport, holders: &[&Holder]) -> String {
+    let capacity = node
+        .capacity
+        .map_or_else(|| "?".to_owned(), |c| c.to_string());
+    let mut note = format!("{}/{capacity} branch ENIs attached", node.attached());
+    let completed: BTreeSet<String> = holders
+        .iter()
+        .filter_map(|h| h.pod.as_ref())
+        .map(|pod| match &pod.owner {
+            Some(owner) => format!("{}/{}", owner.kind, owner.name),
+            None => format!("Pod/{}", pod.name),
+        })
+        .collect();
+    let held_by_completed = holders.iter().filter(|h| h.pod.is_some()).count();
+    if held_by_completed > 0 {
+        let _ = write!(
+            note,
+            "; {held_by_completed} held by completed pods ({})",
+            named(completed.into_iter())
+        );
+    }
+    let cooling = holders
+        .iter()
+        .filter(|h| h.pod.is_none() && h.state == EniState::Orphaned)
+        .count();
+    if cooling > 0 {
+        let _ = write!(note, "; {cooling} in cool-down");
+    }
+    let leaked = holders
+        .iter()
+        .filter(|h| h.pod.is_none() && h.state == EniState::Leaked)
+        .count();
+    if leaked > 0 {
+        let _ = write!(note, "; {leaked} leaked");
+    }
+    let _ = write!(note, "; scheduler counts {}", node.requested);
+    note
+}
+
+fn named(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    let mut text = items
+        .iter()
+        .take(NAMED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > NAMED {
+        let _ = write!(text, ", and {} more", items.len() - NAMED);
+    }
+    text
+}
+
+fn humanize(duration: SignedDuration) -> String {
+    let minutes = duration.as_secs() / 60;
+    if minutes >= 60 {
+        format!("{}h {}m", minutes / 60, minutes % 60)
+    } else {
+        format!("{minutes}m")
+    }
+}
+
+/// At most [`MAX_NOTE`] bytes, cut on a character boundary.
+fn capped(mut note: String) -> String {
+    if note.len() > MAX_NOTE {
+        let mut end = MAX_NOTE - '…'.len_utf8();
+        while !note.is_char_boundary(end) {
+            end -= 1;
+        }
+        note.truncate(end);
+        note.push('…');
+    }
+    note
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot_dir::{self, ReadLimits};
+
+    fn incident() -> Snapshot {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/incident");
+        snapshot_dir::read_dir(&dir, &ReadLimits::default())
+            .unwrap()
+            .join(&crate::accounting::Settings::default())
+    }
+
+    #[test]
+    fn the_incident_says_the_full_node_is_exhausted_and_names_the_jobs() {
+        let intents = intents(&incident());
+        let full = "ip-10-0-1-10.eu-west-1.compute.internal";
+        let exhausted: Vec<&Intent> = intents
+            .iter()
+            .filter(|i| i.reason == BRANCH_ENI_EXHAUSTED)
+            .collect();
+        assert_eq!(exhausted.len(), 1);
+        assert_eq!(exhausted[0].regarding, Regarding::Node(full.to_owned()));
+        let note = &exhausted[0].note;
+        assert!(
+            note.starts_with("18/18 branch ENIs attached; 4 held by completed pods ("),
+            "{note}"
+        );
+        for job in [
+            "Job/db-migrate-28871040",
+            "Job/db-migrate-28871100",
+            "Job/db-migrate-28871160",
+        ] {
+            assert!(note.contains(job), "{note}");
+        }
+        assert!(
+            note.ends_with("1 in cool-down; scheduler counts 14"),
+            "{note}"
+        );
+        // The healthy node says nothing; the waiting pod (16 minutes) says why it waits.
+        assert!(
+            intents
+                .iter()
+                .all(|i| !matches!(&i.regarding, Regarding::Node(n) if n.contains("10-0-2-20")))
+        );
+        let waiting: Vec<&Intent> = intents
+            .iter()
+            .filter(|i| i.reason == WAITING_FOR_BRANCH_ENI)
+            .collect();
+        assert_eq!(waiting.len(), 1);
+        assert!(
+            waiting[0].note.starts_with(&format!(
+                "Waiting 15m for a branch ENI on node {full}: 18/18"
+            )),
+            "{}",
+            waiting[0].note
+        );
+        let leaked: Vec<&Intent> = intents
+            .iter()
+            .filter(|i| i.reason == LEAKED_BRANCH_ENIS)
+            .collect();
+        assert_eq!(leaked.len(), 1);
+        assert!(
+            leaked[0].note.starts_with("3 branch ENI(s)"),
+            "{}",
+            leaked[0].note
+        );
+    }
+
+    #[test]
+    fn notes_fit_the_api_limit_whatever_the_names() {
+        let long = capped("é".repeat(2000));
+        assert!(long.len() <= MAX_NOTE && long.ends_with('…'));
+        assert_eq!(
+            named((0..8).map(|i| i.to_string())),
+            "0, 1, 2, 3, 4, and 3 more"
+        );
+    }
+}
