@@ -1,8 +1,12 @@
-//! Publishes the [`crate::events`] intents through the `events.k8s.io/v1` API with kube's
-//! `Recorder`, which keeps one Event series per (object, reason) and updates its count
-//! instead of creating new Events. On top: at most one write per object and reason per
-//! `min_interval`, and a global write budget, so that a cluster-wide exhaustion cannot
-//! flood the API server.
+//! Publishes the [`crate::events`] intents through the `events.k8s.io/v1` API: one Event
+//! series per (object, reason), created once and then updated (`series.count`) instead
+//! of created again; at most one write per object and reason per `min_interval`; and a
+//! global write budget, so that a cluster-wide exhaustion cannot flood the API server.
+//!
+//! kube's `Recorder` is not used: it writes a node's Event into `default` with an empty
+//! `regarding.namespace`, which API servers before 1.22 reject (a new-style Event about
+//! a cluster-scoped object must live in `kube-system` there), and `kubectl describe node`
+//! only finds Events whose `regarding.namespace` is empty.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -11,19 +15,36 @@ use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use k8s_openapi::api::core::v1::{ObjectReference, Pod};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use k8s_openapi::api::events::v1::{Event, EventSeries};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 
 use crate::events::{Intent, Regarding};
 use crate::metrics::{Metrics, SharedSnapshot, Source};
 
 pub const REPORTER: &str = "pod-eni-exporter";
+/// Where Events about cluster-scoped objects (nodes) live.
+const CLUSTER_EVENTS_NAMESPACE: &str = "kube-system";
+/// A series not written for this long is over: the next write starts a new Event (the
+/// API server keeps Events for an hour by default).
+const SERIES_TTL: Duration = Duration::from_secs(6 * 60);
+
+type Key = (Regarding, &'static str);
+
+/// An Event already created, and how often it was observed.
+struct Series {
+    namespace: String,
+    name: String,
+    count: i32,
+    written: Instant,
+}
 
 pub struct EventEmitter {
     client: Client,
-    recorder: Recorder,
+    instance: String,
     min_interval: Duration,
-    last_write: Mutex<HashMap<(Regarding, &'static str), Instant>>,
+    series: Mutex<HashMap<Key, Series>>,
     budget: DefaultDirectRateLimiter,
 }
 
@@ -35,15 +56,11 @@ impl EventEmitter {
         min_interval: Duration,
         writes_per_second: NonZeroU32,
     ) -> Self {
-        let reporter = Reporter {
-            controller: REPORTER.to_owned(),
-            instance,
-        };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
             client,
+            instance: instance.unwrap_or_else(|| REPORTER.to_owned()),
             min_interval,
-            last_write: Mutex::new(HashMap::new()),
+            series: Mutex::new(HashMap::new()),
             budget: RateLimiter::direct(Quota::per_second(writes_per_second)),
         }
     }
@@ -51,13 +68,15 @@ impl EventEmitter {
     /// Publishes what is due; returns the writes made. An object written less than
     /// `min_interval` ago waits; past the budget, the rest waits for the next round.
     pub async fn emit(&self, intents: Vec<Intent>) -> usize {
+        self.series()
+            .retain(|_, series| series.written.elapsed() < SERIES_TTL);
         let mut writes = 0;
         for intent in intents {
             let key = (intent.regarding.clone(), intent.reason);
             let due = self
-                .last_write()
+                .series()
                 .get(&key)
-                .is_none_or(|at| at.elapsed() >= self.min_interval);
+                .is_none_or(|series| series.written.elapsed() >= self.min_interval);
             if !due {
                 continue;
             }
@@ -65,26 +84,95 @@ impl EventEmitter {
                 tracing::debug!("event write budget spent; the rest waits for the next round");
                 break;
             }
-            let Some(reference) = self.reference(&intent.regarding).await else {
-                continue;
-            };
-            let event = Event {
-                type_: EventType::Warning,
-                reason: intent.reason.to_owned(),
-                note: Some(intent.note),
-                action: "Observe".to_owned(),
-                secondary: None,
-            };
-            match self.recorder.publish(&event, &reference).await {
-                Ok(()) => writes += 1,
+            match self.publish(&key, intent.note).await {
+                Ok(true) => writes += 1,
+                Ok(false) => {}
                 Err(error) => {
-                    tracing::warn!(%error, reason = intent.reason, "cannot publish an Event")
+                    tracing::warn!(%error, reason = intent.reason, "cannot publish an Event");
+                    // Not retried in a tight loop: the next try is a min_interval away.
+                    let mut series = self.series();
+                    if let Some(series) = series.get_mut(&key) {
+                        series.written = Instant::now();
+                    }
                 }
             }
-            // Also after a failure: a refused write is not retried in a tight loop.
-            self.last_write().insert(key, Instant::now());
         }
         writes
+    }
+
+    /// Creates the Event, or counts one more observation on its series. `Ok(false)`:
+    /// its object is gone.
+    async fn publish(&self, key: &Key, note: String) -> Result<bool, kube::Error> {
+        let now = MicroTime(jiff::Timestamp::now());
+        let existing = self
+            .series()
+            .get(key)
+            .map(|s| (s.namespace.clone(), s.name.clone(), s.count));
+        if let Some((namespace, name, count)) = existing {
+            let events: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+            let update = Event {
+                note: Some(note.clone()),
+                series: Some(EventSeries {
+                    count: count + 1,
+                    last_observed_time: now.clone(),
+                }),
+                ..Default::default()
+            };
+            let patched = events
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&update))
+                .await;
+            match patched {
+                Ok(_) => {
+                    if let Some(series) = self.series().get_mut(key) {
+                        series.count = count + 1;
+                        series.written = Instant::now();
+                    }
+                    return Ok(true);
+                }
+                // Expired on the server (its TTL is an hour): start a new series.
+                Err(kube::Error::Api(status)) if status.code == 404 => {
+                    self.series().remove(key);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        let Some(regarding) = self.reference(&key.0).await else {
+            return Ok(false);
+        };
+        let namespace = regarding
+            .namespace
+            .clone()
+            .unwrap_or_else(|| CLUSTER_EVENTS_NAMESPACE.to_owned());
+        let object = regarding.name.clone().unwrap_or_default();
+        let name = format!("{object}.{:x}", now.0.as_nanosecond());
+        let event = Event {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(namespace.clone()),
+                ..Default::default()
+            },
+            event_time: Some(now),
+            type_: Some("Warning".to_owned()),
+            reason: Some(key.1.to_owned()),
+            action: Some("Observe".to_owned()),
+            note: Some(note),
+            regarding: Some(regarding),
+            reporting_controller: Some(REPORTER.to_owned()),
+            reporting_instance: Some(self.instance.clone()),
+            ..Default::default()
+        };
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        events.create(&PostParams::default(), &event).await?;
+        self.series().insert(
+            key.clone(),
+            Series {
+                namespace,
+                name,
+                count: 1,
+                written: Instant::now(),
+            },
+        );
+        Ok(true)
     }
 
     /// The object reference `kubectl describe` matches: a node's UID is its name (as
@@ -134,8 +222,8 @@ impl EventEmitter {
         }
     }
 
-    fn last_write(&self) -> std::sync::MutexGuard<'_, HashMap<(Regarding, &'static str), Instant>> {
-        self.last_write
+    fn series(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Series>> {
+        self.series
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
