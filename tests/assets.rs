@@ -207,6 +207,35 @@ fn the_tls_component_and_the_readme_example_agree() {
     assert!(bcrypt::verify("correct horse battery staple", hash).unwrap());
 }
 
+/// The events component adds `--emit-events` and a ClusterRole that can only create
+/// and patch Events, bound to the exporter; the base's role stays read-only.
+#[test]
+fn the_events_component_adds_only_the_right_to_write_events() {
+    let objects = rendered_from("deploy/examples/events");
+    least_privilege_and_hardened(&objects);
+    let role = of_kind(&objects, "ClusterRole")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "pod-eni-exporter-events")
+        .expect("the events role");
+    assert_eq!(
+        role["rules"],
+        serde_json::json!([{"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}])
+    );
+    let binding = of_kind(&objects, "ClusterRoleBinding")
+        .into_iter()
+        .find(|b| b["roleRef"]["name"] == "pod-eni-exporter-events")
+        .expect("its binding");
+    let pod = &of_kind(&objects, "Deployment")[0]["spec"]["template"]["spec"];
+    assert_eq!(binding["subjects"][0]["name"], pod["serviceAccountName"]);
+    let args = pod["containers"][0]["args"].as_array().unwrap();
+    assert!(args.contains(&"--emit-events".into()), "{args:?}");
+    assert_eq!(
+        of_kind(&rendered(), "ClusterRole").len(),
+        1,
+        "the base has no write right"
+    );
+}
+
 #[test]
 fn the_prometheus_rule_carries_exactly_the_alert_rules() {
     rules_are_the_alerts(

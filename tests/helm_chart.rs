@@ -146,6 +146,10 @@ fn each_optional_object_appears_only_when_asked_for() {
         ),
         ("networkPolicy.enabled=true", &["NetworkPolicy"]),
         ("rbac.cniConfigReader=true", &["Role", "RoleBinding"]),
+        (
+            "events.enabled=true",
+            &["ClusterRole", "ClusterRoleBinding"],
+        ),
         ("web.tls.enabled=true", &["Secret"]),
         ("podDisruptionBudget.enabled=true", &[]),
     ];
@@ -328,6 +332,18 @@ fn everything_on_renders_every_value() {
                 && d["metadata"]["annotations"]["grafana_folder"] == "EKS")
     );
 
+    // --emit-events, and the right to write Events in a role of its own.
+    let args = container["args"].as_array().unwrap();
+    assert!(args.contains(&"--emit-events".into()));
+    assert!(args.contains(&"--events-min-interval=2m".into()));
+    let events_role = of_kind(&objects, "ClusterRole")
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "pod-eni-exporter-events")
+        .expect("the events ClusterRole");
+    assert_eq!(
+        events_role["rules"],
+        serde_json::json!([{"apiGroups": ["events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]}])
+    );
     let reader = of_kind(&objects, "Role")[0];
     assert_eq!(reader["metadata"]["namespace"], "kube-system");
     assert_eq!(reader["rules"][0]["resourceNames"][0], "amazon-vpc-cni");
