@@ -238,7 +238,7 @@ fn main() {
 
     let shared = SharedSnapshot::default();
     shared.set(Arc::new(snapshot));
-    let (registry, _metrics) = Metrics::new_registry(shared);
+    let (registry, _metrics) = Metrics::new_registry(shared.clone());
     let mut render_times = Vec::new();
     let mut body_bytes = 0;
     for _ in 0..7 {
@@ -270,6 +270,21 @@ fn main() {
             )
         })
         .collect();
+
+    // The status page (`/`) and `/status.json` from the same snapshot: (ms, KiB).
+    let current = shared.get().expect("published");
+    let timed = |render: &dyn Fn() -> String| {
+        let mut times = Vec::new();
+        let mut size = 0;
+        for _ in 0..7 {
+            let started = Instant::now();
+            size = render().len();
+            times.push(started.elapsed());
+        }
+        (median(times).as_secs_f64() * 1000.0, size as f64 / 1024.0)
+    };
+    let page = timed(&|| pod_eni_exporter::status_page::render(Some(&current), &[], None, None));
+    let status_json = timed(&|| pod_eni_exporter::audit::render_json(&current, None));
 
     // One poll of 90,000 branch ENIs (plus a trunk) and 300 subnets against the stub.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -321,6 +336,14 @@ fn main() {
         ms(median(render_times))
     );
     println!("| /metrics body | {:.1} KiB |", body_bytes as f64 / 1024.0);
+    println!(
+        "| status page `/` (median of 7) | {:.1} ms, {:.1} KiB |",
+        page.0, page.1
+    );
+    println!(
+        "| `/status.json` (median of 7) | {:.1} ms, {:.1} KiB |",
+        status_json.0, status_json.1
+    );
     for (level, ms, kib) in gzip {
         println!("| /metrics gzip level {level} (median of 5) | {ms:.1} ms, {kib:.1} KiB |");
     }

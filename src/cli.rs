@@ -103,7 +103,8 @@ pub struct ServeArgs {
     #[arg(long = "web.max-connections", env = "PODENI_WEB_MAX_CONNECTIONS", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
 
-    /// `/metrics` bodies rendered at once at most; further scrapes get 503 at once.
+    /// Bodies (`/metrics`, the status page, `/status.json`) rendered at once at most;
+    /// further requests for them get 503 at once.
     #[arg(long = "web.max-requests", env = "PODENI_WEB_MAX_REQUESTS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub max_requests: u32,
 

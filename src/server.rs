@@ -44,8 +44,9 @@ pub struct Endpoints {
     /// What `/` and `/status.json` show, and the source health beside it.
     pub snapshot: SharedSnapshot,
     pub metrics: Metrics,
-    /// Bounds the `/metrics` bodies rendered at once: two Prometheus replicas and a
-    /// curious human never make it render more than this; the rest get 503 at once.
+    /// Bounds the bodies (`/metrics`, `/`, `/status.json`) rendered at once: two
+    /// Prometheus replicas and a curious human never make it render more than this; the
+    /// rest get 503 at once.
     pub scrapes: tokio::sync::Semaphore,
 }
 

@@ -12,6 +12,9 @@ use crate::audit;
 pub const NODES_SHOWN: usize = 50;
 /// Holders and waiting pods shown; the rest are counted.
 pub const ROWS_SHOWN: usize = 200;
+/// A remedy longer than this (a delete command naming thousands of pods) is cut: the
+/// page stays small, and `audit` prints it whole.
+pub const REMEDY_CHARS: usize = 1_500;
 /// The shortest auto-refresh period `?refresh=` may ask for.
 pub const MIN_REFRESH_SECONDS: u32 = 10;
 
@@ -173,7 +176,7 @@ fn report(snapshot: &Snapshot) -> Markup {
         h2 { "What to do" }
         ul id="remedies" {
             @for hint in audit::hints(snapshot) {
-                li { (hint) }
+                li { (shortened(&hint)) }
             }
         }
         @if !snapshot.subnets.is_empty() {
@@ -234,6 +237,16 @@ fn more(total: usize, what: &str) -> Markup {
     }
 }
 
+fn shortened(hint: &str) -> String {
+    match hint.char_indices().nth(REMEDY_CHARS) {
+        Some((cut, _)) => format!(
+            "{} … (cut here; `pod-eni-exporter audit` prints it whole)",
+            &hint[..cut]
+        ),
+        None => hint.to_owned(),
+    }
+}
+
 /// `1h 5m`-style age of `since` at `now`.
 fn age(since: Option<jiff::Timestamp>, now: Option<jiff::Timestamp>) -> String {
     let (Some(since), Some(now)) = (since, now) else {
@@ -261,5 +274,14 @@ mod tests {
         assert_eq!(age(at(0), at(125)), "2m 5s");
         assert_eq!(age(at(10), at(5)), "0s", "a clock skew reads as now");
         assert_eq!(age(None, at(5)), "-");
+    }
+
+    #[test]
+    fn long_remedies_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(REMEDY_CHARS + 10);
+        let cut = shortened(&long);
+        assert!(cut.starts_with(&"é".repeat(REMEDY_CHARS)));
+        assert!(cut.ends_with("prints it whole)"));
+        assert_eq!(shortened("short"), "short");
     }
 }

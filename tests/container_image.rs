@@ -341,12 +341,7 @@ fn the_image_is_the_one_the_dockerfile_declares() {
     let mut declared_keys: Vec<&String> = declared.labels.iter().map(|(k, _)| k).collect();
     declared_keys.sort();
     assert_eq!(keys, declared_keys, "the same labels");
-    let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
-    let version = cargo
-        .lines()
-        .find_map(|l| l.strip_prefix("version = \""))
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap();
+    let version = env!("CARGO_PKG_VERSION");
     let revision = String::from_utf8(
         Command::new("git")
             .args(["rev-parse", "HEAD"])

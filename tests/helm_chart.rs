@@ -97,12 +97,7 @@ fn lint_strict_passes_with_defaults_and_with_everything_on() {
 
 #[test]
 fn the_chart_follows_the_crate_version() {
-    let cargo = std::fs::read_to_string(repo().join("Cargo.toml")).unwrap();
-    let version = cargo
-        .lines()
-        .find_map(|l| l.strip_prefix("version = \""))
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap();
+    let version = env!("CARGO_PKG_VERSION");
     let chart: Value = serde_yaml_ng::from_str(
         &std::fs::read_to_string(repo().join(CHART).join("Chart.yaml")).unwrap(),
     )

@@ -236,6 +236,9 @@ fn node_rows(nodes: &[NodeReport]) -> Vec<Vec<String>> {
     rows
 }
 
+/// Full nodes named one by one in the hints; the rest are counted.
+const FULL_NODE_HINTS: usize = 10;
+
 /// One hint per kind of problem found, most urgent first.
 pub(crate) fn hints(snapshot: &Snapshot) -> Vec<String> {
     let mut hints = Vec::new();
@@ -247,13 +250,23 @@ pub(crate) fn hints(snapshot: &Snapshot) -> Vec<String> {
             .collect::<Vec<_>>()
     };
 
-    for node in snapshot.nodes.iter().filter(|n| n.is_full()) {
-        if let Some(capacity) = node.capacity.filter(|c| node.requested < *c) {
-            hints.push(format!(
-                "{} is full although the scheduler counts {} of {capacity}: it does not see ENIs held by completed pods, in cool-down or leaked. Cordon it (kubectl cordon {}) until they are freed.",
-                node.name, node.requested, node.name
-            ));
-        }
+    let misjudged: Vec<(&NodeReport, u32)> = snapshot
+        .nodes
+        .iter()
+        .filter(|n| n.is_full())
+        .filter_map(|n| Some((n, n.capacity.filter(|c| n.requested < *c)?)))
+        .collect();
+    for (node, capacity) in misjudged.iter().take(FULL_NODE_HINTS) {
+        hints.push(format!(
+            "{} is full although the scheduler counts {} of {capacity}: it does not see ENIs held by completed pods, in cool-down or leaked. Cordon it (kubectl cordon {}) until they are freed.",
+            node.name, node.requested, node.name
+        ));
+    }
+    if misjudged.len() > FULL_NODE_HINTS {
+        hints.push(format!(
+            "{} more nodes are full although the scheduler counts free slots on them (the table above lists them); cordon them the same way.",
+            misjudged.len() - FULL_NODE_HINTS
+        ));
     }
     let stuck = held(EniState::Leaked, true);
     if !stuck.is_empty() {
@@ -411,5 +424,39 @@ mod tests {
         assert!(!text.contains('\u{1b}') && !text.contains('\u{202e}'));
         assert!(text.contains("n1\\u{a}fake-node\\u{9}18"), "{text}");
         assert_eq!(printable("plain ünïcode"), "plain ünïcode");
+    }
+
+    #[test]
+    fn a_cluster_full_of_misjudged_nodes_names_ten_and_counts_the_rest() {
+        let full = |i: usize| NodeReport {
+            name: format!("n{i:02}"),
+            instance_id: None,
+            instance_type: None,
+            zone: None,
+            nodegroup: None,
+            unschedulable: false,
+            trunk_eni_id: None,
+            capacity: Some(9),
+            capacity_source: Some(CapacitySource::Allocatable),
+            requested: 5,
+            branch_enis: Default::default(),
+            waiting: 1,
+            missing: 0,
+            remaining: Some(0),
+        };
+        let snapshot = Snapshot {
+            nodes: (0..13).map(full).collect(),
+            ..Default::default()
+        };
+        let hints = hints(&snapshot);
+        let named = hints
+            .iter()
+            .filter(|h| h.contains("is full although"))
+            .count();
+        assert_eq!(named, FULL_NODE_HINTS);
+        assert!(
+            hints.iter().any(|h| h.starts_with("3 more nodes are full")),
+            "{hints:?}"
+        );
     }
 }
