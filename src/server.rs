@@ -494,6 +494,14 @@ mod tests {
     }
 
     #[test]
+    fn the_status_page_refresh_comes_from_the_query() {
+        assert_eq!(super::refresh_seconds("refresh=30"), Some(30));
+        assert_eq!(super::refresh_seconds("a=b&refresh=5"), Some(5));
+        assert_eq!(super::refresh_seconds("refresh=soon"), None);
+        assert_eq!(super::refresh_seconds("norefresh=1"), None);
+    }
+
+    #[test]
     fn gzip_only_when_the_scraper_takes_it() {
         assert!(accepts_gzip("gzip"));
         assert!(accepts_gzip("GZIP, deflate"));

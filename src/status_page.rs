@@ -277,6 +277,15 @@ mod tests {
     }
 
     #[test]
+    fn refresh_is_off_unless_asked_and_never_faster_than_the_floor() {
+        let page = |refresh| render(None, &[], Some("EC2 not polled yet"), refresh);
+        assert!(!page(None).contains("http-equiv"));
+        assert!(page(Some(3)).contains(r#"<meta http-equiv="refresh" content="10">"#));
+        assert!(page(Some(60)).contains(r#"content="60""#));
+        assert!(page(None).contains("Not ready: EC2 not polled yet"));
+    }
+
+    #[test]
     fn long_remedies_are_cut_on_a_character_boundary() {
         let long = "é".repeat(REMEDY_CHARS + 10);
         let cut = shortened(&long);

@@ -187,6 +187,7 @@ async fn the_write_budget_holds_when_500_nodes_are_full_at_once() {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let written = written.lock().unwrap().clone();
+    eprintln!("Event writes per round, 500 full nodes, budget 10/s: {per_round:?}");
     assert_eq!(per_round.iter().sum::<usize>(), written.len());
     assert_eq!(per_round[0], 10, "the burst: {per_round:?}");
     assert!(

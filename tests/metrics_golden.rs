@@ -153,6 +153,10 @@ fn documented_metric_names_exist_in_the_code() {
         }
     }
     for file in &files {
+        // docs/ also holds the status page's screenshot.
+        if file.extension().is_some_and(|e| e == "png") {
+            continue;
+        }
         let text = fs::read_to_string(file).unwrap();
         for name in metric_names_in(&text) {
             assert!(

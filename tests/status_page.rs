@@ -137,7 +137,7 @@ async fn the_status_page_in_chromium_shows_the_full_node_first_its_holders_and_w
     );
 
     // A picture for people (and the README).
-    let screenshot = repo().join("target/status-page.png");
+    let screenshot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
     let _ = std::fs::remove_file(&screenshot);
     chromium(
         &[
