@@ -26,8 +26,8 @@ use crate::metrics::{Metrics, SharedSnapshot, Source};
 pub const REPORTER: &str = "pod-eni-exporter";
 /// Where Events about cluster-scoped objects (nodes) live.
 const CLUSTER_EVENTS_NAMESPACE: &str = "kube-system";
-/// A series not written for this long is over: the next write starts a new Event (the
-/// API server keeps Events for an hour by default).
+/// A series not written for this long (or for two `min_interval`s, when longer) is over:
+/// the next write starts a new Event (the API server keeps Events for an hour by default).
 const SERIES_TTL: Duration = Duration::from_secs(6 * 60);
 
 type Key = (Regarding, &'static str);
@@ -68,8 +68,9 @@ impl EventEmitter {
     /// Publishes what is due; returns the writes made. An object written less than
     /// `min_interval` ago waits; past the budget, the rest waits for the next round.
     pub async fn emit(&self, intents: Vec<Intent>) -> usize {
+        let ttl = SERIES_TTL.max(self.min_interval.saturating_mul(2));
         self.series()
-            .retain(|_, series| series.written.elapsed() < SERIES_TTL);
+            .retain(|_, series| series.written.elapsed() < ttl);
         let mut writes = 0;
         for intent in intents {
             let key = (intent.regarding.clone(), intent.reason);
