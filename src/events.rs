@@ -3,7 +3,7 @@
 //! a full node with pods waiting, a pod waiting past a grace, leaked ENIs on a node.
 //! Pure: from a snapshot to intents; `k8s::events` publishes them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use jiff::SignedDuration;
@@ -37,18 +37,26 @@ pub struct Intent {
 }
 
 pub fn intents(snapshot: &Snapshot) -> Vec<Intent> {
+    // Holders and nodes by name, once: a snapshot at the envelope has thousands of each.
+    let mut held: HashMap<&str, Vec<&Holder>> = HashMap::new();
+    for holder in &snapshot.holders {
+        held.entry(holder.node.as_str()).or_default().push(holder);
+    }
+    let holders_on = |node: &str| held.get(node).map_or(&[][..], Vec::as_slice);
+    let nodes: HashMap<&str, &NodeReport> = snapshot
+        .nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n))
+        .collect();
+
     let mut intents = Vec::new();
     for node in &snapshot.nodes {
-        let holders: Vec<&Holder> = snapshot
-            .holders
-            .iter()
-            .filter(|h| h.node == node.name)
-            .collect();
+        let holders = holders_on(&node.name);
         if node.is_full() && node.waiting > 0 {
             intents.push(Intent {
                 regarding: Regarding::Node(node.name.clone()),
                 reason: BRANCH_ENI_EXHAUSTED,
-                note: capped(exhausted_note(node, &holders)),
+                note: capped(exhausted_note(node, holders)),
             });
         }
         let leaked: Vec<&str> = holders
@@ -81,13 +89,8 @@ pub fn intents(snapshot: &Snapshot) -> Vec<Intent> {
             humanize(now.duration_since(since)),
             pod.node
         );
-        if let Some(node) = snapshot.nodes.iter().find(|n| n.name == pod.node) {
-            let holders: Vec<&Holder> = snapshot
-                .holders
-                .iter()
-                .filter(|h| h.node == node.name)
-                .collect();
-            let _ = write!(note, ": {}", exhausted_note(node, &holders));
+        if let Some(node) = nodes.get(pod.node.as_str()) {
+            let _ = write!(note, ": {}", exhausted_note(node, holders_on(&node.name)));
         }
         intents.push(Intent {
             regarding: Regarding::Pod {
@@ -124,19 +127,20 @@ fn exhausted_note(node: &NodeReport, holders: &[&Holder]) -> String {
             named(completed.into_iter())
         );
     }
-    let cooling = holders
-        .iter()
-        .filter(|h| h.pod.is_none() && h.state == EniState::Orphaned)
-        .count();
-    if cooling > 0 {
-        let _ = write!(note, "; {cooling} in cool-down");
-    }
-    let leaked = holders
-        .iter()
-        .filter(|h| h.pod.is_none() && h.state == EniState::Leaked)
-        .count();
-    if leaked > 0 {
-        let _ = write!(note, "; {leaked} leaked");
+    // ENIs no pod names: in cool-down, or past it.
+    let without_pod = |state| {
+        holders
+            .iter()
+            .filter(|h| h.pod.is_none() && h.state == state)
+            .count()
+    };
+    for (count, what) in [
+        (without_pod(EniState::Orphaned), "in cool-down"),
+        (without_pod(EniState::Leaked), "leaked"),
+    ] {
+        if count > 0 {
+            let _ = write!(note, "; {count} {what}");
+        }
     }
     let _ = write!(note, "; scheduler counts {}", node.requested);
     note
