@@ -230,34 +230,15 @@ async fn respond<B>(endpoints: Arc<Endpoints>, request: Request<B>) -> Response<
             .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
         return response;
     }
+    let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let gzip = header(ACCEPT_ENCODING).is_some_and(accepts_gzip);
     let response = match request.uri().path() {
         "/metrics" => {
-            let Ok(_rendering) = endpoints.scrapes.try_acquire() else {
-                return busy();
-            };
-            let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
             let openmetrics = header(ACCEPT).is_some_and(prefers_openmetrics);
-            let gzip = header(ACCEPT_ENCODING).is_some_and(accepts_gzip);
-            // Rendering and compressing take milliseconds at the full envelope: on a
-            // blocking thread, so probes and other connections never wait for them.
-            let rendering = endpoints.clone();
-            let rendered = tokio::task::spawn_blocking(move || {
-                let (body, content_type) = metrics::render(&rendering.registry, openmetrics);
-                if gzip {
-                    gzipped(body, content_type)
-                } else {
-                    with_type(StatusCode::OK, body, content_type)
-                }
+            rendered(endpoints, gzip, move |endpoints| {
+                Some(metrics::render(&endpoints.registry, openmetrics))
             })
-            .await;
-            let mut response = rendered.unwrap_or_else(|error| {
-                tracing::error!(%error, "rendering /metrics failed");
-                text(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n")
-            });
-            response
-                .headers_mut()
-                .insert(VARY, HeaderValue::from_static("Accept-Encoding"));
-            response
+            .await
         }
         "/healthz" => text(StatusCode::OK, "ok\n"),
         "/readyz" => match (endpoints.readiness)() {
@@ -267,55 +248,64 @@ async fn respond<B>(endpoints: Arc<Endpoints>, request: Request<B>) -> Response<
                 format!("not ready: {missing}\n"),
             ),
         },
-        "/" | "/status.json" => {
-            let Ok(_rendering) = endpoints.scrapes.try_acquire() else {
-                return busy();
-            };
-            let page = request.uri().path() == "/";
+        "/" => {
             let refresh = request.uri().query().and_then(refresh_seconds);
-            let gzip = request
-                .headers()
-                .get(ACCEPT_ENCODING)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(accepts_gzip);
-            let rendering = endpoints.clone();
-            let rendered = tokio::task::spawn_blocking(move || {
-                let snapshot = rendering.snapshot.get();
-                if page {
-                    let body = status_page::render(
-                        snapshot.as_deref(),
-                        &source_health(&rendering.metrics),
-                        (rendering.readiness)().err().as_deref(),
-                        refresh,
-                    );
-                    return with_type(StatusCode::OK, body, "text/html; charset=utf-8");
-                }
-                let Some(snapshot) = snapshot else {
-                    return text(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "no snapshot yet; see /readyz\n",
-                    );
-                };
-                let body = crate::audit::render_json(&snapshot, None);
-                if gzip {
-                    gzipped(body, "application/json")
-                } else {
-                    with_type(StatusCode::OK, body, "application/json")
-                }
+            rendered(endpoints, gzip, move |endpoints| {
+                let page = status_page::render(
+                    endpoints.snapshot.get().as_deref(),
+                    &source_health(&endpoints.metrics),
+                    (endpoints.readiness)().err().as_deref(),
+                    refresh,
+                );
+                Some((page, "text/html; charset=utf-8"))
             })
-            .await;
-            let mut response = rendered.unwrap_or_else(|error| {
-                tracing::error!(%error, "rendering the status failed");
-                text(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n")
-            });
-            response
-                .headers_mut()
-                .insert(VARY, HeaderValue::from_static("Accept-Encoding"));
-            response
+            .await
+        }
+        "/status.json" => {
+            rendered(endpoints, gzip, |endpoints| {
+                let snapshot = endpoints.snapshot.get()?;
+                Some((
+                    crate::audit::render_json(&snapshot, None),
+                    "application/json",
+                ))
+            })
+            .await
         }
         _ => text(StatusCode::NOT_FOUND, "not found; see /\n"),
     };
     // For HEAD, hyper sends the headers (Content-Length included) and drops the body.
+    response
+}
+
+/// A body rendered by `render` (`None`: nothing to show before the first snapshot),
+/// within `--web.max-requests`.
+/// Rendering and compressing take milliseconds at the full envelope: on a blocking
+/// thread, so probes and other connections never wait for them.
+async fn rendered(
+    endpoints: Arc<Endpoints>,
+    gzip: bool,
+    render: impl FnOnce(&Endpoints) -> Option<(String, &'static str)> + Send + 'static,
+) -> Response<Full<Bytes>> {
+    let Ok(_rendering) = endpoints.scrapes.try_acquire() else {
+        return busy();
+    };
+    let rendering = endpoints.clone();
+    let rendered = tokio::task::spawn_blocking(move || match render(&rendering) {
+        Some((body, content_type)) if gzip => gzipped(body, content_type),
+        Some((body, content_type)) => with_type(StatusCode::OK, body, content_type),
+        None => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no snapshot yet; see /readyz\n",
+        ),
+    })
+    .await;
+    let mut response = rendered.unwrap_or_else(|error| {
+        tracing::error!(%error, "rendering failed");
+        text(StatusCode::INTERNAL_SERVER_ERROR, "rendering failed\n")
+    });
+    response
+        .headers_mut()
+        .insert(VARY, HeaderValue::from_static("Accept-Encoding"));
     response
 }
 
