@@ -28,7 +28,7 @@ static DUMMY_HASH: LazyLock<String> =
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
     cache: Mutex<HashMap<[u8; 32], bool>>,
-    verifying: Arc<tokio::sync::Semaphore>,
+    verifying: tokio::sync::Semaphore,
     /// bcrypt verifications run so far (what the cache saves).
     verifications: AtomicU64,
 }
@@ -40,7 +40,7 @@ impl BasicAuth {
             Arc::new(Self {
                 users,
                 cache: Mutex::new(HashMap::new()),
-                verifying: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_VERIFICATIONS)),
+                verifying: tokio::sync::Semaphore::new(CONCURRENT_VERIFICATIONS),
                 verifications: AtomicU64::new(0),
             })
         })
@@ -51,20 +51,26 @@ impl BasicAuth {
         let Some((user, password)) = authorization.and_then(credentials) else {
             return false;
         };
-        let known = self.users.get(&user);
-        let hash = known.cloned().unwrap_or_else(|| DUMMY_HASH.clone());
-        let key = cache_key(&user, &hash, &password);
+        let hash = self.users.get(&user);
+        // An unknown user's key has no hash: it cannot match a known user's verdict.
+        let key = cache_key(&user, hash.map_or("", String::as_str), &password);
         if let Some(&verdict) = self.cache().get(&key) {
             return verdict;
         }
-        let Ok(_permit) = self.verifying.clone().acquire_owned().await else {
+        let Ok(_permit) = self.verifying.acquire().await else {
             return false;
         };
-        let auth = self.clone();
-        let known = known.is_some();
+        let (auth, hash) = (self.clone(), hash.cloned());
         tokio::task::spawn_blocking(move || {
             auth.verifications.fetch_add(1, Ordering::Relaxed);
-            let verdict = known && bcrypt::verify(&password, &hash).unwrap_or(false);
+            let verdict = match &hash {
+                Some(hash) => bcrypt::verify(&password, hash).unwrap_or(false),
+                // Unknown user: as long as a wrong password takes, then no.
+                None => {
+                    let _ = bcrypt::verify(&password, &DUMMY_HASH);
+                    false
+                }
+            };
             let mut cache = auth.cache();
             if cache.len() >= CACHE_ENTRIES {
                 cache.clear();
