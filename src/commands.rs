@@ -6,7 +6,9 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 
-use crate::accounting::{self, DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL, Settings};
+use crate::accounting::{
+    self, DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL, Observed, ObservedFrom, Settings,
+};
 use crate::audit::{conditions_holding, render_json, render_table};
 use crate::cli::{AuditArgs, Cli, Command, LiveArgs, OutputFormat, ServeArgs, SnapshotArgs};
 use crate::ec2::{Ec2Poller, Ec2Settings};
@@ -16,7 +18,7 @@ use crate::metrics::{Metrics, SharedSnapshot};
 use crate::model::Inventory;
 use crate::replay::DirSource;
 use crate::server::{self, Endpoints, Limits, ReadinessCheck};
-use crate::snapshot_dir::{self, Loaded, Observed, ObservedFrom, ReadLimits};
+use crate::snapshot_dir::{self, Loaded, ReadLimits};
 use crate::web::Web;
 
 /// Exit code for usage and input errors (DESIGN §7).

@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use pod_eni_exporter::accounting::Settings;
-use pod_eni_exporter::snapshot_dir::{self, DATA_FILES, Loaded, Observed, ObservedFrom};
+use pod_eni_exporter::accounting::{Observed, ObservedFrom, Settings};
+use pod_eni_exporter::snapshot_dir::{self, DATA_FILES, Loaded};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, bytes)) = data.split_first() else {

@@ -34,7 +34,7 @@ pub const METADATA_FILE: &str = "metadata.json";
 /// The four files every snapshot directory holds.
 pub const DATA_FILES: [&str; 4] = [NODES_FILE, PODS_FILE, NETWORK_INTERFACES_FILE, SUBNETS_FILE];
 
-pub use crate::accounting::{Observed, ObservedFrom};
+use crate::accounting::{Observed, ObservedFrom};
 
 /// The contents of `metadata.json`.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]

@@ -63,6 +63,16 @@ impl Exporter {
         ))
     }
 
+    /// The incident's full node as the join must see it: kubectl's view says 14 of 18,
+    /// EC2 says full, 13 ENIs in use and one pod waiting.
+    pub fn shows_the_full_node(&self) -> bool {
+        self.node("podeni_node_branch_eni_capacity") == Some(18.0)
+            && self.node("podeni_node_branch_eni_requests") == Some(14.0)
+            && self.state("in_use") == Some(13.0)
+            && self.node("podeni_node_pods_waiting_for_branch_eni") == Some(1.0)
+            && self.node("podeni_node_branch_eni_remaining") == Some(0.0)
+    }
+
     pub async fn wait_for(&self, what: &str, check: impl Fn(&Self) -> bool) {
         eventually(what, WAIT, || check(self).then_some(())).await;
     }
