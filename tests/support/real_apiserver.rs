@@ -1,7 +1,8 @@
-//! A real kube-apiserver (v1.20.2, built from Debian's source package by
-//! `scripts/kube-apiserver install`) with a real etcd, one per test: TLS, RBAC, an
-//! admin client certificate and a token for the exporter's ServiceAccount identity.
-//! `scripts/test` builds it once and points `PODENI_TEST_KUBE_APISERVER` at the binary.
+//! A real kube-apiserver with a real etcd, one per test: TLS, RBAC, an admin client
+//! certificate and a token for the exporter's ServiceAccount identity. Which server is
+//! the suite's parameter `PODENI_TEST_KUBE_VERSION`: `current` (v1.36, the default) or
+//! `1.20` (v1.20.2); `scripts/test` builds both once (`scripts/kube-apiserver install
+//! VERSION`) and runs every test that uses a real server against each.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,6 +13,7 @@ use serde_json::{Value, json};
 
 pub struct RealApiServer {
     dir: tempfile::TempDir,
+    version: KubeVersion,
 }
 
 fn script() -> PathBuf {
@@ -31,23 +33,48 @@ fn run_script(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The API server versions the suite knows, as `scripts/kube-apiserver` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KubeVersion {
+    /// v1.20.2: the oldest the exporter supports (no streaming lists, no sidecars).
+    Legacy,
+    /// The newest minor EKS offers in standard support.
+    Current,
+}
+
+impl KubeVersion {
+    /// This run's server: `PODENI_TEST_KUBE_VERSION`, `current` when unset.
+    pub fn under_test() -> Self {
+        match std::env::var("PODENI_TEST_KUBE_VERSION").as_deref() {
+            Ok("1.20") => KubeVersion::Legacy,
+            Ok("current") | Err(std::env::VarError::NotPresent) => KubeVersion::Current,
+            other => panic!("PODENI_TEST_KUBE_VERSION must be 1.20 or current, not {other:?}"),
+        }
+    }
+
+    pub fn word(self) -> &'static str {
+        match self {
+            KubeVersion::Legacy => "1.20",
+            KubeVersion::Current => "current",
+        }
+    }
+}
+
 impl RealApiServer {
-    /// Starts etcd and kube-apiserver; fails loudly when the binary is not built.
+    /// Starts etcd and this run's kube-apiserver; fails loudly when it is not built
+    /// (the script names the install command).
     pub fn start() -> Self {
-        let binary = std::env::var_os("PODENI_TEST_KUBE_APISERVER").unwrap_or_else(|| {
-            panic!(
-                "PODENI_TEST_KUBE_APISERVER is not set: these tests need the real kube-apiserver \
-                 (scripts/test builds it with scripts/kube-apiserver install and sets it)"
-            )
-        });
-        assert!(
-            Path::new(&binary).is_file(),
-            "PODENI_TEST_KUBE_APISERVER={} is not a file: run scripts/kube-apiserver install",
-            Path::new(&binary).display()
-        );
+        Self::start_version(KubeVersion::under_test())
+    }
+
+    pub fn start_version(version: KubeVersion) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        run_script(&["start", dir.path().to_str().unwrap()]);
-        Self { dir }
+        run_script(&["start", dir.path().to_str().unwrap(), version.word()]);
+        Self { dir, version }
+    }
+
+    pub fn version(&self) -> KubeVersion {
+        self.version
     }
 
     pub fn admin_kubeconfig(&self) -> PathBuf {
@@ -95,7 +122,7 @@ impl RealApiServer {
         stdin: Option<&str>,
     ) -> (bool, String, String) {
         use std::io::Write;
-        let mut child = Command::new("kubectl")
+        let mut child = Command::new(super::clients::kubectl())
             .arg("--kubeconfig")
             .arg(kubeconfig)
             .args(args)
@@ -103,7 +130,7 @@ impl RealApiServer {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("kubectl on PATH (scripts/test installs kubernetes-client)");
+            .expect("run kubectl");
         let mut input = child.stdin.take().unwrap();
         input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
         drop(input);
