@@ -11,8 +11,12 @@ Scenarios:
              waits. The incident ran on a controller from before v1.1.0, which kept a
              completed pod's ENI until the pod was deleted; read with today's rules the
              three old ones are leaked (the release failed) and the fresh one is being
-             released. Also a healthy node, a node with an orphaned ENI and no pod-eni
-             allocatable (legacy labels), a detached ENI, a Fargate node, a plain node.
+             released. A Job pod that waited for its ENI there was killed by its
+             activeDeadlineSeconds before its container ran. On the second node a pod
+             evicted 20 s before the capture (containers removed: no finish time, a Ready
+             condition 13 minutes older) still holds its ENI in the cool-down. Also a
+             node with an orphaned ENI and no pod-eni allocatable (legacy labels), a
+             detached ENI, a Fargate node, a plain node.
   healthy/   two nodes whose every branch ENI belongs to a running pod.
 
 Each directory has a metadata.json with the capture time, as `snapshot --out` writes
@@ -220,6 +224,24 @@ class World:
             "status": status,
         })
 
+    def failed(self, reason, message, conditions, container_state, last_state=None, restarts=0):
+        """Turns the last pod into a Failed one as the kubelet leaves it: `reason` and
+        `message`, its conditions (each keeps the time its status last changed), and the
+        container's final state (the status manager's ContainerStatusUnknown, without any
+        time, for a container it could not find)."""
+        pod = self.pods[-1]
+        status = pod["status"]
+        status.update({"phase": "Failed", "reason": reason, "message": message})
+        status["conditions"] = [c for c in status["conditions"] if c["type"] == "PodScheduled"] + [
+            {"lastProbeTime": None, "lastTransitionTime": at, "status": state, "type": kind,
+             **({"reason": why} if why else {})}
+            for kind, state, at, why in conditions]
+        container = status["containerStatuses"][0]
+        container.update({"ready": False, "started": False, "restartCount": restarts,
+                          "state": container_state, "lastState": last_state or {}})
+        status.pop("podIP", None)
+        status.pop("podIPs", None)
+
     def sgp_pod(self, trunk, zone, vlan, namespace, name, node, **kw):
         ip = self.next_ip(zone)
         eni = self.branch(zone, trunk, vlan, ip)
@@ -301,6 +323,19 @@ def incident():
     # The symptom: scheduled (kubectl says 14 of 18), stuck in ContainerCreating.
     w.pod("shop", "checkout-api-7d9f8b6c5d-q8r2t", full, "a", phase="Pending",
           owner=("ReplicaSet", "checkout-api-7d9f8b6c5d"), created="2026-11-24T09:29:00Z")
+    # A report Job's pod that waited here for its ENI from 09:20 until its
+    # activeDeadlineSeconds (1200) ran out: killed before its container ran, never
+    # annotated, so it holds nothing; Ready has been False since it was scheduled.
+    w.pod("shop", "report-export-28871220-zq4k8", full, "a", phase="Pending",
+          owner=("Job", "report-export-28871220"), created="2026-11-24T09:20:00Z",
+          image="registry.example.com/shop/report:1.42.0")
+    w.failed("DeadlineExceeded", "Pod was active on the node longer than the specified deadline",
+             [("Initialized", "True", "2026-11-24T09:20:01Z", None),
+              ("Ready", "False", "2026-11-24T09:20:01Z", "PodFailed"),
+              ("ContainersReady", "False", "2026-11-24T09:20:01Z", "PodFailed"),
+              ("PodReadyToStartContainers", "False", "2026-11-24T09:20:01Z", None)],
+             {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
+                             "message": "The container could not be located when the pod was terminated"}})
 
     healthy = "ip-10-0-2-20.eu-west-1.compute.internal"
     w.node(healthy, "b", "m5.large", "i-0a1b2c3d4e5f60002", allocatable=9)
@@ -309,6 +344,21 @@ def incident():
     for vlan, suffix in enumerate(["a1b2c", "d3e4f", "g5h6i", "k7l8m"], start=1):
         w.sgp_pod(trunk2, "b", vlan, "catalog", f"catalog-search-6b7c8d9f5-{suffix}", healthy,
                   owner=("ReplicaSet", "catalog-search-6b7c8d9f5"))
+    # Evicted under memory pressure 20 s before the capture, after failing readiness
+    # since 09:31:12; its container was removed, so the kubelet recorded no finish time.
+    # The controller released the ENI when it saw the pod fail: it is in the cool-down.
+    w.sgp_pod(trunk2, "b", 5, "catalog", "catalog-search-6b7c8d9f5-n9o0p", healthy,
+              owner=("ReplicaSet", "catalog-search-6b7c8d9f5"), created="2026-11-24T08:10:00Z")
+    w.failed("Evicted", "The node was low on resource: memory. Threshold quantity: 100Mi, available: 92316Ki. "
+             "Container app was using 3892716Ki, request is 512Mi, has larger consumption of memory.",
+             [("Initialized", "True", "2026-11-24T08:10:01Z", None),
+              ("Ready", "False", "2026-11-24T09:31:12Z", "PodFailed"),
+              ("ContainersReady", "False", "2026-11-24T09:31:12Z", "PodFailed"),
+              ("PodReadyToStartContainers", "False", "2026-11-24T09:44:41Z", None),
+              ("DisruptionTarget", "True", "2026-11-24T09:44:38Z", "TerminationByKubelet")],
+             {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
+                             "message": "The container could not be located when the pod was terminated"}},
+             restarts=2)
     # A branch ENI whose pod was deleted and which the controller already detached:
     # it still holds an IP in subnet b but no slot on the node.
     w.branch("b", trunk2, 9, w.next_ip("b"), status="available", itype="interface")

@@ -158,7 +158,7 @@ pub struct AuditArgs {
 
     /// Exit 1 when any of these holds (comma-separated): a node with no branch ENI
     /// left, a leaked ENI, an ENI held by a completed pod, a pod waiting for an ENI, a
-    /// running pod whose ENI is gone.
+    /// running pod whose ENI is gone, a pod no node can take for want of a pod-eni slot.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub fail_on: Vec<Condition>,
 
@@ -285,6 +285,8 @@ pub enum Condition {
     Completed,
     Waiting,
     Missing,
+    /// Pods that no node can take for want of a pod-eni slot.
+    Unschedulable,
 }
 
 #[cfg(test)]

@@ -59,19 +59,24 @@ pub fn intents(snapshot: &Snapshot) -> Vec<Intent> {
                 note: capped(exhausted_note(node, holders)),
             });
         }
-        let leaked: Vec<&str> = holders
+        let leaked: Vec<&&Holder> = holders
             .iter()
             .filter(|h| h.state == EniState::Leaked)
-            .map(|h| h.eni_id.as_str())
             .collect();
         if !leaked.is_empty() {
+            let forgotten = leaked.iter().filter(|h| h.forgotten).count();
+            let ids = named(leaked.iter().map(|h| h.eni_id.clone()));
+            let what = if forgotten == leaked.len() {
+                "The controller has forgotten them (deleting pods does nothing); with no running pod naming them, delete them in EC2 (aws ec2 delete-network-interface), which gives the slots back."
+            } else {
+                "A completion the controller missed is released at its next 30-minute pod resync; what is still attached 35 minutes after its pod completed was forgotten: delete it in EC2 (aws ec2 delete-network-interface)."
+            };
             intents.push(Intent {
                 regarding: Regarding::Node(node.name.clone()),
                 reason: LEAKED_BRANCH_ENIS,
                 note: capped(format!(
-                    "{} branch ENI(s) still attached past the controller's cleanup, shrinking this node's capacity: {}. See `pod-eni-exporter audit` for who held them and what to do.",
+                    "{} branch ENI(s) still attached past the controller's release, shrinking this node's capacity: {ids}. {what} `pod-eni-exporter audit` names who held them.",
                     leaked.len(),
-                    named(leaked.iter().map(|id| (*id).to_owned()))
                 )),
             });
         }
@@ -244,8 +249,10 @@ mod tests {
             .collect();
         assert_eq!(leaked.len(), 1);
         assert!(
-            leaked[0].note.starts_with("3 branch ENI(s)"),
-            "{}",
+            leaked[0].note.starts_with("3 branch ENI(s)")
+                && leaked[0].note.contains("forgotten them")
+                && leaked[0].note.contains("aws ec2 delete-network-interface"),
+            "held by Jobs that completed hours ago: {}",
             leaked[0].note
         );
     }

@@ -3,9 +3,11 @@
 //! formats the latest [`Snapshot`] at scrape time, so nodes and subnets that vanish from
 //! the snapshot vanish from `/metrics`.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
+use jiff::Timestamp;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
@@ -96,6 +98,14 @@ pub const POD_WAITING_SINCE: MetricDef = gauge(
     "pod_waiting_for_branch_eni_since_timestamp_seconds",
     "Unix time since which a pod has waited for its branch ENI (scheduled, else created)",
 );
+pub const UNSCHEDULABLE_PODS: MetricDef = gauge(
+    "unschedulable_pods",
+    "Pods requesting a branch ENI that no node can take, the scheduler finding no free vpc.amazonaws.com/pod-eni slot, by namespace",
+);
+pub const UNSCHEDULABLE_SINCE: MetricDef = gauge(
+    "unschedulable_pods_since_timestamp_seconds",
+    "Unix time since which the oldest of the namespace's unschedulable branch ENI pods has waited for a node",
+);
 pub const HOLDER_INFO: MetricDef = gauge(
     "branch_eni_holder_info",
     "A branch ENI held without a running pod (state completed_pod, orphaned or leaked) and who holds it",
@@ -181,6 +191,8 @@ pub const ALL: &[MetricDef] = &[
     NODE_WAITING,
     NODE_MISSING,
     POD_WAITING_SINCE,
+    UNSCHEDULABLE_PODS,
+    UNSCHEDULABLE_SINCE,
     HOLDER_INFO,
     SUBNET_INFO,
     SUBNET_AVAILABLE,
@@ -629,6 +641,34 @@ impl Collector for SnapshotCollector {
                     ("node", w.node.as_str()),
                 ];
                 Some((labels, w.since?.as_millisecond() as f64 / 1000.0))
+            }),
+        )?;
+        // By namespace: one series per namespace that has such pods (security-group
+        // workloads live in a handful), never per pod.
+        let mut unschedulable: BTreeMap<&str, (u32, Option<Timestamp>)> = BTreeMap::new();
+        for pod in &snapshot.unschedulable_pods {
+            let (count, oldest) = unschedulable.entry(pod.namespace.as_str()).or_default();
+            *count += 1;
+            *oldest = match (*oldest, pod.since) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        gauge_family(
+            &mut encoder,
+            UNSCHEDULABLE_PODS,
+            unschedulable.iter().map(|(namespace, (count, _))| {
+                (one_label("namespace", namespace), f64::from(*count))
+            }),
+        )?;
+        gauge_family(
+            &mut encoder,
+            UNSCHEDULABLE_SINCE,
+            unschedulable.iter().filter_map(|(namespace, (_, oldest))| {
+                Some((
+                    one_label("namespace", namespace),
+                    oldest.as_ref()?.as_millisecond() as f64 / 1000.0,
+                ))
             }),
         )?;
         gauge_family(

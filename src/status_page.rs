@@ -150,7 +150,13 @@ fn report(snapshot: &Snapshot) -> Markup {
                         td { code { (holder.eni_id) } }
                         td { (holder.node) }
                         td { (holder.state.as_str()) }
-                        td { (holder.since.map_or_else(|| "-".to_owned(), |t| t.to_string())) }
+                        td {
+                            @match (holder.since, holder.unknown_age()) {
+                                (Some(since), _) => (since),
+                                (None, Some(unknown)) => span title=(audit::unknown_age_note(unknown)) { "unknown" },
+                                (None, None) => "-",
+                            }
+                        }
                         td { (holder.pod.as_ref().map_or_else(|| "-".to_owned(), |p| format!("{}/{}", p.namespace, p.name))) }
                         td { (holder.pod.as_ref().and_then(|p| p.owner.as_ref()).map_or_else(|| "-".to_owned(), |o| format!("{}/{}", o.kind, o.name))) }
                     }
@@ -172,6 +178,22 @@ fn report(snapshot: &Snapshot) -> Markup {
                 }
             }
             (more(snapshot.waiting_pods.len(), "waiting pods"))
+        }
+        @if !snapshot.unschedulable_pods.is_empty() {
+            h2 { "Pods no node can take for want of a branch ENI slot" }
+            table id="unschedulable" {
+                tr { th { "pod" } th.n { "ENIs" } th { "unschedulable since" } th.n { "waited" } th { "scheduler says" } }
+                @for pod in snapshot.unschedulable_pods.iter().take(ROWS_SHOWN) {
+                    tr {
+                        td { (pod.namespace) "/" (pod.name) }
+                        td.n { (pod.enis_needed) }
+                        td { (pod.since.map_or_else(|| "-".to_owned(), |t| t.to_string())) }
+                        td.n { (age(pod.since, Some(snapshot.observed.at))) }
+                        td { (shortened(&pod.message)) }
+                    }
+                }
+            }
+            (more(snapshot.unschedulable_pods.len(), "unschedulable pods"))
         }
         h2 { "What to do" }
         ul id="remedies" {

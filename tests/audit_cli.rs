@@ -176,7 +176,15 @@ fn table_names_the_full_node_and_the_jobs_holding_it() {
     );
     assert!(table.contains("Ages as of 2026-11-24T09:45:00Z"), "{table}");
     assert!(table.contains("Job/db-migrate-28871100"), "{table}");
-    assert!(table.contains("ttlSecondsAfterFinished"), "{table}");
+    // Completed hours ago: forgotten by the controller, so the remedy is a delete in
+    // EC2 with the ids, not deleting pods.
+    assert!(
+        table.contains(
+            "aws ec2 delete-network-interface --network-interface-id eni-35d271c3bbcc461f8"
+        ),
+        "{table}"
+    );
+    assert!(!table.contains("kubectl delete pod -n shop db-migrate"), "{table}");
     assert!(
         table.contains("shop/checkout-api-7d9f8b6c5d-q8r2t"),
         "{table}"
@@ -191,10 +199,11 @@ fn fail_on_exit_codes() {
         ("examples/incident", "waiting", 1),
         ("examples/incident", "leaked", 1),
         ("examples/incident", "missing", 0),
+        ("examples/incident", "unschedulable", 0),
         ("examples/incident", "leaked,waiting", 1),
         (
             "examples/healthy",
-            "exhausted,leaked,completed,waiting,missing",
+            "exhausted,leaked,completed,waiting,missing,unschedulable",
             0,
         ),
     ];
@@ -214,6 +223,68 @@ fn fail_on_exit_codes() {
             );
         }
     }
+}
+
+#[test]
+fn pods_no_node_can_take_for_want_of_pod_eni_are_listed_and_gate() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_example(dir.path());
+    let pods_path = dir.path().join("pods.json");
+    let mut pods: Value = serde_json::from_str(&fs::read_to_string(&pods_path).unwrap()).unwrap();
+    let items = pods["items"].as_array_mut().unwrap();
+    let template = items
+        .iter()
+        .find(|p| p["metadata"]["name"] == "checkout-api-7d9f8b6c5d-q8r2t")
+        .cloned()
+        .unwrap();
+    // As the scheduler leaves them: no node, PodScheduled False with its message.
+    let unscheduled = |name: &str, message: &str| {
+        let mut pod = template.clone();
+        pod["metadata"]["name"] = Value::from(name);
+        pod["spec"].as_object_mut().unwrap().remove("nodeName");
+        pod["status"] = serde_json::json!({
+            "phase": "Pending", "qosClass": "Burstable",
+            "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "lastProbeTime": null, "lastTransitionTime": "2026-11-24T09:38:12Z",
+                "message": message}]
+        });
+        pod
+    };
+    items.push(unscheduled(
+        "checkout-api-7d9f8b6c5d-zz9q1",
+        "0/5 nodes are available: 1 Insufficient vpc.amazonaws.com/pod-eni, 1 node(s) had untolerated taint {eks.amazonaws.com/compute-type: fargate}, 3 Insufficient vpc.amazonaws.com/pod-eni. preemption: 0/5 nodes are available: 5 No preemption victims found for incoming pod.",
+    ));
+    items.push(unscheduled(
+        "checkout-api-7d9f8b6c5d-cpu01",
+        "0/5 nodes are available: 5 Insufficient cpu. preemption: 0/5 nodes are available: 5 No preemption victims found for incoming pod.",
+    ));
+    fs::write(&pods_path, pods.to_string()).unwrap();
+    let from = dir.path().to_str().unwrap();
+
+    let json = json_audit(from);
+    let listed = json["unschedulablePods"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "the CPU-starved pod is not ours: {listed:?}");
+    assert_eq!(listed[0]["namespace"], "shop");
+    assert_eq!(listed[0]["pod"], "checkout-api-7d9f8b6c5d-zz9q1");
+    assert_eq!(listed[0]["since"], "2026-11-24T09:38:12Z");
+    assert_eq!(listed[0]["enisNeeded"], 1);
+    assert!(
+        listed[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Insufficient vpc.amazonaws.com/pod-eni")
+    );
+    let gate = audit(&["--from", from, "--fail-on", "unschedulable"]);
+    assert_eq!(gate.status.code(), Some(1), "{}", stderr(&gate));
+    let table = stdout(&gate);
+    assert!(
+        table.contains("Pods no node can take for want of a branch ENI slot:"),
+        "{table}"
+    );
+    assert!(
+        table.contains("1 pod requests a branch ENI that no node can take"),
+        "{table}"
+    );
 }
 
 fn copy_example(to: &Path) {
@@ -260,6 +331,24 @@ fn a_hand_made_dump_is_aged_to_its_newest_file() {
         .unwrap();
     assert_eq!(node["leaked"], 4);
     assert_eq!(node["completedPod"], 0);
+    // The evicted pod recorded no completion time: two hours on, one observation still
+    // cannot age its ENI, and says why instead of calling it leaked.
+    let evicted = json["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["pod"] == "catalog-search-6b7c8d9f5-n9o0p")
+        .cloned()
+        .unwrap();
+    assert_eq!(evicted["state"], "completed_pod");
+    assert_eq!(evicted["since"], Value::Null);
+    assert!(
+        evicted["ageUnknown"]
+            .as_str()
+            .unwrap()
+            .contains("records no completion time"),
+        "{evicted}"
+    );
     let output = audit(&["--from", dir.path().to_str().unwrap()]);
     assert!(
         stdout(&output).contains("newest modification time of the snapshot files"),
@@ -358,7 +447,10 @@ fn a_malformed_annotation_and_odd_provider_id_are_warnings_in_the_output() {
     let odd = node("ip-10-0-2-20.eu-west-1.compute.internal");
     assert_eq!(odd["instanceId"], Value::Null);
     assert_eq!(odd["requested"], 4);
-    assert_eq!(audit["unattributed"]["unknown_trunk"], 4);
+    assert_eq!(
+        audit["unattributed"]["unknown_trunk"], 5,
+        "its 4 running pods' ENIs and the evicted pod's"
+    );
 }
 
 const README_START: &str = "<!-- audit-incident:start -->\n```text\n";

@@ -432,8 +432,10 @@ impl Sim {
             }),
             created_at: Some(time(pod.created)),
             scheduled_at: Some(time(pod.created)),
-            started_at: pod.started.map(time),
+            sandbox_seen_at: pod.started.map(time),
             completed_at: pod.finished.filter(|_| pod.report_finish_time).map(time),
+            reason: None,
+            unschedulable: None,
         }
     }
 

@@ -39,6 +39,20 @@ impl ReleaseClock {
         self.known.then_some(self.started)
     }
 
+    /// A leaked ENI past every path by which the controller could still free it: the
+    /// pod resync for a completed pod's ENI; for one no pod names, node reconciliation
+    /// (which its grace already waited for). It was dropped after three failed deletes,
+    /// or never cached, and only a trunk re-initialisation or a delete in EC2 frees it.
+    pub fn forgotten(&self, now: Timestamp, settings: &Settings) -> bool {
+        self.state(now, settings) == EniState::Leaked
+            && match self.basis {
+                ReleaseBasis::Orphan => true,
+                ReleaseBasis::Completed => {
+                    age(now, self.started).unsigned_abs() >= settings.forgotten_after()
+                }
+            }
+    }
+
     pub fn state(&self, now: Timestamp, settings: &Settings) -> EniState {
         let grace = match self.basis {
             ReleaseBasis::Completed => settings.completed_grace,

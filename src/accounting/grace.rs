@@ -14,6 +14,9 @@ pub const MAX_NODE_RECONCILE_INTERVAL: Duration = Duration::from_secs(15 * 60);
 /// Node reconciliation runs only on a Node event; an unchanged kubelet reports its
 /// status this often (`nodeStatusReportFrequency`), so a due run can wait this long.
 pub const NODE_STATUS_REPORT_PERIOD: Duration = Duration::from_secs(5 * 60);
+/// The controller's pod informer resyncs this often (`main.go`, `syncPeriod`): a
+/// completion it missed is seen, and the pod's ENIs released, at the next resync.
+pub const POD_RESYNC_PERIOD: Duration = Duration::from_secs(30 * 60);
 /// Slack for API latency, the controller's delete retries and watch delays.
 pub const GRACE_MARGIN: Duration = Duration::from_secs(60);
 /// The exporter's default EC2 poll interval.
@@ -25,6 +28,14 @@ pub struct Settings {
     pub completed_grace: Duration,
     /// How long an ENI may be named by no pod before it is `leaked`.
     pub orphan_grace: Duration,
+}
+
+impl Settings {
+    /// How long after its pod completed a leaked ENI may still be a completion the
+    /// controller missed (released at its next pod resync); past that it was forgotten.
+    pub fn forgotten_after(&self) -> Duration {
+        POD_RESYNC_PERIOD + self.completed_grace
+    }
 }
 
 impl Settings {

@@ -30,12 +30,13 @@ use jiff::{SignedDuration, Timestamp};
 pub use carry::{AbsentClaim, Carry, ReleaseBasis, ReleaseClock};
 pub use grace::{
     DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL, DELETE_QUEUE_PERIOD, GRACE_MARGIN,
-    MAX_NODE_RECONCILE_INTERVAL, NODE_STATUS_REPORT_PERIOD, Settings,
+    MAX_NODE_RECONCILE_INTERVAL, NODE_STATUS_REPORT_PERIOD, POD_RESYNC_PERIOD, Settings,
 };
 pub use headroom::{GroupHeadroom, Headroom, headroom};
 pub use report::{
     CapacitySource, EniState, Holder, MissingPod, NodeReport, Observed, ObservedFrom, PodRef,
-    Snapshot, StateCounts, SubnetReport, Unattributed, UnattributedReason, WaitingPod,
+    Snapshot, StateCounts, SubnetReport, Unattributed, UnattributedReason, UnknownAge,
+    UnschedulablePod, WaitingPod,
 };
 
 use crate::limits;
@@ -170,6 +171,7 @@ pub fn reconcile<'a>(
     let mut tallies: HashMap<&str, PodTally> = HashMap::default();
     let mut waiting_pods = Vec::new();
     let mut missing_pods = Vec::new();
+    let mut unschedulable_pods = Vec::new();
     for pod in pods {
         pod_warnings(pod, &mut warnings);
         let finished = pod
@@ -192,6 +194,17 @@ pub fn reconcile<'a>(
                 }
             } else if claim.live.is_none_or(|other| pod.key() < other.key()) {
                 claim.live = Some(pod);
+            }
+        }
+        if let Some(failure) = &pod.unschedulable {
+            if !pod.phase.is_terminal() && pod.node_name.is_none() && pod.pod_eni_request > 0 {
+                unschedulable_pods.push(UnschedulablePod {
+                    namespace: pod.namespace.to_string(),
+                    name: pod.name.clone(),
+                    since: failure.since.or(pod.created_at),
+                    enis_needed: pod.pod_eni_request,
+                    message: failure.message.clone(),
+                });
             }
         }
         let Some(node) = pod.node_name.as_deref().filter(|n| nodes.contains_key(n)) else {
@@ -293,6 +306,7 @@ pub fn reconcile<'a>(
             state,
             pod: release.last_holder.clone(),
             since: release.since(),
+            forgotten: release.forgotten(now, settings),
         });
         // An ENI first seen unnamed by a Kubernetes view older than the poll that shows
         // it may belong to a pod created since (during an API outage, say): its clock
@@ -419,6 +433,7 @@ pub fn reconcile<'a>(
         holders,
         waiting_pods,
         missing_pods,
+        unschedulable_pods,
         subnets,
         unattributed,
         warnings,
@@ -457,13 +472,12 @@ fn first_of_each<'a, T: 'a, K: Eq + std::hash::Hash>(
     unique
 }
 
-/// A pod stuck for want of an ENI: scheduled, not going away, its app containers need
-/// ENIs (the controller ignores init containers), and the controller has not annotated it.
+/// A pod stuck for want of an ENI: scheduled, its app containers need ENIs (the
+/// controller ignores init containers), and the controller has not annotated it. A
+/// terminating pod counts too: the controller never reads `deletionTimestamp`, so it
+/// still gets, and holds a place in line for, a slot until it is gone.
 fn is_waiting(pod: &PodInfo) -> bool {
-    pod.phase == PodPhase::Pending
-        && !pod.terminating
-        && pod.app_eni_request > 0
-        && pod.annotation.has_no_eni()
+    pod.phase == PodPhase::Pending && pod.needs_enis()
 }
 
 /// When a finished pod finished: from its status, else when the exporter first saw it
@@ -506,10 +520,12 @@ fn lost_enis(
         let key = (pod.key(), eni_id.clone());
         let before = previous.and_then(|p| p.absent_claims.get(&key).copied());
         let first_seen = before.map_or(clock.kube_fresh_until, |b| b.first_seen);
-        // Containers run only once the CNI has the ENI: the claim is older than that.
+        // A sandbox exists only once the CNI has the ENI: the claim is older than any
+        // evidence of one, running containers or not (a pod whose ENI vanished
+        // crash-loops, and may have none running at the capture).
         let claimed_by = pod
-            .started_at
-            .map_or(first_seen, |started| started.min(first_seen));
+            .sandbox_seen_at
+            .map_or(first_seen, |seen| seen.min(first_seen));
         // Once found missing it stays so while the ENI stays absent, even if the
         // Kubernetes view goes stale: the ENI vanished while the pod was live.
         let missing = before.is_some_and(|b| b.missing)
@@ -636,6 +652,9 @@ fn sort(snapshot: &mut Snapshot) {
     snapshot
         .missing_pods
         .sort_by(|a, b| (&a.node, &a.namespace, &a.name).cmp(&(&b.node, &b.namespace, &b.name)));
+    snapshot
+        .unschedulable_pods
+        .sort_by(|a, b| (a.since, &a.namespace, &a.name).cmp(&(b.since, &b.namespace, &b.name)));
     snapshot
         .subnets
         .sort_by(|a, b| a.subnet.id.cmp(&b.subnet.id));

@@ -67,7 +67,7 @@ fn pods() -> impl Strategy<Value = Vec<PodInfo>> {
                         eni_ids: vec![format!("eni-{e}").into()],
                         problem: None,
                     }),
-                    started_at: (phase != PodPhase::Pending).then(|| t(-3000)),
+                    sandbox_seen_at: (phase != PodPhase::Pending).then(|| t(-3000)),
                     completed_at: phase.is_terminal().then(|| t(-finished_ago)),
                     ..PodInfo::default()
                 }

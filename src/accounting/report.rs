@@ -140,6 +140,8 @@ pub struct PodRef {
     pub namespace: String,
     pub name: String,
     pub owner: Option<Owner>,
+    /// Why it failed, when it did (`Evicted`, `DeadlineExceeded`, …).
+    pub reason: Option<String>,
 }
 
 impl PodRef {
@@ -148,8 +150,21 @@ impl PodRef {
             namespace: pod.namespace.to_string(),
             name: pod.name.clone(),
             owner: pod.owner.clone(),
+            reason: pod.reason.as_deref().map(str::to_owned),
         }
     }
+}
+
+/// Why a holder's age is not known, so it cannot be judged leaked yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum UnknownAge {
+    /// Its completed pod's status records no completion time (an evicted pod whose
+    /// containers were removed, a pod killed by its deadline before a container ran):
+    /// aged from when the exporter first sees the pod finished, never in one observation.
+    NoCompletionTime,
+    /// Named by no pod: aged from when the exporter first sees it so, never in one
+    /// observation.
+    NotYetSeenTwice,
 }
 
 /// A branch ENI that holds a slot without a live pod behind it: the culprits.
@@ -163,6 +178,19 @@ pub struct Holder {
     pub pod: Option<PodRef>,
     /// When its release began (the pod's completion, or first seen with no pod), when known.
     pub since: Option<Timestamp>,
+    /// Leaked past every path by which the controller could still free it (see
+    /// [`ReleaseClock::forgotten`](super::ReleaseClock::forgotten)).
+    pub forgotten: bool,
+}
+
+impl Holder {
+    pub fn unknown_age(&self) -> Option<UnknownAge> {
+        match (self.since, &self.pod) {
+            (Some(_), _) => None,
+            (None, Some(_)) => Some(UnknownAge::NoCompletionTime),
+            (None, None) => Some(UnknownAge::NotYetSeenTwice),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +202,20 @@ pub struct WaitingPod {
     pub since: Option<Timestamp>,
     /// Branch ENIs it needs: its app containers' requests.
     pub enis_needed: u32,
+}
+
+/// A pod that requests pod-eni and that no node took, because (among other reasons)
+/// some nodes had no pod-eni slot left: the cluster-level face of exhaustion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnschedulablePod {
+    pub namespace: String,
+    pub name: String,
+    /// Since when the scheduler has failed to place it (its `PodScheduled` condition).
+    pub since: Option<Timestamp>,
+    /// Slots it asks the scheduler for (its effective request).
+    pub enis_needed: u32,
+    /// The scheduler's message, `0/12 nodes are available: 9 Insufficient …`.
+    pub message: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -238,6 +280,7 @@ pub struct Snapshot {
     pub holders: Vec<Holder>,
     pub waiting_pods: Vec<WaitingPod>,
     pub missing_pods: Vec<MissingPod>,
+    pub unschedulable_pods: Vec<UnschedulablePod>,
     pub subnets: Vec<SubnetReport>,
     pub unattributed: Unattributed,
     pub warnings: Vec<InputWarning>,

@@ -5,7 +5,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::*;
-use crate::model::{Compute, Eni, EniAnnotation, Owner, PodPhase, Subnet};
+use crate::model::{Compute, Eni, EniAnnotation, Owner, PodPhase, SchedulingFailure, Subnet};
 
 const COMPLETED_GRACE: Duration = Duration::from_secs(180);
 const ORPHAN_GRACE: Duration = Duration::from_secs(1380);
@@ -61,9 +61,11 @@ fn mk_pod(key: &str, node: Option<&str>, phase: PodPhase, request: u32, enis: &[
         owner: None,
         created_at: Some(t(-3600)),
         scheduled_at: Some(t(-3500)),
-        started_at: (phase != PodPhase::Pending).then(|| t(-3400)),
+        sandbox_seen_at: (phase != PodPhase::Pending).then(|| t(-3400)),
         // Completed moments ago unless a test says otherwise: still being released.
         completed_at: phase.is_terminal().then(|| t(-30)),
+        reason: None,
+        unschedulable: None,
     }
 }
 
@@ -432,6 +434,12 @@ fn a_completed_pod_without_finish_time_ages_from_when_it_was_seen_finished() {
         1,
         "a single observation cannot age it"
     );
+    assert_eq!(offline.holders[0].since, None);
+    assert_eq!(
+        offline.holders[0].unknown_age(),
+        Some(UnknownAge::NoCompletionTime),
+        "the table and JSON say why"
+    );
     let grace = COMPLETED_GRACE.as_secs() as i64;
     let later = reconcile(
         &nodes,
@@ -444,6 +452,34 @@ fn a_completed_pod_without_finish_time_ages_from_when_it_was_seen_finished() {
     assert_eq!(node(&later, "n1").branch_enis.completed_pod, 1);
     let past = reconcile(&nodes, &pods, &inv, at(grace), Some(&later), &settings());
     assert_eq!(node(&past, "n1").branch_enis.leaked, 1);
+    assert_eq!(
+        past.holders[0].since,
+        Some(t(0)),
+        "aged from the first sighting"
+    );
+}
+
+#[test]
+fn a_crash_looping_pod_whose_eni_vanished_is_missing_offline() {
+    // Without its network the pod crash-loops: at the capture no container runs, but
+    // its restarts (and the sandbox condition) prove the claim is older than the poll.
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let crash_looping = PodInfo {
+        sandbox_seen_at: Some(t(-900)),
+        ..running("a/crash-looping", "n1", "eni-deleted")
+    };
+    let no_evidence = PodInfo {
+        sandbox_seen_at: None,
+        ..running("a/just-annotated", "n1", "eni-not-polled-yet")
+    };
+    let inv = inventory(vec![mk_trunk("eni-t", "i-1")]);
+    let snapshot = run(&nodes, &[crash_looping, no_evidence], &inv);
+    let missing: Vec<&str> = snapshot
+        .missing_pods
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(missing, ["crash-looping"]);
 }
 
 #[test]
@@ -598,19 +634,79 @@ fn odd_provider_id_keeps_the_node_and_warns() {
     assert_eq!(snapshot.warnings[0].kind, WarningKind::BadProviderId);
 }
 
+/// A pod no node took, with the scheduler's last word on it.
+fn unschedulable(key: &str, request: u32, message: &str) -> PodInfo {
+    PodInfo {
+        unschedulable: Some(Box::new(SchedulingFailure {
+            since: Some(t(-240)),
+            message: message.to_owned(),
+        })),
+        scheduled_at: None,
+        ..mk_pod(key, None, PodPhase::Pending, request, &[])
+    }
+}
+
+const NO_SLOT: &str = "0/3 nodes are available: 2 Insufficient vpc.amazonaws.com/pod-eni, 1 node(s) had untolerated taint {dedicated: gpu}. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.";
+
 #[test]
-fn requests_count_only_non_terminal_pods_and_unscheduled_pods_count_nowhere() {
+fn requests_count_only_non_terminal_pods_and_unscheduled_pods_count_on_no_node() {
     let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
     let pods = [
         mk_pod("a/two", Some("n1"), PodPhase::Running, 2, &["eni-1"]),
         mk_pod("a/failed", Some("n1"), PodPhase::Failed, 1, &["eni-gone"]),
         mk_pod("a/unscheduled", None, PodPhase::Pending, 1, &[]),
+        unschedulable("a/no-slot", 1, NO_SLOT),
     ];
     let snapshot = run(&nodes, &pods, &inventory(vec![]));
     let n1 = node(&snapshot, "n1");
     assert_eq!(n1.requested, 2);
     assert_eq!(n1.waiting, 0);
     assert!(snapshot.waiting_pods.is_empty());
+    assert_eq!(
+        snapshot.unschedulable_pods.len(),
+        1,
+        "counted for the cluster"
+    );
+}
+
+#[test]
+fn pods_the_scheduler_cannot_place_for_want_of_pod_eni_are_the_clusters_exhaustion() {
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let mut later = unschedulable("b/later", 2, NO_SLOT);
+    later.unschedulable.as_mut().unwrap().since = Some(t(-60));
+    let pods = [
+        later,
+        unschedulable("a/first", 1, NO_SLOT),
+        // The converter keeps only failures that name pod-eni; these never count:
+        // a finished pod, and one that a node has taken since.
+        PodInfo {
+            phase: PodPhase::Failed,
+            ..unschedulable("a/gave-up", 1, NO_SLOT)
+        },
+        PodInfo {
+            node_name: Some("n1".into()),
+            ..unschedulable("a/bound-since", 1, NO_SLOT)
+        },
+    ];
+    let snapshot = run(&nodes, &pods, &inventory(vec![mk_trunk("eni-t", "i-1")]));
+    let listed: Vec<(&str, Option<Timestamp>, u32, &str)> = snapshot
+        .unschedulable_pods
+        .iter()
+        .map(|p| (p.name.as_str(), p.since, p.enis_needed, p.message.as_str()))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("first", Some(t(-240)), 1, NO_SLOT),
+            ("later", Some(t(-60)), 2, NO_SLOT)
+        ],
+        "oldest first"
+    );
+    assert_eq!(
+        node(&snapshot, "n1").waiting,
+        1,
+        "the bound one waits on its node"
+    );
 }
 
 #[test]
@@ -695,7 +791,7 @@ fn a_running_pod_whose_eni_vanished_is_missing() {
     // Annotated but not started: the claim may be younger than the EC2 read.
     let young = PodInfo {
         phase: PodPhase::Pending,
-        started_at: None,
+        sandbox_seen_at: None,
         ..running("a/young", "n1", "eni-not-polled-yet")
     };
     let detached_under = running("a/detached", "n1", "eni-detached");
@@ -751,6 +847,8 @@ fn waiting_follows_the_controller_and_remaining_subtracts_the_enis_needed() {
         app_eni_request: 0,
         ..waiting("a/init-only", "n1")
     };
+    // The controller never reads deletionTimestamp: a terminating Pending pod still
+    // gets an ENI, so it keeps its place in line until it is gone.
     let terminating = PodInfo {
         terminating: true,
         ..waiting("a/terminating", "n1")
@@ -762,13 +860,18 @@ fn waiting_follows_the_controller_and_remaining_subtracts_the_enis_needed() {
     );
     let n1 = node(&snapshot, "n1");
     assert_eq!(n1.requested, 4, "the scheduler's figure");
-    assert_eq!(n1.waiting, 1);
+    assert_eq!(n1.waiting, 2);
     assert_eq!(
         n1.remaining,
-        Some(7),
-        "9 - the 2 ENIs the waiting pod needs"
+        Some(6),
+        "9 - the 2 + 1 ENIs the waiting pods need"
     );
-    assert_eq!(snapshot.waiting_pods[0].enis_needed, 2);
+    let needed: Vec<(&str, u32)> = snapshot
+        .waiting_pods
+        .iter()
+        .map(|w| (w.name.as_str(), w.enis_needed))
+        .collect();
+    assert_eq!(needed, [("terminating", 1), ("two", 2)]);
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::remedies::unknown_age_note;
 use crate::accounting::{GroupHeadroom, Headroom, Snapshot, UnattributedReason};
 
 #[derive(Serialize)]
@@ -17,6 +18,7 @@ struct Audit<'a> {
     holders: Vec<Holder<'a>>,
     waiting_pods: Vec<WaitingPod<'a>>,
     missing_pods: Vec<MissingPod<'a>>,
+    unschedulable_pods: Vec<UnschedulablePod<'a>>,
     subnets: Vec<Subnet<'a>>,
     unattributed: BTreeMap<&'static str, u32>,
     warnings: Vec<String>,
@@ -85,6 +87,8 @@ struct Holder<'a> {
     owner_kind: Option<&'a str>,
     owner_name: Option<&'a str>,
     since: Option<String>,
+    /// Why `since` is null, when it is: why this ENI cannot be judged leaked yet.
+    age_unknown: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -95,6 +99,16 @@ struct WaitingPod<'a> {
     node: &'a str,
     since: Option<String>,
     enis_needed: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UnschedulablePod<'a> {
+    namespace: &'a str,
+    pod: &'a str,
+    since: Option<String>,
+    enis_needed: u32,
+    message: &'a str,
 }
 
 #[derive(Serialize)]
@@ -164,6 +178,7 @@ pub fn render_json(snapshot: &Snapshot, headroom: Option<&Headroom>) -> String {
                     owner_kind: owner.map(|o| o.kind.as_str()),
                     owner_name: owner.map(|o| o.name.as_str()),
                     since: h.since.map(|t| t.to_string()),
+                    age_unknown: h.unknown_age().map(unknown_age_note),
                 }
             })
             .collect(),
@@ -186,6 +201,17 @@ pub fn render_json(snapshot: &Snapshot, headroom: Option<&Headroom>) -> String {
                 pod: &m.name,
                 node: &m.node,
                 eni_ids: &m.eni_ids,
+            })
+            .collect(),
+        unschedulable_pods: snapshot
+            .unschedulable_pods
+            .iter()
+            .map(|u| UnschedulablePod {
+                namespace: &u.namespace,
+                pod: &u.name,
+                since: u.since.map(|t| t.to_string()),
+                enis_needed: u.enis_needed,
+                message: &u.message,
             })
             .collect(),
         subnets: snapshot

@@ -2,11 +2,13 @@
 //! `--fail-on` gate that turns it into a CI/CD check.
 
 mod json;
+mod remedies;
 mod table;
 
 pub use json::render_json;
+pub(crate) use remedies::{hints, unknown_age_note};
 pub use table::render_table;
-pub(crate) use table::{hints, summary};
+pub(crate) use table::summary;
 
 use crate::accounting::{EniState, Snapshot};
 use crate::cli::Condition;
@@ -29,5 +31,6 @@ fn holds(snapshot: &Snapshot, condition: Condition) -> bool {
         Condition::Completed => snapshot.holders.iter().any(|h| h.pod.is_some()),
         Condition::Waiting => !snapshot.waiting_pods.is_empty(),
         Condition::Missing => !snapshot.missing_pods.is_empty(),
+        Condition::Unschedulable => !snapshot.unschedulable_pods.is_empty(),
     }
 }

@@ -1,14 +1,15 @@
 //! `audit --output table`: what `kubectl describe node` should have said, then who
 //! holds the ENIs, who waits, the subnets, and a one-line hint per problem.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
 use tabwriter::TabWriter;
 
+use super::remedies::{count, hints, unknown_age_note};
 use crate::accounting::{
-    CapacitySource, EniState, GroupHeadroom, Headroom, Holder, NodeReport, Snapshot,
+    CapacitySource, GroupHeadroom, Headroom, NodeReport, Snapshot, UnknownAge,
 };
 
 /// Nodes with room listed by `--headroom`; the rest are counted.
@@ -39,19 +40,31 @@ pub fn render_table(snapshot: &Snapshot, headroom: Option<&Headroom>) -> String 
     if !snapshot.holders.is_empty() {
         out.push_str("\nBranch ENIs held without a running pod:\n");
         let mut rows = vec![cells(["ENI", "NODE", "STATE", "SINCE", "POD", "OWNER"])];
+        let mut unknown = BTreeSet::new();
         for holder in &snapshot.holders {
             let pod = holder.pod.as_ref();
+            unknown.extend(holder.unknown_age());
             rows.push(vec![
                 holder.eni_id.clone(),
                 holder.node.clone(),
                 holder.state.as_str().to_owned(),
-                holder.since.map_or_else(dash, |t| t.to_string()),
+                holder
+                    .since
+                    .map_or_else(|| "unknown".to_owned(), |t| t.to_string()),
                 pod.map_or_else(dash, |p| format!("{}/{}", p.namespace, p.name)),
                 pod.and_then(|p| p.owner.as_ref())
                     .map_or_else(dash, |o| format!("{}/{}", o.kind, o.name)),
             ]);
         }
         out.push_str(&columns(rows));
+        for reason in unknown {
+            let whose = if reason == UnknownAge::NoCompletionTime {
+                "with a pod"
+            } else {
+                "with no pod"
+            };
+            let _ = writeln!(out, "SINCE unknown {whose}: {}.", unknown_age_note(reason));
+        }
     }
     if !snapshot.waiting_pods.is_empty() {
         out.push_str("\nPods waiting for a branch ENI:\n");
@@ -62,6 +75,24 @@ pub fn render_table(snapshot: &Snapshot, headroom: Option<&Headroom>) -> String 
                 pod.node.clone(),
                 pod.enis_needed.to_string(),
                 pod.since.map_or_else(dash, |t| t.to_string()),
+            ]);
+        }
+        out.push_str(&columns(rows));
+    }
+    if !snapshot.unschedulable_pods.is_empty() {
+        out.push_str("\nPods no node can take for want of a branch ENI slot:\n");
+        let mut rows = vec![cells([
+            "POD",
+            "ENIS",
+            "UNSCHEDULABLE SINCE",
+            "SCHEDULER SAYS",
+        ])];
+        for pod in &snapshot.unschedulable_pods {
+            rows.push(vec![
+                format!("{}/{}", pod.namespace, pod.name),
+                pod.enis_needed.to_string(),
+                pod.since.map_or_else(dash, |t| t.to_string()),
+                pod.message.clone(),
             ]);
         }
         out.push_str(&columns(rows));
@@ -236,137 +267,6 @@ fn node_rows(nodes: &[NodeReport]) -> Vec<Vec<String>> {
     rows
 }
 
-/// Full nodes named one by one in the hints; the rest are counted.
-const FULL_NODE_HINTS: usize = 10;
-
-/// One hint per kind of problem found, most urgent first.
-pub(crate) fn hints(snapshot: &Snapshot) -> Vec<String> {
-    let mut hints = Vec::new();
-    let held = |state: EniState, last_held: bool| {
-        snapshot
-            .holders
-            .iter()
-            .filter(move |h| h.state == state && h.pod.is_some() == last_held)
-            .collect::<Vec<_>>()
-    };
-
-    let misjudged: Vec<(&NodeReport, u32)> = snapshot
-        .nodes
-        .iter()
-        .filter(|n| n.is_full())
-        .filter_map(|n| Some((n, n.capacity.filter(|c| n.requested < *c)?)))
-        .collect();
-    for (node, capacity) in misjudged.iter().take(FULL_NODE_HINTS) {
-        hints.push(format!(
-            "{} is full although the scheduler counts {} of {capacity}: it does not see ENIs held by completed pods, in cool-down or leaked. Cordon it (kubectl cordon {}) until they are freed.",
-            node.name, node.requested, node.name
-        ));
-    }
-    if misjudged.len() > FULL_NODE_HINTS {
-        hints.push(format!(
-            "{} more nodes are full although the scheduler counts free slots on them (the table above lists them); cordon them the same way.",
-            misjudged.len() - FULL_NODE_HINTS
-        ));
-    }
-    let stuck = held(EniState::Leaked, true);
-    if !stuck.is_empty() {
-        hints.push(format!(
-            "{} still attached well after their pods completed{}. On a current controller (v1.1.0 and later: every EKS cluster today) their release failed. Deleting the pods ({}) frees them only if the controller merely missed the completion, through its node reconciliation within ~20 min; if they are still listed after that, cordon and drain the node and replace it, or open an AWS support case with the ENI IDs. On a controller before v1.1.0 (2021), completed pods keep their ENIs until deleted: deleting them frees the ENIs; set ttlSecondsAfterFinished on their Jobs.",
-            count(stuck.len(), "branch ENI is", "branch ENIs are"),
-            owners(&stuck),
-            delete_commands(&stuck)
-        ));
-    }
-    let releasing = held(EniState::CompletedPod, true);
-    if !releasing.is_empty() {
-        hints.push(format!(
-            "{} that completed moments ago{}: the controller releases such ENIs after its cool-down (branch-eni-cooldown in kube-system/amazon-vpc-cni, 60 s by default) plus up to 30 s; until then they take slots the scheduler counts as free. Nothing to do unless they turn leaked.",
-            count(releasing.len(), "branch ENI is still held by a pod", "branch ENIs are still held by pods"),
-            owners(&releasing)
-        ));
-    }
-    let lost = held(EniState::Leaked, false);
-    if !lost.is_empty() {
-        hints.push(format!(
-            "{} named by no pod for longer than the controller takes to clean up: it lost track. Confirm with aws ec2 describe-network-interfaces --network-interface-ids ENI; cordon, drain and replace the node to free its slots, or delete the ENI (aws ec2 delete-network-interface --network-interface-id ENI).",
-            count(lost.len(), "branch ENI has been", "branch ENIs have been")
-        ));
-    }
-    // An orphan never has a last holder: that ENI is on the completed-pod path instead.
-    let orphaned = held(EniState::Orphaned, false).len();
-    if orphaned > 0 {
-        hints.push(format!(
-            "{} named by no pod: the controller frees them after its cool-down, or within ~20 min when it missed the pod's deletion. If the same ENIs are still listed after that, they have leaked.",
-            count(orphaned, "branch ENI is", "branch ENIs are")
-        ));
-    }
-    if !snapshot.waiting_pods.is_empty() {
-        hints.push(format!(
-            "{} for a branch ENI: it stays in ContainerCreating until a slot on its node is freed; delete it once the node is cordoned so it is rescheduled elsewhere.",
-            count(snapshot.waiting_pods.len(), "pod waits", "pods wait")
-        ));
-    }
-    if !snapshot.missing_pods.is_empty() {
-        hints.push(format!(
-            "{} a branch ENI that no longer exists in EC2: restart (kubectl delete pod) so the controller assigns a new one.",
-            count(snapshot.missing_pods.len(), "running pod names", "running pods name")
-        ));
-    }
-    let unattributed = snapshot.unattributed.unknown_trunk + snapshot.unattributed.no_trunk_tag;
-    if unattributed > 0 {
-        hints.push(format!(
-            "{} to no known node (trunk gone or untagged): look for terminated instances whose ENIs were not cleaned up.",
-            count(unattributed as usize, "associated branch ENI belongs", "associated branch ENIs belong")
-        ));
-    }
-    if !snapshot.warnings.is_empty() {
-        hints.push("Some input could not be read (see the warnings above); the figures cover everything else.".to_owned());
-    }
-    if hints.is_empty() {
-        hints.push(
-            "Nothing to do: every associated branch ENI belongs to a running pod.".to_owned(),
-        );
-    }
-    hints
-}
-
-/// ` (last held by: Job/a, Job/b)`, or nothing when no holder has an owner.
-fn owners(holders: &[&Holder]) -> String {
-    let owners: BTreeSet<String> = holders
-        .iter()
-        .filter_map(|h| h.pod.as_ref()?.owner.as_ref())
-        .map(|o| format!("{}/{}", o.kind, o.name))
-        .collect();
-    if owners.is_empty() {
-        return String::new();
-    }
-    format!(
-        " (last held by {})",
-        owners.into_iter().collect::<Vec<_>>().join(", ")
-    )
-}
-
-/// `kubectl delete pod -n NS a b; kubectl delete pod -n NS2 c`
-fn delete_commands(holders: &[&Holder]) -> String {
-    let mut by_namespace: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for pod in holders.iter().filter_map(|h| h.pod.as_ref()) {
-        let names = by_namespace.entry(&pod.namespace).or_default();
-        if !names.contains(&pod.name.as_str()) {
-            names.push(&pod.name);
-        }
-    }
-    by_namespace
-        .iter()
-        .map(|(namespace, pods)| format!("kubectl delete pod -n {namespace} {}", pods.join(" ")))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
-/// `3 branch ENIs are`, `1 branch ENI is`.
-fn count(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 fn cells<const N: usize>(values: [&str; N]) -> Vec<String> {
     values.iter().map(|v| (*v).to_owned()).collect()
 }
@@ -411,6 +311,7 @@ fn columns(rows: Vec<Vec<String>>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::remedies::FULL_NODE_HINTS;
     use super::*;
 
     #[test]

@@ -4,9 +4,10 @@
 
 use jiff::Timestamp;
 
-use super::wire::{self, Condition, ContainerStatus, Node, Pod, PodEniQuantity};
+use super::wire::{self, Condition, ContainerState, ContainerStatus, Node, Pod, PodEniQuantity};
 use crate::model::{
-    EniAnnotation, InitRequest, NodeInfo, Owner, PodInfo, PodPhase, effective_request,
+    ContainerRun, ContainerTimes, EniAnnotation, INSUFFICIENT_POD_ENI, InitRequest, NodeInfo,
+    Owner, PodInfo, PodPhase, SchedulingFailure, completion_time, earliest_run, effective_request,
     parse_count_quantity, parse_eni_annotation, parse_provider_id, sum_requests,
 };
 
@@ -98,24 +99,43 @@ pub fn pod_info(pod: &Pod) -> PodInfo {
         .unwrap_or_default();
     let scheduled_at = condition_time(conditions, "PodScheduled", Some("True"));
     let phase = PodPhase::parse(status.and_then(|s| s.phase.as_deref()));
-    let statuses = || {
-        status.into_iter().flat_map(|s| {
-            let app = s.container_statuses.iter().flatten();
-            app.chain(s.init_container_statuses.iter().flatten())
-        })
+    let container_times = || {
+        status
+            .into_iter()
+            .flat_map(|s| {
+                let app = s.container_statuses.iter().flatten();
+                app.chain(s.init_container_statuses.iter().flatten())
+            })
+            .map(times_of)
     };
-    let started_at = statuses()
-        .filter_map(|c| c.state.as_ref()?.running.as_ref()?.started_at)
+    // A sandbox is proven by a container that ran, or by the kubelet's condition that it
+    // is ready (`PodHasNetwork` before 1.28).
+    let sandbox_ready = ["PodReadyToStartContainers", "PodHasNetwork"]
+        .into_iter()
+        .filter_map(|kind| condition_time(conditions, kind, Some("True")))
         .min();
-    let completed_at = phase
-        .is_terminal()
-        .then(|| completion_time(statuses(), conditions))
+    let sandbox_seen_at = earliest_run(container_times())
+        .into_iter()
+        .chain(sandbox_ready)
+        .min();
+    let (completed_at, reason) = if phase.is_terminal() {
+        (
+            completion_time(container_times()),
+            status.and_then(|s| s.reason.clone()),
+        )
+    } else {
+        (None, None)
+    };
+    let node_name = spec.and_then(|s| s.node_name.clone());
+    let unschedulable = node_name
+        .is_none()
+        .then(|| scheduling_failure(conditions))
         .flatten();
 
     PodInfo {
         namespace: meta.and_then(|m| m.namespace.clone()).unwrap_or_default(),
         name: meta.and_then(|m| m.name.clone()).unwrap_or_default(),
-        node_name: spec.and_then(|s| s.node_name.clone()),
+        node_name,
         phase,
         pod_eni_request: effective_request(containers, init_containers),
         app_eni_request,
@@ -125,9 +145,55 @@ pub fn pod_info(pod: &Pod) -> PodInfo {
         owner,
         created_at: meta.and_then(|m| m.creation_timestamp),
         scheduled_at,
-        started_at,
+        sandbox_seen_at,
         completed_at,
+        reason,
+        unschedulable,
     }
+}
+
+fn times_of(status: &ContainerStatus) -> ContainerTimes {
+    ContainerTimes {
+        state: container_run(status.state.as_ref()),
+        last_state: container_run(status.last_state.as_ref()),
+    }
+}
+
+fn container_run(state: Option<&ContainerState>) -> ContainerRun {
+    let Some(state) = state else {
+        return ContainerRun::Waiting;
+    };
+    if let Some(terminated) = &state.terminated {
+        ContainerRun::Terminated {
+            started_at: terminated.started_at,
+            finished_at: terminated.finished_at,
+        }
+    } else if let Some(running) = &state.running {
+        ContainerRun::Running {
+            started_at: running.started_at,
+        }
+    } else {
+        ContainerRun::Waiting
+    }
+}
+
+/// The scheduler's last failure (`PodScheduled` False, reason `Unschedulable`), kept
+/// only when some node lacked a pod-eni slot: a pod unschedulable for CPU, taints or
+/// affinity alone is not this exporter's business.
+fn scheduling_failure(conditions: &[Condition]) -> Option<Box<SchedulingFailure>> {
+    let scheduled = conditions
+        .iter()
+        .find(|c| c.type_.as_deref() == Some("PodScheduled"))?;
+    let message = scheduled.message.as_deref()?;
+    let failed = scheduled.status.as_deref() == Some("False")
+        && scheduled.reason.as_deref() == Some("Unschedulable")
+        && message.contains(INSUFFICIENT_POD_ENI);
+    failed.then(|| {
+        Box::new(SchedulingFailure {
+            since: scheduled.last_transition_time,
+            message: message.to_owned(),
+        })
+    })
 }
 
 /// The transition time of the condition of this type (with this status, if given).
@@ -139,18 +205,6 @@ fn condition_time(conditions: &[Condition], kind: &str, status: Option<&str>) ->
                 && status.is_none_or(|s| c.status.as_deref() == Some(s))
         })?
         .last_transition_time
-}
-
-/// When a finished pod finished: its last container's `finishedAt`, else when it
-/// stopped being Ready.
-fn completion_time<'a>(
-    statuses: impl Iterator<Item = &'a ContainerStatus>,
-    conditions: &[Condition],
-) -> Option<Timestamp> {
-    let finished = statuses
-        .filter_map(|c| c.state.as_ref()?.terminated.as_ref()?.finished_at)
-        .max();
-    finished.or_else(|| condition_time(conditions, "Ready", None))
 }
 
 fn pod_eni_quantity(list: Option<&PodEniQuantity>) -> Option<&str> {
@@ -228,7 +282,178 @@ mod tests {
             info.scheduled_at.map(|t| t.to_string()),
             Some("2026-11-24T09:00:01Z".into())
         );
+        assert_eq!(
+            info.completed_at, None,
+            "no container status: the Ready condition's old time is no completion time"
+        );
         assert!(info.is_relevant());
+    }
+
+    fn ts(text: &str) -> Option<Timestamp> {
+        Some(text.parse().expect("a timestamp"))
+    }
+
+    /// A finished security-group pod's status as the kubelet leaves it.
+    fn finished(reason: Option<&str>, status: serde_json::Value) -> PodInfo {
+        let mut status = status;
+        status["phase"] = json!("Failed");
+        if let Some(reason) = reason {
+            status["reason"] = json!(reason);
+        }
+        pod(json!({
+            "metadata": {"name": "p", "namespace": "n",
+                "annotations": {"vpc.amazonaws.com/pod-eni": "[{\"eniId\":\"eni-0a\"}]"}},
+            "spec": {"nodeName": "ip-10-0-1-10",
+                "containers": [{"name": "app", "resources": {"limits": {"vpc.amazonaws.com/pod-eni": "1"}}}]},
+            "status": status
+        }))
+    }
+
+    /// What `TerminatePod` (status_manager.go) writes for a container it cannot find.
+    fn status_unknown() -> serde_json::Value {
+        json!({"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
+            "message": "The container could not be located when the pod was terminated"}})
+    }
+
+    #[test]
+    fn completion_time_comes_only_from_what_the_kubelet_writes_at_completion() {
+        // Evicted under memory pressure, containers removed, crash-looping before: the
+        // Ready condition is four minutes older than the eviction, the finishedAt of the
+        // previous run older still.
+        let evicted = finished(
+            Some("Evicted"),
+            json!({
+                "message": "The node was low on resource: memory. Threshold quantity: 100Mi, available: 88032Ki.",
+                "conditions": [
+                    {"type": "PodReadyToStartContainers", "status": "False", "lastTransitionTime": "2026-11-24T08:56:56Z"},
+                    {"type": "Ready", "status": "False", "reason": "PodFailed", "lastTransitionTime": "2026-11-24T08:52:38Z"},
+                    {"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet", "lastTransitionTime": "2026-11-24T08:56:50Z"}
+                ],
+                "containerStatuses": [{"name": "app", "restartCount": 3, "state": status_unknown(),
+                    "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                        "startedAt": "2026-11-24T08:56:40Z", "finishedAt": "2026-11-24T08:56:47Z"}}}]
+            }),
+        );
+        assert_eq!(evicted.completed_at, None);
+        assert_eq!(evicted.reason.as_deref(), Some("Evicted"));
+        // Killed by activeDeadlineSeconds while it waited for its ENI: no container ever
+        // ran, Ready has been False since it was scheduled.
+        let deadline_before_start = finished(
+            Some("DeadlineExceeded"),
+            json!({
+                "message": "Pod was active on the node longer than the specified deadline",
+                "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady",
+                    "lastTransitionTime": "2026-11-24T06:00:00Z"}],
+                "containerStatuses": [{"name": "app", "restartCount": 0, "state": status_unknown()}]
+            }),
+        );
+        assert_eq!(deadline_before_start.completed_at, None);
+        // An older kubelet leaves the never-started container waiting: no evidence either.
+        let still_waiting = finished(
+            Some("DeadlineExceeded"),
+            json!({"containerStatuses": [{"name": "app", "state": {"waiting": {"reason": "ContainerCreating"}}}]}),
+        );
+        assert_eq!(still_waiting.completed_at, None);
+        // Killed by its deadline while running: the kill is recorded.
+        let deadline_running = finished(
+            Some("DeadlineExceeded"),
+            json!({"containerStatuses": [{"name": "app", "state": {"terminated": {"exitCode": 137,
+                "reason": "Error", "startedAt": "2026-11-24T09:00:00Z", "finishedAt": "2026-11-24T09:10:00Z"}}}]}),
+        );
+        assert_eq!(deadline_running.completed_at, ts("2026-11-24T09:10:00Z"));
+        // Evicted with a container that did stop and one whose status was lost: the
+        // lost one may have run to the end, so the pod's end is unknown.
+        let half_known = finished(
+            Some("Evicted"),
+            json!({"containerStatuses": [
+                {"name": "a", "state": {"terminated": {"exitCode": 0, "finishedAt": "2026-11-24T09:01:00Z"}}},
+                {"name": "b", "state": status_unknown()}
+            ]}),
+        );
+        assert_eq!(half_known.completed_at, None);
+        // Restarting when it failed: later than its last run.
+        let restarting = finished(
+            None,
+            json!({"containerStatuses": [{"name": "app", "restartCount": 2,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"exitCode": 1, "finishedAt": "2026-11-24T09:01:00Z"}}}]}),
+        );
+        assert_eq!(restarting.completed_at, None);
+    }
+
+    #[test]
+    fn a_job_pod_finishes_with_its_last_container_sidecars_included() {
+        let info = pod(json!({
+            "metadata": {"name": "p", "namespace": "n"},
+            "spec": {"nodeName": "n1",
+                "initContainers": [{"name": "proxy", "restartPolicy": "Always"}],
+                "containers": [{"name": "job", "resources": {"requests": {"vpc.amazonaws.com/pod-eni": "1"}}}]},
+            "status": {"phase": "Succeeded",
+                "initContainerStatuses": [{"name": "proxy", "state": {"terminated": {"exitCode": 0,
+                    "startedAt": "2026-11-24T09:00:00Z", "finishedAt": "2026-11-24T09:05:02Z"}}}],
+                "containerStatuses": [{"name": "job", "state": {"terminated": {"exitCode": 0,
+                    "startedAt": "2026-11-24T09:00:01Z", "finishedAt": "2026-11-24T09:05:00Z"}}}]}
+        }));
+        assert_eq!(info.completed_at, ts("2026-11-24T09:05:02Z"));
+        assert_eq!(info.reason, None);
+        assert_eq!(info.sandbox_seen_at, ts("2026-11-24T09:00:00Z"));
+    }
+
+    #[test]
+    fn a_sandbox_is_proven_by_any_run_or_the_ready_to_start_condition() {
+        // No container runs at the capture (crash loop without its network): the
+        // previous run and the sandbox condition still date the claim.
+        let crash_looping = pod(json!({
+            "metadata": {"name": "p", "namespace": "n"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "app"}]},
+            "status": {"phase": "Running",
+                "conditions": [{"type": "PodReadyToStartContainers", "status": "True",
+                    "lastTransitionTime": "2026-11-24T08:00:05Z"}],
+                "containerStatuses": [{"name": "app", "restartCount": 7,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                    "lastState": {"terminated": {"exitCode": 1,
+                        "startedAt": "2026-11-24T09:20:00Z", "finishedAt": "2026-11-24T09:20:03Z"}}}]}
+        }));
+        assert_eq!(crash_looping.sandbox_seen_at, ts("2026-11-24T08:00:05Z"));
+        let restarted_only = pod(json!({
+            "metadata": {"name": "p", "namespace": "n"},
+            "status": {"phase": "Running", "containerStatuses": [{"name": "app", "restartCount": 1,
+                "state": {"running": {"startedAt": "2026-11-24T09:30:00Z"}},
+                "lastState": {"terminated": {"exitCode": 1,
+                    "startedAt": "2026-11-24T09:10:00Z", "finishedAt": "2026-11-24T09:29:00Z"}}}]}
+        }));
+        assert_eq!(restarted_only.sandbox_seen_at, ts("2026-11-24T09:10:00Z"));
+        let not_ready = pod(json!({
+            "metadata": {"name": "p", "namespace": "n"},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodReadyToStartContainers",
+                "status": "False", "lastTransitionTime": "2026-11-24T08:00:05Z"}]}
+        }));
+        assert_eq!(not_ready.sandbox_seen_at, None, "False proves nothing");
+    }
+
+    #[test]
+    fn the_scheduler_failure_is_kept_only_when_it_names_pod_eni() {
+        let unscheduled = |message: &str| {
+            pod(json!({
+                "metadata": {"name": "p", "namespace": "n"},
+                "spec": {"containers": [{"name": "app", "resources": {"limits": {"vpc.amazonaws.com/pod-eni": "1"}}}]},
+                "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False",
+                    "reason": "Unschedulable", "message": message,
+                    "lastTransitionTime": "2026-11-24T09:40:00Z"}]}
+            }))
+        };
+        let no_slot = unscheduled(
+            "0/12 nodes are available: 9 Insufficient vpc.amazonaws.com/pod-eni, 3 node(s) had untolerated taint {dedicated: gpu}. preemption: 0/12 nodes are available: 12 No preemption victims found for incoming pod.",
+        );
+        let failure = no_slot.unschedulable.expect("names pod-eni");
+        assert_eq!(failure.since, ts("2026-11-24T09:40:00Z"));
+        assert!(
+            failure
+                .message
+                .starts_with("0/12 nodes are available: 9 Insufficient")
+        );
+        let cpu = unscheduled("0/12 nodes are available: 12 Insufficient cpu.");
+        assert_eq!(cpu.unschedulable, None, "not this exporter's business");
     }
 
     #[test]

@@ -83,6 +83,8 @@ pub struct PodEniQuantity {
 #[serde(rename_all = "camelCase")]
 pub struct PodStatus {
     pub phase: Option<String>,
+    /// Why a pod failed (`Evicted`, `DeadlineExceeded`, …).
+    pub reason: Option<CompactString>,
     pub conditions: Option<Vec<Condition>>,
     pub container_statuses: Option<Vec<ContainerStatus>>,
     pub init_container_statuses: Option<Vec<ContainerStatus>>,
@@ -94,12 +96,18 @@ pub struct Condition {
     #[serde(rename = "type")]
     pub type_: Option<String>,
     pub status: Option<String>,
+    pub reason: Option<String>,
+    /// Read for the scheduler's `PodScheduled` message; short or absent elsewhere.
+    pub message: Option<String>,
     pub last_transition_time: Option<Timestamp>,
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ContainerStatus {
     pub state: Option<ContainerState>,
+    /// The previous run of a restarted container.
+    pub last_state: Option<ContainerState>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -117,6 +125,7 @@ pub struct Running {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Terminated {
+    pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
 }
 

@@ -54,7 +54,8 @@ pub struct PodInfo {
     /// Sum of the app containers' requests: the ENIs the controller creates for the pod
     /// (it ignores init containers, the scheduler does not).
     pub app_eni_request: u32,
-    /// `metadata.deletionTimestamp` is set: the pod is going away and gets no ENI.
+    /// `metadata.deletionTimestamp` is set. The controller never reads it: a terminating
+    /// Pending pod still gets (and needs) its ENI until it is gone.
     pub terminating: bool,
     /// Set when a container's pod-eni quantity could not be read.
     pub request_problem: Option<String>,
@@ -63,13 +64,117 @@ pub struct PodInfo {
     pub created_at: Option<Timestamp>,
     /// `PodScheduled` condition time, when the condition is true.
     pub scheduled_at: Option<Timestamp>,
-    /// Earliest `state.running.startedAt` over containers: the CNI set the pod's network
-    /// up before, so any annotation it carries existed by then.
-    pub started_at: Option<Timestamp>,
-    /// For Succeeded/Failed pods: the latest `state.terminated.finishedAt` over
-    /// containers, else the `Ready` condition's transition time. The controller (v1.1.0
-    /// and later) releases the pod's ENIs at this moment.
+    /// The earliest time the status proves the pod had a sandbox: a container started
+    /// or finished (now or in its previous run), or `PodReadyToStartContainers` turned
+    /// true. The CNI builds a security-group pod's sandbox only from the annotation,
+    /// so the ENIs it names were claimed by then.
+    pub sandbox_seen_at: Option<Timestamp>,
+    /// For Succeeded/Failed pods: when they finished, from evidence written at
+    /// completion only (see [`completion_time`]); `None` when the status records no such
+    /// time. The controller (v1.1.0 and later) releases the pod's ENIs then.
     pub completed_at: Option<Timestamp>,
+    /// `status.reason` of a Succeeded/Failed pod (`Evicted`, `DeadlineExceeded`, …).
+    pub reason: Option<CompactString>,
+    /// For a pod no node took: the scheduler's last failure, kept only when it names
+    /// `Insufficient vpc.amazonaws.com/pod-eni`.
+    pub unschedulable: Option<Box<SchedulingFailure>>,
+}
+
+/// Why the scheduler could not place a pod, as its `PodScheduled` condition says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchedulingFailure {
+    /// When the condition last changed: the pod has been unschedulable since.
+    pub since: Option<Timestamp>,
+    /// `0/12 nodes are available: 9 Insufficient vpc.amazonaws.com/pod-eni, …`.
+    pub message: String,
+}
+
+/// What the scheduler writes for a node without a free pod-eni slot.
+pub const INSUFFICIENT_POD_ENI: &str = "Insufficient vpc.amazonaws.com/pod-eni";
+
+/// One container's status, reduced to what dates the pod: the kubelet's current and
+/// previous state of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ContainerTimes {
+    pub state: ContainerRun,
+    pub last_state: ContainerRun,
+}
+
+/// A container state as the kubelet writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ContainerRun {
+    /// `waiting`, or no state: not running now.
+    #[default]
+    Waiting,
+    Running {
+        started_at: Option<Timestamp>,
+    },
+    Terminated {
+        started_at: Option<Timestamp>,
+        finished_at: Option<Timestamp>,
+    },
+}
+
+/// When a finished pod finished, from its container statuses alone (DESIGN §4,
+/// "Completion time"; docs/pod-status.md has the kubelet reading behind it).
+///
+/// A condition's `lastTransitionTime` never counts: the kubelet keeps it while the
+/// condition's status does not change (`status_manager.go`, `updateLastTransitionTime`),
+/// so `Ready: False` of a pod that was already unready when it failed is older than the
+/// failure by any amount. What is written at completion is a container's
+/// `state.terminated.finishedAt`, and the pod finished with the last of them, provided
+/// every container that ran recorded one:
+/// - `terminated` without `finishedAt` is the kubelet's `ContainerStatusUnknown`
+///   (`TerminatePod`: an evicted pod's removed containers, or containers that never
+///   started in a pod killed by its deadline): it may have ended at any time;
+/// - `running` in a finished pod is a status not yet final;
+/// - `waiting` with a previous run (`lastState.terminated`) was restarting when the
+///   pod ended, later than that run;
+/// - `waiting` with no previous run never ran, and says nothing either way.
+pub fn completion_time(containers: impl IntoIterator<Item = ContainerTimes>) -> Option<Timestamp> {
+    let mut latest = None;
+    for container in containers {
+        match container.state {
+            ContainerRun::Terminated {
+                finished_at: Some(finished),
+                ..
+            } => latest = latest.max(Some(finished)),
+            ContainerRun::Terminated {
+                finished_at: None, ..
+            }
+            | ContainerRun::Running { .. } => return None,
+            ContainerRun::Waiting => {
+                if matches!(container.last_state, ContainerRun::Terminated { .. }) {
+                    return None;
+                }
+            }
+        }
+    }
+    latest
+}
+
+impl ContainerRun {
+    /// The times this state proves the container ran at.
+    fn times(self) -> [Option<Timestamp>; 2] {
+        match self {
+            ContainerRun::Waiting => [None, None],
+            ContainerRun::Running { started_at } => [started_at, None],
+            ContainerRun::Terminated {
+                started_at,
+                finished_at,
+            } => [started_at, finished_at],
+        }
+    }
+}
+
+/// The earliest time any container is known to have run (now or in its previous run):
+/// its sandbox, and so its network, existed then.
+pub fn earliest_run(containers: impl IntoIterator<Item = ContainerTimes>) -> Option<Timestamp> {
+    containers
+        .into_iter()
+        .flat_map(|c| c.state.times().into_iter().chain(c.last_state.times()))
+        .flatten()
+        .min()
 }
 
 impl PodInfo {
@@ -80,6 +185,11 @@ impl PodInfo {
             || self.app_eni_request > 0
             || self.request_problem.is_some()
             || self.annotation != EniAnnotation::Absent
+    }
+
+    /// Whether this pod's ENI was never written: it needs its app containers' ENIs.
+    pub fn needs_enis(&self) -> bool {
+        self.app_eni_request > 0 && self.annotation.has_no_eni()
     }
 
     pub fn key(&self) -> String {
