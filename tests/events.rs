@@ -114,6 +114,22 @@ async fn the_incident_makes_one_exhausted_event_updated_in_place_and_none_when_s
     let described = server.kubectl(&["describe", "node", FULL_NODE], None);
     assert!(described.contains("BranchENIExhausted"), "{described}");
     assert!(described.contains("db-migrate-28871040"), "{described}");
+    // `kubectl events` (kubectl 1.36) lists them for the node too, with the leak and
+    // the series' count.
+    let listed = server.kubectl(
+        &[
+            "events",
+            "-n",
+            "kube-system",
+            "--for",
+            &format!("node/{FULL_NODE}"),
+        ],
+        None,
+    );
+    assert!(
+        listed.contains("BranchENIExhausted") && listed.contains("LeakedBranchENIs"),
+        "{listed}"
+    );
 
     // EC2 goes away: the view is stale, so nothing more is written.
     drop(moto);

@@ -17,7 +17,7 @@ use support::manifests::{
     dashboards_are_the_json, documents, least_privilege_and_hardened, of_kind,
     rules_are_the_alerts, tls_wiring,
 };
-use support::real_apiserver::RealApiServer;
+use support::real_apiserver::{KubeVersion, RealApiServer};
 
 const CHART: &str = "deploy/helm/pod-eni-exporter";
 const EVERYTHING_ON: &str = "deploy/helm/pod-eni-exporter/ci/everything-on-values.yaml";
@@ -510,32 +510,22 @@ fn normalized(mut object: Value) -> ((String, String), Value) {
     (key, object)
 }
 
-/// The core objects (everything but the CRDs' and the PDB, whose policy/v1 the 1.20
-/// test server predates) pass the real kube-apiserver's validation and admission.
+/// What a real kube-apiserver says of every manifest: the chart through `helm install
+/// --dry-run=server` (Helm asks the server its version and judges the chart's
+/// `kubeVersion >= 1.23`) and through `helm template | kubectl apply --dry-run=server`,
+/// with defaults and with everything on (PDB, NetworkPolicy, Events, TLS); the
+/// kustomize base, its optional objects and every example (and so every component).
+/// On v1.20 Helm must refuse the chart, and only policy/v1 (the PDB) is missing.
 #[test]
-fn the_core_objects_pass_a_server_side_dry_run() {
+fn the_chart_and_every_kustomization_pass_a_server_side_dry_run() {
     let server = RealApiServer::start();
+    let legacy = server.version() == KubeVersion::Legacy;
+    server.register_operator_kinds();
     // The release's namespace, and the one everything-on puts the dashboards in.
     for namespace in ["pod-eni-exporter", "monitoring"] {
         server.kubectl(&["create", "namespace", namespace], None);
     }
-    let core = [
-        "ServiceAccount",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "Role",
-        "RoleBinding",
-        "ConfigMap",
-        "Secret",
-        "Deployment",
-        "Service",
-        "NetworkPolicy",
-    ];
-    for values in [CLUSTER.to_vec(), vec!["-f", EVERYTHING_ON]] {
-        let objects: Vec<Value> = template(&values)
-            .into_iter()
-            .filter(|o| core.contains(&o["kind"].as_str().unwrap()))
-            .collect();
+    let accepted_all = |what: &str, objects: Vec<Value>| {
         let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
         let out = server.kubectl(
             &["apply", "--dry-run=server", "-o", "name", "-f", "-"],
@@ -544,9 +534,83 @@ fn the_core_objects_pass_a_server_side_dry_run() {
         assert_eq!(
             out.lines().count(),
             objects.len(),
-            "{values:?}: every object accepted:\n{out}"
+            "{what}: every object accepted:\n{out}"
         );
+    };
+    // policy/v1 came in Kubernetes 1.21.
+    let on_this_server = |object: &Value| !(legacy && object["kind"] == "PodDisruptionBudget");
+    for values in [CLUSTER.to_vec(), vec!["-f", EVERYTHING_ON]] {
+        let objects: Vec<Value> = template(&values)
+            .into_iter()
+            .filter(on_this_server)
+            .collect();
+        accepted_all(&format!("helm template {values:?}"), objects);
     }
+
+    let kubeconfig = server.admin_kubeconfig();
+    let (ok, out, err) = run_helm(&[
+        "install",
+        "pod-eni-exporter",
+        CHART,
+        "--namespace",
+        "pod-eni-exporter",
+        "--dry-run=server",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "-f",
+        EVERYTHING_ON,
+    ]);
+    if legacy {
+        assert!(
+            !ok && err.contains("kubeVersion"),
+            "refused on v1.20: {err}"
+        );
+        assert!(
+            err.contains("1.20.2"),
+            "the server's version is named: {err}"
+        );
+    } else {
+        assert!(ok, "{err}");
+        let rendered = documents(&out);
+        for kind in [
+            "Deployment",
+            "PodDisruptionBudget",
+            "NetworkPolicy",
+            "Certificate",
+            "Role",
+        ] {
+            assert!(
+                rendered.iter().any(|o| o["kind"] == kind),
+                "{kind} in the dry-run install:\n{out}"
+            );
+        }
+    }
+
+    for dir in [
+        "deploy/kubernetes",
+        "deploy/examples/events",
+        "deploy/examples/tls",
+    ] {
+        let output = Command::new(kubectl())
+            .args(["kustomize", dir])
+            .current_dir(repo())
+            .output()
+            .expect("run kubectl");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let objects: Vec<Value> = documents(&String::from_utf8(output.stdout).unwrap())
+            .into_iter()
+            .filter(|o| o["kind"] != "Namespace")
+            .collect();
+        accepted_all(dir, objects);
+    }
+    let optional =
+        std::fs::read_to_string(repo().join("deploy/kubernetes/optional/cni-config-reader.yaml"))
+            .unwrap();
+    accepted_all("deploy/kubernetes/optional", documents(&optional));
 }
 
 /// Every value in values.yaml is in the chart README's table (free-form maps as one row).

@@ -124,7 +124,11 @@ async fn the_status_page_in_chromium_shows_the_full_node_first_its_holders_and_w
             "remedy missing from the page: {remedy}"
         );
     }
-    assert!(dom.contains("kubectl delete pod -n shop db-migrate-28871040-91edd"));
+    assert!(
+        dom.contains(
+            "aws ec2 delete-network-interface --network-interface-id eni-35d271c3bbcc461f8"
+        )
+    );
     assert!(
         dom.contains("shop/checkout-api-7d9f8b6c5d-q8r2t"),
         "the waiting pod"

@@ -9,8 +9,18 @@
 //!   fails three times is dropped and the ENI stays forever (a real leak);
 //! - a deletion the controller missed is caught by node reconciliation, run on Node
 //!   events, 1 min after start and backing off to 15 min (`pkg/node/manager`);
-//! - a completion it missed is never caught while the pod exists (stuck until deletion);
+//! - a completion it missed is caught at its pod informer's 30-minute resync (`main.go`);
 //! - before v1.1.0 a completed pod keeps its ENI until the pod is deleted.
+//!
+//! Pods end the ways real pods do, and the exporter reads them as the kubelet writes
+//! them: each pod is rendered as Pod JSON (conditions keeping the time their status last
+//! changed, container states, `lastState`, `ContainerStatusUnknown` without times) and
+//! decoded by the exporter's own converter. Job pods complete, or are killed by their
+//! `activeDeadlineSeconds` before or after their container started (a pod waiting for an
+//! ENI on a full node); running pods are evicted, with or without `DisruptionTarget`,
+//! their containers removed or not; a pod whose ENI was deleted under it crash-loops;
+//! a pod the scheduler cannot place for want of a pod-eni slot waits unscheduled with
+//! the scheduler's message until a node has room.
 //!
 //! The exporter side is modelled as `src/live.rs` runs it: watch events arrive 0–5 s
 //! late (held during an API outage, then a re-list), EC2 polls every 30 s take 1–8 s,
@@ -27,12 +37,12 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use pod_eni_exporter::accounting::{Clock, EniState, Settings, Snapshot, reconcile};
+use pod_eni_exporter::k8s::{pod_info, wire};
 use pod_eni_exporter::live::next_poll_delay;
-use pod_eni_exporter::model::{
-    Compute, Eni, EniAnnotation, Inventory, NodeInfo, Owner, PodInfo, PodPhase,
-};
+use pod_eni_exporter::model::{Compute, Eni, Inventory, NodeInfo, PodInfo, PodPhase};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use serde_json::{Value, json};
 
 const POLL_INTERVAL: u64 = 30;
 const COOLDOWN: u64 = 60;
@@ -42,6 +52,11 @@ const MAX_WATCH_DELAY: u64 = 5;
 const MAX_POLL_DURATION: u64 = 8;
 const MAX_NODE_RECONCILE: u64 = 15 * 60;
 const MAX_NODE_STATUS_PERIOD: u64 = 5 * 60;
+const POD_RESYNC: u64 = 30 * 60;
+/// How often the scheduler retries a pod it could not place.
+const SCHEDULER_RETRY: u64 = 10;
+/// The kubelet's crash-loop back-off cap.
+const MAX_BACKOFF: u64 = 300;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Controller {
@@ -65,9 +80,13 @@ pub struct Profile {
     /// A 10-minute outage of this source every hour.
     pub api_outages: bool,
     pub ec2_outages: bool,
+    /// Running pods evicted per simulated hour.
+    pub evictions_per_hour: f64,
+    /// `activeDeadlineSeconds` of Job pods.
+    pub job_deadline: u64,
 }
 
-pub const PROFILES: [Profile; 6] = [
+pub const PROFILES: [Profile; 8] = [
     Profile {
         name: "steady",
         controller: Controller::Current,
@@ -77,6 +96,8 @@ pub const PROFILES: [Profile; 6] = [
         recycle_every: 3600,
         api_outages: false,
         ec2_outages: false,
+        evictions_per_hour: 4.0,
+        job_deadline: 300,
     },
     Profile {
         name: "cronjob-bursts",
@@ -87,6 +108,8 @@ pub const PROFILES: [Profile; 6] = [
         recycle_every: 3600,
         api_outages: false,
         ec2_outages: false,
+        evictions_per_hour: 4.0,
+        job_deadline: 300,
     },
     Profile {
         name: "node-scale-in",
@@ -97,6 +120,8 @@ pub const PROFILES: [Profile; 6] = [
         recycle_every: 180,
         api_outages: false,
         ec2_outages: false,
+        evictions_per_hour: 4.0,
+        job_deadline: 300,
     },
     Profile {
         name: "api-outage",
@@ -107,6 +132,8 @@ pub const PROFILES: [Profile; 6] = [
         recycle_every: 1800,
         api_outages: true,
         ec2_outages: false,
+        evictions_per_hour: 4.0,
+        job_deadline: 300,
     },
     Profile {
         name: "ec2-outage",
@@ -117,6 +144,8 @@ pub const PROFILES: [Profile; 6] = [
         recycle_every: 1800,
         api_outages: false,
         ec2_outages: true,
+        evictions_per_hour: 4.0,
+        job_deadline: 300,
     },
     Profile {
         name: "pre-v1.1.0",
@@ -127,6 +156,32 @@ pub const PROFILES: [Profile; 6] = [
         recycle_every: 3600,
         api_outages: false,
         ec2_outages: false,
+        evictions_per_hour: 4.0,
+        job_deadline: 300,
+    },
+    Profile {
+        name: "evictions",
+        controller: Controller::Current,
+        steady_pods: 200,
+        burst_pods: 30,
+        burst_every: 300,
+        recycle_every: 1800,
+        api_outages: false,
+        ec2_outages: false,
+        evictions_per_hour: 90.0,
+        job_deadline: 120,
+    },
+    Profile {
+        name: "full-cluster",
+        controller: Controller::Current,
+        steady_pods: 320,
+        burst_pods: 40,
+        burst_every: 300,
+        recycle_every: 1800,
+        api_outages: false,
+        ec2_outages: false,
+        evictions_per_hour: 12.0,
+        job_deadline: 240,
     },
 ];
 
@@ -136,7 +191,11 @@ const P_MISSED_DELETE: f64 = 0.02;
 const P_MISSED_COMPLETION: f64 = 0.01;
 const P_ENI_DELETED_UNDER_POD: f64 = 0.002;
 const P_POLL_FAILS: f64 = 0.03;
-const P_NO_FINISH_TIME: f64 = 0.1;
+/// An evicted pod's containers were removed before its final status: no finish time.
+const P_EVICTED_CONTAINERS_REMOVED: f64 = 0.7;
+const P_EVICTION_DISRUPTION_TARGET: f64 = 0.5;
+/// A kubelet before 1.27 leaves a never-started container `waiting` at the end.
+const P_OLD_KUBELET: f64 = 0.3;
 const P_RELIST_PER_SECOND: f64 = 1.0 / 3600.0;
 const NODES: usize = 24;
 
@@ -160,9 +219,21 @@ pub struct Report {
     pub unheld_leaks: u64,
     pub false_missing: u64,
     pub missed_missing: u64,
+    /// Pods listed unschedulable that were not, or not listed in time when they were.
+    pub false_unschedulable: u64,
+    pub missed_unschedulable: u64,
+    /// Leaked ENIs called forgotten that the controller was still going to free.
+    pub false_forgotten: u64,
     pub conservation_violations: u64,
     pub real_leaks: u64,
     pub missing_injected: u64,
+    /// The pod shapes generated.
+    pub evictions: u64,
+    pub evictions_without_finish_time: u64,
+    pub deadline_kills_before_start: u64,
+    pub deadline_kills_after_start: u64,
+    pub crash_loops: u64,
+    pub unschedulable_pods: u64,
     /// From the time the release was due to start (completion or deletion) to the
     /// first `leaked` report.
     pub detection_latency_s: Latency,
@@ -175,6 +246,9 @@ impl Report {
             + self.unheld_leaks
             + self.false_missing
             + self.missed_missing
+            + self.false_unschedulable
+            + self.missed_unschedulable
+            + self.false_forgotten
             + self.conservation_violations
     }
 }
@@ -208,18 +282,54 @@ enum Kind {
     Job,
 }
 
+/// How a pod's container ended, as the kubelet reports it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum End {
+    /// `terminated` with the runtime's `finishedAt`.
+    Finished(u64),
+    /// The status manager's `ContainerStatusUnknown`: no times at all.
+    StatusUnknown,
+    /// Never started, left `waiting` (kubelets before 1.27).
+    StillWaiting,
+}
+
+/// A container restarting after its network vanished.
+#[derive(Clone, Copy)]
+struct CrashLoop {
+    restarts: u32,
+    last_start: u64,
+    last_finish: u64,
+    next_restart: u64,
+}
+
 struct Pod {
     namespace: &'static str,
     name: String,
     kind: Kind,
-    node: usize,
+    /// `None` while the scheduler finds no node for it.
+    node: Option<usize>,
+    unschedulable_since: Option<u64>,
+    /// What the scheduler wrote when it gave up on the pod.
+    unschedulable_message: Option<String>,
+    scheduled: Option<u64>,
     phase: PodPhase,
     created: u64,
     eni: Option<usize>,
     annotated: Option<u64>,
     started: Option<u64>,
+    /// When the phase turned Succeeded/Failed: the controller releases then.
     finished: Option<u64>,
-    report_finish_time: bool,
+    end: Option<End>,
+    reason: Option<&'static str>,
+    disruption_target: Option<u64>,
+    crash: Option<CrashLoop>,
+    /// The `Ready` and `PodReadyToStartContainers` conditions: status and the time the
+    /// kubelet last changed it (kept while the status is unchanged).
+    ready: (bool, u64),
+    sandbox: (bool, u64),
+    deadline: Option<u64>,
+    /// How long a Job's container runs once started.
+    run_for: u64,
     deleted: Option<u64>,
     /// Whether any join saw it finished: one that completed and was deleted between
     /// two joins (or inside an API outage) looks like any deleted pod.
@@ -295,6 +405,11 @@ struct Sim {
     unheld: HashSet<usize>,
     false_missing: HashSet<usize>,
     missed_missing: HashSet<usize>,
+    false_unschedulable: HashSet<usize>,
+    missed_unschedulable: HashSet<usize>,
+    false_forgotten: HashSet<usize>,
+    /// When the controller's pod informer resyncs (seconds past the hour's half-hour).
+    resync_phase: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -325,6 +440,10 @@ pub fn run(profile: Profile, seed: u64, lifecycles: u64) -> Report {
 
 fn time(seconds: u64) -> Timestamp {
     Timestamp::from_second(1_800_000_000 + seconds as i64).expect("valid time")
+}
+
+fn stamp(seconds: u64) -> String {
+    time(seconds).to_string()
 }
 
 impl Sim {
@@ -366,7 +485,12 @@ impl Sim {
             unheld: HashSet::new(),
             false_missing: HashSet::new(),
             missed_missing: HashSet::new(),
+            false_unschedulable: HashSet::new(),
+            missed_unschedulable: HashSet::new(),
+            false_forgotten: HashSet::new(),
+            resync_phase: 0,
         };
+        sim.resync_phase = sim.rng.random_range(0..POD_RESYNC);
         for _ in 0..NODES {
             sim.add_node();
         }
@@ -404,39 +528,139 @@ impl Sim {
         self.events.insert((at, self.sequence), event);
     }
 
+    /// The pod as the API server serves it, through the exporter's own converter.
     fn pod_info(&self, index: usize) -> PodInfo {
+        let object: wire::Pod =
+            serde_json::from_value(self.pod_json(index)).expect("the simulator writes valid Pods");
+        pod_info(&object)
+    }
+
+    fn pod_json(&self, index: usize) -> Value {
         let pod = &self.pods[index];
-        PodInfo {
-            namespace: pod.namespace.into(),
-            name: pod.name.clone(),
-            node_name: Some(self.nodes[pod.node].name.clone()),
-            phase: pod.phase,
-            pod_eni_request: 1,
-            app_eni_request: 1,
-            terminating: false,
-            request_problem: None,
-            annotation: match (pod.annotated, pod.eni) {
-                (Some(_), Some(eni)) => EniAnnotation::Present {
-                    eni_ids: vec![self.enis[eni].id.as_str().into()],
-                    problem: None,
-                },
-                _ => EniAnnotation::Absent,
-            },
-            owner: Some(Owner {
-                kind: match pod.kind {
-                    Kind::Job => "Job",
-                    Kind::Deployment => "ReplicaSet",
-                }
-                .into(),
-                name: pod.name.as_str().into(),
-            }),
-            created_at: Some(time(pod.created)),
-            scheduled_at: Some(time(pod.created)),
-            sandbox_seen_at: pod.started.map(time),
-            completed_at: pod.finished.filter(|_| pod.report_finish_time).map(time),
-            reason: None,
-            unschedulable: None,
+        let (owner_kind, api_version) = match pod.kind {
+            Kind::Job => ("Job", "batch/v1"),
+            Kind::Deployment => ("ReplicaSet", "apps/v1"),
+        };
+        let mut metadata = json!({
+            "name": pod.name, "namespace": pod.namespace,
+            "creationTimestamp": stamp(pod.created),
+            "ownerReferences": [{"apiVersion": api_version, "kind": owner_kind,
+                "name": pod.name, "uid": format!("uid-{index}"), "controller": true}],
+        });
+        if let (Some(_), Some(eni)) = (pod.annotated, pod.eni) {
+            metadata["annotations"] = json!({"vpc.amazonaws.com/pod-eni": format!(
+                r#"[{{"eniId":"{}","ifAddress":"02:00:00:00:00:01","privateIp":"10.0.0.1","vlanId":1,"subnetCidr":"10.0.0.0/16"}}]"#,
+                self.enis[eni].id
+            )});
         }
+        let one = json!({"vpc.amazonaws.com/pod-eni": "1"});
+        let mut spec = json!({
+            "containers": [{"name": "app", "resources": {"limits": one, "requests": one}}],
+            "restartPolicy": if pod.kind == Kind::Job { "Never" } else { "Always" },
+        });
+        if let Some(node) = pod.node {
+            spec["nodeName"] = json!(self.nodes[node].name);
+        }
+        if pod.deadline.is_some() {
+            spec["activeDeadlineSeconds"] = json!(self.profile.job_deadline);
+        }
+        json!({"kind": "Pod", "metadata": metadata, "spec": spec, "status": self.pod_status(pod)})
+    }
+
+    /// The status as the kubelet (and, for an unscheduled pod, the scheduler) writes it.
+    fn pod_status(&self, pod: &Pod) -> Value {
+        let phase = match pod.phase {
+            PodPhase::Pending => "Pending",
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+            PodPhase::Failed => "Failed",
+            PodPhase::Unknown => "Unknown",
+        };
+        let condition = |kind: &str, status: bool, at: u64| {
+            json!({"type": kind, "status": if status { "True" } else { "False" },
+                "lastProbeTime": null, "lastTransitionTime": stamp(at)})
+        };
+        let Some(scheduled) = pod.scheduled else {
+            let mut unschedulable = condition(
+                "PodScheduled",
+                false,
+                pod.unschedulable_since.unwrap_or(pod.created),
+            );
+            unschedulable["reason"] = json!("Unschedulable");
+            unschedulable["message"] = json!(pod.unschedulable_message);
+            return json!({"phase": "Pending", "conditions": [unschedulable]});
+        };
+        let mut conditions = vec![
+            condition("PodScheduled", true, scheduled),
+            condition("Initialized", true, scheduled),
+            condition("Ready", pod.ready.0, pod.ready.1),
+            condition("ContainersReady", pod.ready.0, pod.ready.1),
+            condition("PodReadyToStartContainers", pod.sandbox.0, pod.sandbox.1),
+        ];
+        if let Some(at) = pod.disruption_target {
+            let mut target = condition("DisruptionTarget", true, at);
+            target["reason"] = json!("TerminationByKubelet");
+            conditions.push(target);
+        }
+        let ran = |started: u64, finished: u64| {
+            json!({"terminated": {"exitCode": 1, "reason": "Error",
+                "startedAt": stamp(started), "finishedAt": stamp(finished)}})
+        };
+        let last_state = pod
+            .crash
+            .map_or(json!({}), |crash| ran(crash.last_start, crash.last_finish));
+        let state = match (pod.end, pod.crash, pod.started) {
+            (Some(End::Finished(finished)), _, started) => json!({"terminated": {
+                "exitCode": if pod.phase == PodPhase::Succeeded { 0 } else { 137 },
+                "startedAt": stamp(started.unwrap_or(finished)), "finishedAt": stamp(finished)}}),
+            (Some(End::StatusUnknown), _, _) => json!({"terminated": {"exitCode": 137,
+                "reason": "ContainerStatusUnknown",
+                "message": "The container could not be located when the pod was terminated"}}),
+            (Some(End::StillWaiting), _, _) | (None, None, None) => {
+                json!({"waiting": {"reason": "ContainerCreating"}})
+            }
+            (None, Some(_), _) => json!({"waiting": {"reason": "CrashLoopBackOff"}}),
+            (None, None, Some(started)) => json!({"running": {"startedAt": stamp(started)}}),
+        };
+        let mut status = json!({
+            "phase": phase,
+            "conditions": conditions,
+            "containerStatuses": [{"name": "app", "ready": pod.ready.0,
+                "restartCount": pod.crash.map_or(0, |c| c.restarts),
+                "state": state, "lastState": last_state}],
+        });
+        if let Some(reason) = pod.reason {
+            status["reason"] = json!(reason);
+        }
+        status
+    }
+
+    /// What the scheduler says when no node has a pod-eni slot left.
+    fn scheduler_message(&self) -> String {
+        let requested = self.requested_per_node();
+        let alive = self.nodes.iter().filter(|n| n.alive).count();
+        let cordoned = self
+            .nodes
+            .iter()
+            .filter(|n| n.alive && n.draining_since.is_some())
+            .count();
+        let full = (0..self.nodes.len())
+            .filter(|&n| {
+                let node = &self.nodes[n];
+                node.alive && node.draining_since.is_none() && requested[n] >= node.capacity
+            })
+            .count();
+        let mut reasons = Vec::new();
+        if full > 0 {
+            reasons.push(format!("{full} Insufficient vpc.amazonaws.com/pod-eni"));
+        }
+        if cordoned > 0 {
+            reasons.push(format!("{cordoned} node(s) were unschedulable"));
+        }
+        format!(
+            "0/{alive} nodes are available: {}. preemption: 0/{alive} nodes are available: {alive} No preemption victims found for incoming pod.",
+            reasons.join(", ")
+        )
     }
 
     fn pod_changed(&mut self, index: usize) {
@@ -466,9 +690,18 @@ impl Sim {
         }
         if self.profile.burst_every > 0 && self.now.is_multiple_of(self.profile.burst_every) {
             for _ in 0..self.profile.burst_pods {
-                let run = self.rng.random_range(20..180);
+                // Most Jobs finish well within their deadline; some run past it.
+                let run = if self.rng.random_bool(0.1) {
+                    self.rng
+                        .random_range(self.profile.job_deadline / 2..self.profile.job_deadline * 2)
+                } else {
+                    self.rng.random_range(20..180)
+                };
                 self.create_pod(Kind::Job, "jobs", run);
             }
+        }
+        if self.now.is_multiple_of(SCHEDULER_RETRY) {
+            self.retry_unscheduled();
         }
         if self.now.is_multiple_of(self.profile.recycle_every) {
             self.start_drain();
@@ -485,13 +718,20 @@ impl Sim {
         }
     }
 
+    fn requested_per_node(&self) -> Vec<u32> {
+        let mut requested = vec![0u32; self.nodes.len()];
+        for pod in self.pods.iter().filter(|p| p.live()) {
+            if let Some(node) = pod.node {
+                requested[node] += 1;
+            }
+        }
+        requested
+    }
+
     /// The scheduler's view: requests of non-terminal pods, which is why it places pods
     /// on nodes whose trunk is full of released-but-not-yet-deleted ENIs.
     fn schedule(&mut self) -> Option<usize> {
-        let mut requested = vec![0u32; self.nodes.len()];
-        for pod in self.pods.iter().filter(|p| p.live()) {
-            requested[pod.node] += 1;
-        }
+        let requested = self.requested_per_node();
         let candidates: Vec<usize> = (0..self.nodes.len())
             .filter(|&n| {
                 let node = &self.nodes[n];
@@ -502,36 +742,79 @@ impl Sim {
     }
 
     fn create_pod(&mut self, kind: Kind, namespace: &'static str, run_for: u64) {
-        let Some(node) = self.schedule() else {
-            return;
-        };
         let index = self.pods.len();
         self.created_pods += 1;
-        let (complete_at, delete_at) = match kind {
-            Kind::Deployment => (None, Some(self.now + run_for)),
-            Kind::Job => (Some(self.now + run_for), None),
-        };
+        let delete_at = (kind == Kind::Deployment).then_some(self.now + run_for);
         self.pods.push(Pod {
             namespace,
             name: format!("{namespace}-{index}"),
             kind,
-            node,
+            node: None,
+            unschedulable_since: None,
+            unschedulable_message: None,
+            scheduled: None,
             phase: PodPhase::Pending,
             created: self.now,
             eni: None,
             annotated: None,
             started: None,
             finished: None,
-            report_finish_time: !self.rng.random_bool(P_NO_FINISH_TIME),
+            end: None,
+            reason: None,
+            disruption_target: None,
+            crash: None,
+            ready: (false, self.now),
+            sandbox: (false, self.now),
+            deadline: None,
+            run_for,
             deleted: None,
             seen_finished: false,
             next_create_try: self.now + 1,
             annotate_at: None,
             start_at: None,
-            complete_at,
+            complete_at: None,
             delete_at,
         });
+        match self.schedule() {
+            Some(node) => self.bind(index, node),
+            None => {
+                // No node has a pod-eni slot in the scheduler's view: it says so on the pod.
+                let message = self.scheduler_message();
+                let pod = &mut self.pods[index];
+                pod.unschedulable_since = Some(self.now);
+                pod.unschedulable_message = Some(message);
+                self.report.unschedulable_pods += 1;
+                self.pod_changed(index);
+            }
+        }
+    }
+
+    fn bind(&mut self, index: usize, node: usize) {
+        let now = self.now;
+        let deadline = self.profile.job_deadline;
+        let pod = &mut self.pods[index];
+        pod.node = Some(node);
+        pod.scheduled = Some(now);
+        pod.ready = (false, now);
+        pod.sandbox = (false, now);
+        pod.next_create_try = now + 1;
+        if pod.kind == Kind::Job {
+            pod.deadline = Some(now + deadline);
+        }
         self.pod_changed(index);
+    }
+
+    fn retry_unscheduled(&mut self) {
+        for index in 0..self.pods.len() {
+            let pod = &self.pods[index];
+            if pod.node.is_some() || pod.deleted.is_some() {
+                continue;
+            }
+            let Some(node) = self.schedule() else {
+                return;
+            };
+            self.bind(index, node);
+        }
     }
 
     fn start_drain(&mut self) {
@@ -544,7 +827,7 @@ impl Sim {
         let node = alive[self.rng.random_range(0..alive.len())];
         self.nodes[node].draining_since = Some(self.now);
         for index in 0..self.pods.len() {
-            if self.pods[index].node == node && self.pods[index].deleted.is_none() {
+            if self.pods[index].node == Some(node) && self.pods[index].deleted.is_none() {
                 self.delete_pod(index);
             }
         }
@@ -575,28 +858,46 @@ impl Sim {
             if pod.deleted.is_some() {
                 continue;
             }
-            if pod.phase == PodPhase::Pending && pod.eni.is_none() && pod.next_create_try <= now {
+            if pod.phase == PodPhase::Pending
+                && pod.node.is_some()
+                && pod.eni.is_none()
+                && pod.next_create_try <= now
+            {
                 self.try_create_eni(index);
             }
             let pod = &self.pods[index];
-            if pod.annotate_at == Some(now) {
+            if pod.annotate_at == Some(now) && pod.phase == PodPhase::Pending {
                 self.pods[index].annotated = Some(now);
                 self.pods[index].start_at = Some(now + self.rng.random_range(1..6));
                 self.pod_changed(index);
             }
             let pod = &self.pods[index];
             if pod.start_at == Some(now) && pod.phase == PodPhase::Pending {
-                self.pods[index].phase = PodPhase::Running;
-                self.pods[index].started = Some(now);
+                let pod = &mut self.pods[index];
+                pod.phase = PodPhase::Running;
+                pod.started = Some(now);
+                pod.ready = (true, now);
+                pod.sandbox = (true, now.saturating_sub(1));
+                if pod.kind == Kind::Job {
+                    pod.complete_at = Some(now + pod.run_for);
+                }
                 self.pod_changed(index);
             }
-            let pod = &self.pods[index];
-            if pod.complete_at.is_some_and(|at| at <= now) && pod.phase == PodPhase::Running {
-                self.complete_pod(index);
-            }
+            self.kubelet(index);
             let pod = &self.pods[index];
             if pod.delete_at.is_some_and(|at| at <= now) && pod.deleted.is_none() {
                 self.delete_pod(index);
+            }
+        }
+        // The pod informer's resync: a completion the controller missed is seen now.
+        if self.profile.controller == Controller::Current && now % POD_RESYNC == self.resync_phase {
+            for index in 0..self.pods.len() {
+                let pod = &self.pods[index];
+                if let (true, None, Some(eni), Some(node)) =
+                    (pod.phase.is_terminal(), pod.deleted, pod.eni, pod.node)
+                {
+                    self.release(node, eni);
+                }
             }
         }
         for node in 0..self.nodes.len() {
@@ -623,7 +924,7 @@ impl Sim {
     /// The controller creates an ENI only when its ledger and queue leave room, and EC2
     /// refuses one beyond the trunk's limit; otherwise it retries after a cool-down.
     fn try_create_eni(&mut self, pod_index: usize) {
-        let node_index = self.pods[pod_index].node;
+        let node_index = self.pods[pod_index].node.expect("only bound pods get ENIs");
         let node = &self.nodes[node_index];
         let ledger_used = (node.ledger.len() + node.queue.len()) as u32;
         let attached = self
@@ -653,47 +954,132 @@ impl Sim {
         pod.annotate_at = Some(self.now + self.rng.random_range(1..4));
     }
 
-    fn complete_pod(&mut self, index: usize) {
-        let started = self.pods[index].started.unwrap_or(self.now);
-        let finished = (self.now - self.rng.random_range(0..3)).max(started);
+    /// What the kubelet does to a pod on its own: completes it, kills it at its
+    /// `activeDeadlineSeconds`, restarts its crash-looping container.
+    fn kubelet(&mut self, index: usize) {
+        let now = self.now;
+        let pod = &self.pods[index];
+        if pod.phase.is_terminal() {
+            return;
+        }
+        if pod.complete_at.is_some_and(|at| at <= now) && pod.phase == PodPhase::Running {
+            let started = pod.started.unwrap_or(now);
+            let finished = (now - self.rng.random_range(0..3)).max(started);
+            let phase = if index.is_multiple_of(7) {
+                PodPhase::Failed
+            } else {
+                PodPhase::Succeeded
+            };
+            self.finish_pod(index, phase, End::Finished(finished), None);
+            return;
+        }
+        if pod.deadline.is_some_and(|at| at <= now) {
+            if pod.phase == PodPhase::Running {
+                // The kill is recorded: the container stopped now.
+                self.report.deadline_kills_after_start += 1;
+                self.finish_pod(
+                    index,
+                    PodPhase::Failed,
+                    End::Finished(now),
+                    Some("DeadlineExceeded"),
+                );
+            } else {
+                // Killed while it waited (for its ENI, mostly): its container never ran.
+                self.report.deadline_kills_before_start += 1;
+                let end = if self.rng.random_bool(P_OLD_KUBELET) {
+                    End::StillWaiting
+                } else {
+                    End::StatusUnknown
+                };
+                self.finish_pod(index, PodPhase::Failed, end, Some("DeadlineExceeded"));
+            }
+            return;
+        }
+        if let Some(mut crash) = pod.crash.filter(|c| c.next_restart <= now) {
+            // Starts, finds no network, exits; the back-off doubles up to five minutes.
+            crash.restarts += 1;
+            crash.last_start = now.saturating_sub(2);
+            crash.last_finish = now;
+            crash.next_restart = now + (10u64 << crash.restarts.min(5)).min(MAX_BACKOFF);
+            self.pods[index].crash = Some(crash);
+            self.pod_changed(index);
+        }
+    }
+
+    /// The pod turns Succeeded/Failed; the controller (v1.1.0 and later) releases its
+    /// ENI when it sees that, unless it misses the event (then at its next resync).
+    fn finish_pod(
+        &mut self,
+        index: usize,
+        phase: PodPhase,
+        end: End,
+        reason: Option<&'static str>,
+    ) {
+        let now = self.now;
         let pod = &mut self.pods[index];
-        pod.phase = if index.is_multiple_of(7) {
-            PodPhase::Failed
-        } else {
-            PodPhase::Succeeded
-        };
-        pod.finished = Some(finished);
+        pod.phase = phase;
+        pod.end = Some(end);
+        pod.reason = reason;
+        pod.finished = Some(now);
+        if pod.ready.0 {
+            pod.ready = (false, now);
+        }
+        if pod.sandbox.0 {
+            pod.sandbox = (false, now);
+        }
         // Jobs: some set ttlSecondsAfterFinished, some are deleted by CI later, some
-        // stay in the Job history for an hour.
+        // stay in the Job history for an hour; evicted pods wait for the pod GC.
         let cleanup = match self.rng.random_range(0..10) {
             0..=4 => self.rng.random_range(0..240),
             5..=7 => self.rng.random_range(300..900),
             _ => 3600,
         };
-        pod.delete_at = Some(self.now + cleanup);
+        let pod = &mut self.pods[index];
+        pod.delete_at = Some(
+            pod.delete_at
+                .map_or(now + cleanup, |at| at.max(now + cleanup)),
+        );
         self.pod_changed(index);
         let Some(eni) = self.pods[index].eni else {
             return;
         };
-        self.enis[eni].due = Some((finished, Basis::Completed));
-        let node = self.pods[index].node;
+        // The release is due when the phase changed, whatever the status says of it.
+        self.enis[eni].due = Some((now, Basis::Completed));
+        let node = self.pods[index].node.expect("a pod with an ENI is bound");
         let released = self.profile.controller == Controller::Current
             && !self.rng.random_bool(P_MISSED_COMPLETION);
         if released {
             self.release(node, eni);
         } else if self.enis[eni].gone.is_none() {
-            // Not freed until someone deletes the pod.
-            self.enis[eni].stuck_since = Some(finished);
+            // Not freed on time: at the next resync, or when the pod is deleted.
+            self.enis[eni].stuck_since = Some(now);
         }
+    }
+
+    /// A running pod evicted by the kubelet: phase Failed, reason Evicted, its container
+    /// removed (no time recorded) or stopped, `DisruptionTarget` for some.
+    fn evict(&mut self, index: usize) {
+        let now = self.now;
+        self.report.evictions += 1;
+        let end = if self.rng.random_bool(P_EVICTED_CONTAINERS_REMOVED) {
+            self.report.evictions_without_finish_time += 1;
+            End::StatusUnknown
+        } else {
+            End::Finished(now)
+        };
+        if self.rng.random_bool(P_EVICTION_DISRUPTION_TARGET) {
+            self.pods[index].disruption_target = Some(now.saturating_sub(2));
+        }
+        self.pods[index].crash = None;
+        self.finish_pod(index, PodPhase::Failed, end, Some("Evicted"));
     }
 
     fn delete_pod(&mut self, index: usize) {
         self.pods[index].deleted = Some(self.now);
         self.pod_changed(index);
-        let Some(eni) = self.pods[index].eni else {
+        let (Some(eni), Some(node)) = (self.pods[index].eni, self.pods[index].node) else {
             return;
         };
-        let node = self.pods[index].node;
         if self.enis[eni].due.is_none() {
             self.enis[eni].due = Some((self.now, Basis::Orphan));
         }
@@ -757,20 +1143,46 @@ impl Sim {
 
     fn faults(&mut self) {
         let now = self.now;
-        // Someone deletes a running pod's ENI; the pod is restarted ten minutes later.
-        if self.rng.random_bool(P_ENI_DELETED_UNDER_POD) {
-            let running: Vec<usize> = (0..self.pods.len())
+        let running = |sim: &Self, kind: Option<Kind>| -> Vec<usize> {
+            (0..sim.pods.len())
                 .filter(|&p| {
-                    let pod = &self.pods[p];
-                    pod.live() && pod.phase == PodPhase::Running
+                    let pod = &sim.pods[p];
+                    pod.live()
+                        && pod.phase == PodPhase::Running
+                        && kind.is_none_or(|k| pod.kind == k)
                 })
-                .collect();
+                .collect()
+        };
+        if self
+            .rng
+            .random_bool(self.profile.evictions_per_hour / 3600.0)
+        {
+            let candidates = running(self, None);
+            if !candidates.is_empty() {
+                let pod = candidates[self.rng.random_range(0..candidates.len())];
+                self.evict(pod);
+            }
+        }
+        // Someone deletes a running pod's ENI: without its network it crash-loops, and
+        // is restarted (deleted) ten minutes later.
+        if self.rng.random_bool(P_ENI_DELETED_UNDER_POD) {
+            let running = running(self, Some(Kind::Deployment));
             if !running.is_empty() {
                 let pod = running[self.rng.random_range(0..running.len())];
                 if let Some(eni) = self.pods[pod].eni.filter(|&e| self.enis[e].gone.is_none()) {
                     self.enis[eni].gone = Some(now);
                     self.enis[eni].deleted_under_pod = Some(now);
                     self.report.missing_injected += 1;
+                    self.report.crash_loops += 1;
+                    let started = self.pods[pod].started.unwrap_or(now);
+                    self.pods[pod].crash = Some(CrashLoop {
+                        restarts: 0,
+                        last_start: started,
+                        last_finish: now,
+                        next_restart: now + 10,
+                    });
+                    self.pods[pod].ready = (false, now);
+                    self.pod_changed(pod);
                     let restart = now + 600;
                     let at = self.pods[pod]
                         .delete_at
@@ -1061,7 +1473,7 @@ impl Sim {
                     );
                     if let Some(p) = self.pods.iter().find(|p| p.eni == Some(index)) {
                         eprintln!(
-                            "  pod {} kind {} phase {:?} created {} annotated {:?} started {:?} finished {:?} deleted {:?} node {} draining {:?}",
+                            "  pod {} kind {} phase {:?} created {} annotated {:?} started {:?} finished {:?} deleted {:?} node {:?} draining {:?}",
                             p.name,
                             p.kind == Kind::Job,
                             p.phase,
@@ -1071,7 +1483,7 @@ impl Sim {
                             p.finished,
                             p.deleted,
                             p.node,
-                            self.nodes[p.node].draining_since
+                            p.node.map(|n| self.nodes[n].draining_since)
                         );
                     }
                 }
@@ -1130,6 +1542,59 @@ impl Sim {
                     );
                 }
                 self.missed.insert(index);
+            }
+        }
+
+        // Forgotten: only what the controller no longer tracks (dropped after failed
+        // deletes), never an ENI still in a ledger or a queue, which it will free (a
+        // missed completion, at the resync). Controllers before v1.1.0 free completed
+        // pods' ENIs at deletion: the remedy text is not for them.
+        if self.profile.controller == Controller::Current {
+            for holder in snapshot.holders.iter().filter(|h| h.forgotten) {
+                let Some(index) = eni_index(&holder.eni_id) else {
+                    continue;
+                };
+                let tracked = self.nodes.iter().any(|n| {
+                    n.ledger.contains_key(&index) || n.queue.iter().any(|&(e, _)| e == index)
+                });
+                if tracked {
+                    self.false_forgotten.insert(index);
+                }
+            }
+        }
+
+        // Unschedulable: listed exactly when the scheduler could not place the pod for
+        // want of a pod-eni slot, give or take the watch delay.
+        let listed_unschedulable: HashSet<&str> = snapshot
+            .unschedulable_pods
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        for (index, pod) in self.pods.iter().enumerate() {
+            let Some(since) = pod.unschedulable_since else {
+                continue;
+            };
+            let names_pod_eni = pod
+                .unschedulable_message
+                .as_deref()
+                .is_some_and(|m| m.contains("Insufficient vpc.amazonaws.com/pod-eni"));
+            let ended = pod.scheduled.or(pod.deleted);
+            let listed = listed_unschedulable.contains(pod.name.as_str());
+            let is_now = names_pod_eni && ended.is_none();
+            if listed && !is_now && ended.is_none_or(|at| now > self.deadline(at, 0, now)) {
+                self.false_unschedulable.insert(index);
+            }
+            if !listed && is_now && now > self.deadline(since, 0, now) {
+                self.missed_unschedulable.insert(index);
+            }
+        }
+        for name in &listed_unschedulable {
+            if !self
+                .pods
+                .iter()
+                .any(|p| p.name == *name && p.unschedulable_since.is_some())
+            {
+                self.false_unschedulable.insert(usize::MAX);
             }
         }
 
@@ -1210,6 +1675,9 @@ impl Sim {
         report.unheld_leaks = self.unheld.len() as u64;
         report.false_missing = self.false_missing.len() as u64;
         report.missed_missing = self.missed_missing.len() as u64;
+        report.false_unschedulable = self.false_unschedulable.len() as u64;
+        report.missed_unschedulable = self.missed_unschedulable.len() as u64;
+        report.false_forgotten = self.false_forgotten.len() as u64;
         report
     }
 }

@@ -107,6 +107,40 @@ impl RealApiServer {
         kube::Client::try_from(config).expect("admin client")
     }
 
+    /// The operator kinds the manifests use (prometheus-operator's ServiceMonitor and
+    /// PrometheusRule, cert-manager's Certificate and Issuer), registered as CRDs that
+    /// take any spec: their real definitions are in no package registry the tests
+    /// reach, and what is under test is every other field of the manifests.
+    pub fn register_operator_kinds(&self) {
+        let kinds = [
+            ("monitoring.coreos.com", "ServiceMonitor", "servicemonitors"),
+            ("monitoring.coreos.com", "PrometheusRule", "prometheusrules"),
+            ("cert-manager.io", "Certificate", "certificates"),
+            ("cert-manager.io", "Issuer", "issuers"),
+        ];
+        for (group, kind, plural) in kinds {
+            let crd = json!({
+                "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+                "metadata": {"name": format!("{plural}.{group}")},
+                "spec": {"group": group, "scope": "Namespaced",
+                    "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase()},
+                    "versions": [{"name": "v1", "served": true, "storage": true,
+                        "schema": {"openAPIV3Schema": {"type": "object",
+                            "x-kubernetes-preserve-unknown-fields": true}}}]}
+            });
+            self.kubectl(&["apply", "-f", "-"], Some(&crd.to_string()));
+            self.kubectl(
+                &[
+                    "wait",
+                    "--for",
+                    "condition=established",
+                    &format!("crd/{plural}.{group}"),
+                ],
+                None,
+            );
+        }
+    }
+
     /// `kubectl` as the admin, failing the test on error.
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> String {
         let (ok, out, err) = self.kubectl_as(&self.admin_kubeconfig(), args, stdin);
@@ -169,6 +203,10 @@ impl RealCluster {
 
     pub async fn put_pod(&self, pod: Value) {
         self.apply("pods", pod).await;
+    }
+
+    pub async fn put_node(&self, node: Value) {
+        self.apply("nodes", node).await;
     }
 
     pub async fn apply(&self, resource: &str, mut object: Value) {

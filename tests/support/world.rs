@@ -42,6 +42,18 @@ pub struct Incident {
     pub waiting_pod: String,
     pub detached_eni: String,
     pub other_cluster_eni: String,
+    /// Where more branches of the healthy node go: (subnet, trunk, instance).
+    healthy: (String, String, String),
+}
+
+impl Incident {
+    /// A new branch associated with the healthy node's trunk (its pods use VLANs 1-4).
+    pub async fn healthy_branch(&self, client: &Client, vlan: i32) -> String {
+        let (subnet, trunk, instance) = &self.healthy;
+        Ec2 { client }
+            .branch(subnet, trunk, instance, vlan, true)
+            .await
+    }
 }
 
 fn tag(key: &str, value: &str) -> Tag {
@@ -374,6 +386,7 @@ pub async fn build_incident(client: &Client, api: &impl Cluster) -> Incident {
 
     Incident {
         vpc_id,
+        healthy: (subnet_b.clone(), trunk_b, instance_b),
         subnet_ids: vec![subnet_a, subnet_b],
         running,
         completed,
