@@ -232,6 +232,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         probes_without_auth,
         &mut registry,
     )?);
+    web.reload_in_background();
     let listener = tokio::net::TcpListener::bind(listen_address)
         .await
         .with_context(|| format!("cannot listen on {listen_address}"))?;

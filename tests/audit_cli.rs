@@ -184,7 +184,10 @@ fn table_names_the_full_node_and_the_jobs_holding_it() {
         ),
         "{table}"
     );
-    assert!(!table.contains("kubectl delete pod -n shop db-migrate"), "{table}");
+    assert!(
+        !table.contains("kubectl delete pod -n shop db-migrate"),
+        "{table}"
+    );
     assert!(
         table.contains("shop/checkout-api-7d9f8b6c5d-q8r2t"),
         "{table}"
@@ -263,7 +266,11 @@ fn pods_no_node_can_take_for_want_of_pod_eni_are_listed_and_gate() {
 
     let json = json_audit(from);
     let listed = json["unschedulablePods"].as_array().unwrap();
-    assert_eq!(listed.len(), 1, "the CPU-starved pod is not ours: {listed:?}");
+    assert_eq!(
+        listed.len(),
+        1,
+        "the CPU-starved pod is not ours: {listed:?}"
+    );
     assert_eq!(listed[0]["namespace"], "shop");
     assert_eq!(listed[0]["pod"], "checkout-api-7d9f8b6c5d-zz9q1");
     assert_eq!(listed[0]["since"], "2026-11-24T09:38:12Z");

@@ -33,15 +33,29 @@ fn image() -> String {
     })
 }
 
-/// podman with what this machine needs (runc, cgroupfs, vfs, explicit ulimits).
+/// The project's own container storage, where `scripts/image` put the image.
+fn storage_conf() -> String {
+    std::env::var("PODENI_TEST_CONTAINERS_STORAGE_CONF").unwrap_or_else(|_| {
+        panic!(
+            "PODENI_TEST_CONTAINERS_STORAGE_CONF is not set: the image is in the project's \
+             container storage (scripts/test sets it from `scripts/image storage-conf`)"
+        )
+    })
+}
+
+/// buildah or podman on the project's container storage, never the machine's.
+fn container_tool(name: &str) -> Command {
+    let mut command = Command::new(name);
+    command
+        .env("CONTAINERS_STORAGE_CONF", storage_conf())
+        .env_remove("STORAGE_DRIVER");
+    command
+}
+
+/// podman with what this machine needs (runc, cgroupfs, explicit ulimits).
 fn podman() -> Command {
-    let mut command = Command::new("podman");
-    command.env("STORAGE_DRIVER", "vfs").args([
-        "--runtime",
-        "runc",
-        "--cgroup-manager",
-        "cgroupfs",
-    ]);
+    let mut command = container_tool("podman");
+    command.args(["--runtime", "runc", "--cgroup-manager", "cgroupfs"]);
     command
 }
 
@@ -289,10 +303,8 @@ async fn live_serve_in_the_container_verifies_tls_to_ec2_and_the_api_server() {
 fn the_image_is_the_one_the_dockerfile_declares() {
     let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
     let declared = Declared::parse(&dockerfile);
-    let mut inspect = Command::new("buildah");
-    inspect
-        .env("STORAGE_DRIVER", "vfs")
-        .args(["inspect", "--type", "image", &image()]);
+    let mut inspect = container_tool("buildah");
+    inspect.args(["inspect", "--type", "image", &image()]);
     let inspected = output(inspect, "buildah inspect");
     assert!(
         inspected.status.success(),
@@ -449,4 +461,37 @@ fn split_label_pairs(text: &str) -> Vec<String> {
         pairs.push(current);
     }
     pairs
+}
+
+/// The image lives in the project's own container storage (its storage.conf names the
+/// driver and a graph root under the cache), so whatever else set up the machine's
+/// storage, with another driver or none, neither breaks these tests nor is touched.
+#[test]
+fn the_image_lives_in_the_projects_own_container_storage() {
+    let conf = std::fs::read_to_string(storage_conf()).expect("the project's storage.conf");
+    let graph = conf
+        .lines()
+        .find_map(|l| l.strip_prefix("graphroot = "))
+        .map(|v| v.trim_matches('"').to_owned())
+        .expect("a graph root");
+    assert!(conf.contains("driver = \"vfs\""), "{conf}");
+    let mut info = podman();
+    info.args([
+        "info",
+        "--format",
+        "{{.Store.GraphRoot}} {{.Store.GraphDriverName}}",
+    ]);
+    let info = output(info, "podman info");
+    assert!(
+        info.status.success(),
+        "{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&info.stdout).trim(),
+        format!("{graph} vfs")
+    );
+    let mut exists = podman();
+    exists.args(["image", "exists", &image()]);
+    assert!(output(exists, "podman image exists").status.success());
 }

@@ -8,7 +8,7 @@
 //! that a wrong user takes as long as a wrong password.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use base64::Engine;
@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 /// Verdicts kept at most; beyond, the cache starts over (a flood of wrong passwords
 /// cannot grow it without bound).
 const CACHE_ENTRIES: usize = 1024;
-/// bcrypt verifications at once: a burst of wrong passwords gets at most this many
-/// cores.
+/// bcrypt verifications running at once: a burst of wrong passwords gets at most this
+/// many cores, however many of its clients hang up.
 const CONCURRENT_VERIFICATIONS: usize = 2;
 
 /// Made on first use: the cost of the toolkit's own dummy.
@@ -28,9 +28,15 @@ static DUMMY_HASH: LazyLock<String> =
 pub struct BasicAuth {
     users: BTreeMap<String, String>,
     cache: Mutex<HashMap<[u8; 32], bool>>,
-    verifying: tokio::sync::Semaphore,
+    /// A permit is held by the running verification itself, not by the request that
+    /// asked for it: a client that disconnects does not free a slot while its bcrypt
+    /// still runs.
+    verifying: Arc<tokio::sync::Semaphore>,
     /// bcrypt verifications run so far (what the cache saves).
     verifications: AtomicU64,
+    /// Verifications running now, and the most that ever ran at once.
+    running: AtomicUsize,
+    peak_running: AtomicUsize,
 }
 
 impl BasicAuth {
@@ -40,8 +46,10 @@ impl BasicAuth {
             Arc::new(Self {
                 users,
                 cache: Mutex::new(HashMap::new()),
-                verifying: tokio::sync::Semaphore::new(CONCURRENT_VERIFICATIONS),
+                verifying: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_VERIFICATIONS)),
                 verifications: AtomicU64::new(0),
+                running: AtomicUsize::new(0),
+                peak_running: AtomicUsize::new(0),
             })
         })
     }
@@ -57,11 +65,14 @@ impl BasicAuth {
         if let Some(&verdict) = self.cache().get(&key) {
             return verdict;
         }
-        let Ok(_permit) = self.verifying.acquire().await else {
+        let Ok(permit) = self.verifying.clone().acquire_owned().await else {
             return false;
         };
         let (auth, hash) = (self.clone(), hash.cloned());
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let running = auth.running.fetch_add(1, Ordering::SeqCst) + 1;
+            auth.peak_running.fetch_max(running, Ordering::SeqCst);
             auth.verifications.fetch_add(1, Ordering::Relaxed);
             let verdict = match &hash {
                 Some(hash) => bcrypt::verify(&password, hash).unwrap_or(false),
@@ -76,6 +87,7 @@ impl BasicAuth {
                 cache.clear();
             }
             cache.insert(key, verdict);
+            auth.running.fetch_sub(1, Ordering::SeqCst);
             verdict
         })
         .await
@@ -84,6 +96,11 @@ impl BasicAuth {
 
     pub fn verifications(&self) -> u64 {
         self.verifications.load(Ordering::Relaxed)
+    }
+
+    /// The most bcrypt verifications that ever ran at once.
+    pub fn peak_running(&self) -> usize {
+        self.peak_running.load(Ordering::SeqCst)
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], bool>> {
@@ -164,6 +181,35 @@ mod tests {
         lower[..5].copy_from_slice(b"basic");
         assert!(auth.allows(Some(&lower)).await);
         assert!(BasicAuth::new(BTreeMap::new()).is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn abandoned_logins_never_run_more_than_two_bcrypts_at_once() {
+        let hash = bcrypt::hash("right", 10).unwrap();
+        let auth = BasicAuth::new(BTreeMap::from([("prometheus".to_owned(), hash)])).unwrap();
+        // 60 clients send a wrong password each; one after the other they hang up,
+        // the first ones while their bcrypt runs, the rest while they wait for a slot.
+        let mut attempts = Vec::new();
+        for i in 0..60 {
+            let auth = auth.clone();
+            attempts.push(tokio::spawn(async move {
+                auth.allows(Some(&header("prometheus", &format!("guess-{i}"))))
+                    .await
+            }));
+        }
+        for attempt in &attempts {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            attempt.abort();
+        }
+        // What was started runs to its end; never more than two at a time.
+        for _ in 0..200 {
+            if auth.running.load(Ordering::SeqCst) == 0 && auth.verifying.available_permits() == 2 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(auth.verifications() >= 1, "some verifications ran");
+        assert_eq!(auth.peak_running(), CONCURRENT_VERIFICATIONS);
     }
 
     #[test]

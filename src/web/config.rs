@@ -45,8 +45,9 @@ pub enum Pem {
     File(PathBuf),
 }
 
-/// Go's `tls.ClientAuthType`, by the names the toolkit uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// Go's `tls.ClientAuthType`, by the names the toolkit uses, weakest first (the order
+/// tells a reload that would weaken client authentication).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 pub enum ClientAuth {
     NoClientCert,
     RequestClientCert,
@@ -77,13 +78,25 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
+/// bcrypt costs one verification may take at most: cost 13 takes about 0.5 s on one core
+/// here (BENCHMARKS.md), 14 a second; each step doubles it. A login with a wrong
+/// password costs the server this much, and a cached verdict only helps the right one.
+pub const MAX_BCRYPT_COST: u32 = 13;
+/// The costs bcrypt itself can verify.
+const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
+/// The rate limit's interval at most: a longer one is a typo, and the limiter cannot
+/// represent one of centuries.
+const MAX_RATE_LIMIT_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// Flow brackets (`[`, `{`) at most: the YAML parser takes time quadratic in their
+/// nesting (a few seconds at 45,000), and a web config needs a handful.
+const MAX_BRACKETS: usize = 256;
+/// `*` at most, so alias expansion stays small (a web config needs none).
+const MAX_ALIASES: usize = 64;
+
 #[derive(Debug, thiserror::Error)]
 pub enum WebConfigError {
-    #[error("web config {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("web config {path}: {message}")]
+    Read { path: String, message: String },
     #[error("web config {path}: {key}: {message}")]
     Invalid {
         path: String,
@@ -178,15 +191,21 @@ impl WebConfig {
     /// Reads and checks the file. Relative paths in it are relative to its directory,
     /// as in the toolkit. Certificates are not read here (see `tls::server_config`).
     pub fn load(path: &Path) -> Result<Self, WebConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| WebConfigError::Read {
+        let read = |message: String| WebConfigError::Read {
             path: path.display().to_string(),
-            source,
-        })?;
+            message,
+        };
+        let bytes = super::file::read_regular(path, super::file::MAX_CONFIG_BYTES).map_err(read)?;
+        let text = String::from_utf8(bytes).map_err(|_| read("not UTF-8 text".to_owned()))?;
         Self::parse(&text, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Self, WebConfigError> {
         let shown = path.display().to_string();
+        yaml_bounds(text).map_err(|message| WebConfigError::Syntax {
+            path: shown.clone(),
+            message,
+        })?;
         let file: File = if text.trim().is_empty() {
             File::default()
         } else {
@@ -231,23 +250,53 @@ impl WebConfig {
             .map(|(name, value)| header(&name, &value, &invalid))
             .collect::<Result<_, _>>()?;
         for (user, hash) in &file.basic_auth_users {
-            if hash.parse::<bcrypt::HashParts>().is_err() {
+            let key = format!("basic_auth_users.{user}");
+            if user.contains(':') || user.is_empty() {
                 return Err(invalid(
-                    &format!("basic_auth_users.{user}"),
+                    &key,
+                    "a user name must be non-empty and without ':' (Basic auth cannot carry one)"
+                        .to_owned(),
+                ));
+            }
+            let Ok(parts) = hash.parse::<bcrypt::HashParts>() else {
+                return Err(invalid(
+                    &key,
                     "not a bcrypt hash (make one with `htpasswd -nBC 10 \"\" | tr -d ':\\n'`)"
                         .to_owned(),
+                ));
+            };
+            let cost = parts.get_cost();
+            if !BCRYPT_COSTS.contains(&cost) {
+                return Err(invalid(
+                    &key,
+                    format!("cost {cost}: bcrypt verifies only costs 4 to 31"),
+                ));
+            }
+            if cost > MAX_BCRYPT_COST {
+                return Err(invalid(
+                    &key,
+                    format!(
+                        "cost {cost} is above the maximum of {MAX_BCRYPT_COST}: one wrong password would keep a core busy for seconds"
+                    ),
                 ));
             }
         }
         let rate_limit = file
             .rate_limit
             .map(|limit| {
-                let interval = humantime::parse_duration(&limit.interval).map_err(|error| {
-                    invalid(
-                        "rate_limit.interval",
-                        format!("{:?}: {error}", limit.interval),
-                    )
-                })?;
+                let interval = humantime::parse_duration(&limit.interval)
+                    .map_err(|error| format!("{:?}: {error}", limit.interval))
+                    .and_then(|interval| {
+                        if interval > MAX_RATE_LIMIT_INTERVAL {
+                            Err(format!(
+                                "{:?} is longer than the maximum of 24h",
+                                limit.interval
+                            ))
+                        } else {
+                            Ok(interval)
+                        }
+                    })
+                    .map_err(|message| invalid("rate_limit.interval", message))?;
                 Ok::<_, WebConfigError>(RateLimit {
                     interval,
                     burst: limit.burst,
@@ -286,6 +335,24 @@ impl WebConfig {
             })
             .collect()
     }
+}
+
+/// What the YAML parser is asked to do, bounded before it sees the text: flow nesting
+/// and alias uses (`serde_yaml_ng` stops at 128 levels of block nesting by itself).
+fn yaml_bounds(text: &str) -> Result<(), String> {
+    let brackets = text.chars().filter(|c| matches!(c, '[' | '{')).count();
+    if brackets > MAX_BRACKETS {
+        return Err(format!(
+            "{brackets} '[' or '{{', more than the {MAX_BRACKETS} a web config may have"
+        ));
+    }
+    let aliases = text.matches('*').count();
+    if aliases > MAX_ALIASES {
+        return Err(format!(
+            "{aliases} '*', more than the {MAX_ALIASES} a web config may have (YAML aliases expand)"
+        ));
+    }
+    Ok(())
 }
 
 fn tls_settings(

@@ -76,9 +76,8 @@ fn shown(pem: &Pem, key: &str) -> String {
 fn read(pem: &Pem, key: &str) -> Result<Vec<u8>, String> {
     match pem {
         Pem::Inline(text) => Ok(text.as_bytes().to_vec()),
-        Pem::File(path) => {
-            std::fs::read(path).map_err(|error| format!("{}: {error}", shown(pem, key)))
-        }
+        Pem::File(path) => super::file::read_regular(path, super::file::MAX_PEM_BYTES)
+            .map_err(|error| format!("{}: {error}", shown(pem, key))),
     }
 }
 
