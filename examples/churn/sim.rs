@@ -194,6 +194,10 @@ const P_POLL_FAILS: f64 = 0.03;
 /// An evicted pod's containers were removed before its final status: no finish time.
 const P_EVICTED_CONTAINERS_REMOVED: f64 = 0.7;
 const P_EVICTION_DISRUPTION_TARGET: f64 = 0.5;
+/// A Job pod that gets its ENI but whose container never starts.
+const P_NEVER_STARTS: f64 = 0.05;
+/// An evicted pod that had failed its readiness probe a while before.
+const P_UNREADY_BEFORE_EVICTION: f64 = 0.5;
 /// A kubelet before 1.27 leaves a never-started container `waiting` at the end.
 const P_OLD_KUBELET: f64 = 0.3;
 const P_RELIST_PER_SECOND: f64 = 1.0 / 3600.0;
@@ -867,8 +871,12 @@ impl Sim {
             }
             let pod = &self.pods[index];
             if pod.annotate_at == Some(now) && pod.phase == PodPhase::Pending {
+                // Some never start though their network is ready (an image that cannot
+                // be pulled, a crash in an init step): a Job's deadline kills them
+                // with their ENI annotated and Ready False since they were scheduled.
+                let stuck = pod.kind == Kind::Job && self.rng.random_bool(P_NEVER_STARTS);
                 self.pods[index].annotated = Some(now);
-                self.pods[index].start_at = Some(now + self.rng.random_range(1..6));
+                self.pods[index].start_at = (!stuck).then(|| now + self.rng.random_range(1..6));
                 self.pod_changed(index);
             }
             let pod = &self.pods[index];
@@ -1061,6 +1069,16 @@ impl Sim {
     fn evict(&mut self, index: usize) {
         let now = self.now;
         self.report.evictions += 1;
+        // Under the pressure that evicts it, a pod often fails its readiness probe first:
+        // its Ready condition then dates from then, not from the eviction.
+        let pod = &self.pods[index];
+        if let (true, Some(started)) = (pod.ready.0, pod.started)
+            && now > started + 60
+            && self.rng.random_bool(P_UNREADY_BEFORE_EVICTION)
+        {
+            let since = now - self.rng.random_range(60..=(now - started).min(1200));
+            self.pods[index].ready = (false, since);
+        }
         let end = if self.rng.random_bool(P_EVICTED_CONTAINERS_REMOVED) {
             self.report.evictions_without_finish_time += 1;
             End::StatusUnknown
