@@ -559,6 +559,8 @@ fn the_chart_and_every_kustomization_pass_a_server_side_dry_run() {
         kubeconfig.to_str().unwrap(),
         "-f",
         EVERYTHING_ON,
+        "-o",
+        "json",
     ]);
     if legacy {
         assert!(
@@ -571,7 +573,8 @@ fn the_chart_and_every_kustomization_pass_a_server_side_dry_run() {
         );
     } else {
         assert!(ok, "{err}");
-        let rendered = documents(&out);
+        let release: Value = serde_json::from_str(&out).expect("the release as JSON");
+        let rendered = documents(release["manifest"].as_str().expect("its manifest"));
         for kind in [
             "Deployment",
             "PodDisruptionBudget",

@@ -197,12 +197,33 @@ async fn certificates_rotate_without_a_restart_and_a_bad_one_keeps_the_old() {
     let (_, parsed) = x509_parser::parse_x509_certificate(&answer.server_cert).unwrap();
     assert_eq!(expiry, parsed.validity().not_after.timestamp() as f64);
 
-    // cert-manager renews: both files replaced. The next handshake shows serial 2.
+    // Reloads happen off the request path, within two seconds of a change settling:
+    // wait for the reload attempt the change causes, then look.
+    let reloads = |answer: &support::pki::Answer| {
+        metric(answer, "podeni_web_config_reloads_total").unwrap_or(0.0)
+    };
+    let attempted_after = |before: f64| {
+        let presented = &presented;
+        async move {
+            eventually("the change tried", WAIT, || {
+                let answer = presented();
+                (reloads(&answer) > before).then_some(answer)
+            })
+            .await
+        }
+    };
+
+    // cert-manager renews: both files replaced. The next handshakes show serial 2.
     let second = ca.server(2);
+    let before = reloads(&presented());
     write_atomically(&dir.path().join("tls.key"), &second.key_pem);
     write_atomically(&dir.path().join("tls.crt"), &second.cert_pem);
-    let answer = presented();
-    assert_eq!(serial(&answer.server_cert), 2);
+    let answer = eventually("serial 2 served", WAIT, || {
+        let answer = presented();
+        (serial(&answer.server_cert) == 2).then_some(answer)
+    })
+    .await;
+    assert!(reloads(&answer) > before);
     assert_eq!(
         answer.server_cert,
         der(&second.cert_pem),
@@ -211,11 +232,12 @@ async fn certificates_rotate_without_a_restart_and_a_bad_one_keeps_the_old() {
 
     // A broken certificate: the old one stays in force, an error is logged and the
     // reload gauge says so.
+    let before = reloads(&presented());
     write_atomically(
         &dir.path().join("tls.crt"),
         "-----BEGIN CERTIFICATE-----\nnot base64\n",
     );
-    let answer = presented();
+    let answer = attempted_after(before).await;
     assert_eq!(
         serial(&answer.server_cert),
         2,
@@ -233,15 +255,20 @@ async fn certificates_rotate_without_a_restart_and_a_bad_one_keeps_the_old() {
 
     // A key that does not match the certificate is refused the same way.
     let third = ca.server(3);
+    let before = reloads(&presented());
     write_atomically(&dir.path().join("tls.crt"), &third.cert_pem);
+    let answer = attempted_after(before).await;
     assert_eq!(
-        serial(&presented().server_cert),
+        serial(&answer.server_cert),
         2,
         "a mismatched pair is not served"
     );
     write_atomically(&dir.path().join("tls.key"), &third.key_pem);
-    let answer = presented();
-    assert_eq!(serial(&answer.server_cert), 3);
+    let answer = eventually("serial 3 served", WAIT, || {
+        let answer = presented();
+        (serial(&answer.server_cert) == 3).then_some(answer)
+    })
+    .await;
     assert_eq!(
         metric(&answer, "podeni_web_config_last_reload_successful"),
         Some(1.0)
