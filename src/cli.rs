@@ -83,11 +83,11 @@ pub struct ServeArgs {
     pub from: Option<PathBuf>,
 
     /// How often to poll EC2 (at least 1s).
-    #[arg(long, env = "PODENI_EC2_POLL_INTERVAL", value_parser = parse_period, default_value = "30s")]
+    #[arg(long, env = "PODENI_EC2_POLL_INTERVAL", value_parser = parse_period, allow_hyphen_values = true, default_value = "30s")]
     pub ec2_poll_interval: Duration,
 
     /// Largest snapshot file `--from` reads (2GiB, 500MB, …).
-    #[arg(long, env = "PODENI_MAX_FILE_SIZE", value_parser = parse_size, default_value = "2GiB")]
+    #[arg(long, env = "PODENI_MAX_FILE_SIZE", value_parser = parse_size, allow_hyphen_values = true, default_value = "2GiB")]
     pub max_file_size: u64,
 
     #[command(flatten)]
@@ -116,7 +116,7 @@ pub struct ServeArgs {
 
     /// With --emit-events: the least time between two writes about the same object and
     /// reason (an Event series is updated, not re-created).
-    #[arg(long, env = "PODENI_EVENTS_MIN_INTERVAL", value_parser = parse_period, default_value = "1m")]
+    #[arg(long, env = "PODENI_EVENTS_MIN_INTERVAL", value_parser = parse_period, allow_hyphen_values = true, default_value = "1m")]
     pub events_min_interval: Duration,
 
     /// With --emit-events: Event writes per second at most, for the whole exporter.
@@ -168,11 +168,11 @@ pub struct AuditArgs {
     pub headroom: bool,
 
     /// With `--headroom`: how many more pods (one branch ENI each) a node must take.
-    #[arg(long, default_value_t = 1, requires = "headroom", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 1, requires = "headroom", value_parser = parse_pods, allow_hyphen_values = true)]
     pub pods: u32,
 
     /// Largest snapshot file `--from` reads (2GiB, 500MB, …).
-    #[arg(long, env = "PODENI_MAX_FILE_SIZE", value_parser = parse_size, default_value = "2GiB")]
+    #[arg(long, env = "PODENI_MAX_FILE_SIZE", value_parser = parse_size, allow_hyphen_values = true, default_value = "2GiB")]
     pub max_file_size: u64,
 
     #[command(flatten)]
@@ -185,18 +185,18 @@ pub struct AuditArgs {
 pub struct GraceArgs {
     /// How long after its last pod completed a branch ENI may stay before it counts as
     /// leaked [default: cool-down + 30 s + 30 s poll + 60 s = 3m]
-    #[arg(long, env = "PODENI_COMPLETED_LEAK_GRACE", value_parser = parse_period)]
+    #[arg(long, env = "PODENI_COMPLETED_LEAK_GRACE", value_parser = parse_period, allow_hyphen_values = true)]
     pub completed_leak_grace: Option<Duration>,
 
     /// How long a branch ENI may be named by no pod before it counts as leaked
     /// [default: 15 min node reconciliation + 5 min node status period + the above = 23m]
-    #[arg(long, env = "PODENI_ORPHAN_LEAK_GRACE", value_parser = parse_period)]
+    #[arg(long, env = "PODENI_ORPHAN_LEAK_GRACE", value_parser = parse_period, allow_hyphen_values = true)]
     pub orphan_leak_grace: Option<Duration>,
 
     /// The controller's cool-down (`branch-eni-cooldown` in ConfigMap
     /// kube-system/amazon-vpc-cni) [default: read from that ConfigMap when the exporter
     /// may, else 60s]
-    #[arg(long, env = "PODENI_BRANCH_ENI_COOLDOWN", value_parser = parse_period)]
+    #[arg(long, env = "PODENI_BRANCH_ENI_COOLDOWN", value_parser = parse_period, allow_hyphen_values = true)]
     pub branch_eni_cooldown: Option<Duration>,
 }
 
@@ -213,14 +213,33 @@ impl GraceArgs {
     }
 }
 
+/// Periods and graces are at most a day: a longer one is a typo, and one of centuries
+/// would overflow the time arithmetic built on it.
+pub const MAX_PERIOD: Duration = Duration::from_secs(24 * 3600);
+
 /// A period of at least a second: shorter polls would defeat the backoff, and a grace
 /// of nothing would make every ENI in cool-down leaked.
 fn parse_period(text: &str) -> Result<Duration, String> {
-    let period = humantime::parse_duration(text).map_err(|error| error.to_string())?;
+    if text.trim_start().starts_with('-') {
+        return Err(format!("{text:?}: a duration cannot be negative"));
+    }
+    let period = humantime::parse_duration(text).map_err(|error| format!("{text:?}: {error}"))?;
     if period < Duration::from_secs(1) {
         return Err(format!("{text:?} is under the 1s minimum"));
     }
+    if period > MAX_PERIOD {
+        return Err(format!("{text:?} is over the 24h maximum"));
+    }
     Ok(period)
+}
+
+/// How many more pods `--headroom` looks for: a whole number of at least 1.
+fn parse_pods(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<i64>() {
+        Ok(pods) if pods >= 1 => u32::try_from(pods).map_err(|_| format!("{text:?} is too many")),
+        Ok(_) => Err(format!("{text:?}: the number of pods must be at least 1")),
+        Err(_) => Err(format!("{text:?} is not a whole number of pods")),
+    }
 }
 
 /// Requests per second, between one a minute and 1,000 (EC2's own account limits are
@@ -237,6 +256,9 @@ fn parse_request_rate(text: &str) -> Result<f64, String> {
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
+    if text.trim_start().starts_with('-') {
+        return Err(format!("{text:?}: a size cannot be negative"));
+    }
     let size: bytesize::ByteSize = text.trim().parse()?;
     if size.as_u64() == 0 {
         return Err("a size of 0 would refuse every file".into());

@@ -25,6 +25,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod process_metrics;
+pub mod regular_file;
 pub mod replay;
 pub mod server;
 pub mod snapshot_dir;

@@ -18,7 +18,10 @@ pub static MALLOC_CONF: &[u8] =
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_format);
+    if let Err(error) = logging::init(cli.log_format) {
+        eprintln!("error: {error}");
+        return ExitCode::from(commands::EXIT_INPUT_ERROR);
+    }
     commands::run(cli).unwrap_or_else(|error| {
         eprintln!("error: {error:#}");
         ExitCode::from(commands::EXIT_INPUT_ERROR)

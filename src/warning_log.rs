@@ -31,7 +31,14 @@ impl WarningLog {
         for warning in warnings {
             let key = (warning.kind, warning.object.clone());
             if !reported.contains(&key) {
-                tracing::warn!(kind = warning.kind.as_str(), object = %warning.object, detail = %warning.detail, "input problem");
+                // Recorded as strings, not `%` Display: the formatter then quotes and
+                // escapes them, so a newline in a pod name cannot forge a log line.
+                tracing::warn!(
+                    kind = warning.kind.as_str(),
+                    object = warning.object.as_str(),
+                    detail = warning.detail.as_str(),
+                    "input problem"
+                );
                 self.metrics.input_warning(warning.kind);
             }
             current.insert(key);

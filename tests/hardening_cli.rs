@@ -419,3 +419,257 @@ fn thousands_of_idle_connections_do_not_lock_out_a_probe() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+// ---- Hardening II (issue 27) ----
+
+#[test]
+fn durations_too_large_or_negative_and_negative_counts_exit_2_naming_the_flag() {
+    let huge = "18446744073709551615s";
+    let cases: &[(&[&str], &str, &str)] = &[
+        (
+            &["--branch-eni-cooldown", huge],
+            "--branch-eni-cooldown",
+            "over the 24h maximum",
+        ),
+        (
+            &["--completed-leak-grace", "-1s"],
+            "--completed-leak-grace",
+            "cannot be negative",
+        ),
+        (
+            &["--orphan-leak-grace=-5m"],
+            "--orphan-leak-grace",
+            "cannot be negative",
+        ),
+        (
+            &["--headroom", "--pods", "-1"],
+            "--pods",
+            "must be at least 1",
+        ),
+        (
+            &["--max-file-size", "-1"],
+            "--max-file-size",
+            "cannot be negative",
+        ),
+    ];
+    for (flags, flag, why) in cases {
+        let mut args = vec!["audit", "--from", "examples/incident"];
+        args.extend_from_slice(flags);
+        let output = run(&args);
+        assert_exit(&output, 2, flag);
+        assert_exit(&output, 2, why);
+    }
+    let serve = run(&[
+        "serve",
+        "--from",
+        "examples/incident",
+        "--ec2-poll-interval",
+        huge,
+    ]);
+    assert_exit(&serve, 2, "--ec2-poll-interval");
+    // The environment goes through the same checks.
+    let output = Command::new(BIN)
+        .args(["audit", "--from", "examples/incident"])
+        .current_dir(repo())
+        .env("PODENI_BRANCH_ENI_COOLDOWN", huge)
+        .output()
+        .unwrap();
+    assert_exit(&output, 2, "over the 24h maximum");
+}
+
+#[test]
+fn a_bad_rust_log_is_reported_not_replaced() {
+    let output = Command::new(BIN)
+        .args(["audit", "--from", "examples/incident"])
+        .current_dir(repo())
+        .env("RUST_LOG", "info,pod_eni_exporter=loud")
+        .output()
+        .unwrap();
+    assert_exit(
+        &output,
+        2,
+        "RUST_LOG=\"info,pod_eni_exporter=loud\" is not a log filter",
+    );
+}
+
+#[test]
+fn metadata_and_mangled_json_files_are_named_for_what_they_are() {
+    let dir = scratch_incident();
+    let from = dir.path().to_str().unwrap().to_owned();
+    let metadata = dir.path().join("metadata.json");
+    let cases = [
+        (r#"{"writtenBy": "me"}"#, "no capturedAt"),
+        (
+            r#"{"capturedAt": "2026-11-24T09:45:00"}"#,
+            "has no time zone",
+        ),
+        (
+            r#"{"capturedAt": "yesterday"}"#,
+            "\"yesterday\" is not a time",
+        ),
+        (
+            r#"{"capturedAt": "9999-12-31T23:59:59Z"}"#,
+            "past the latest time supported",
+        ),
+    ];
+    for (text, said) in cases {
+        fs::write(&metadata, text).unwrap();
+        let output = run(&["audit", "--from", &from]);
+        assert_exit(&output, 2, "metadata.json");
+        assert_exit(&output, 2, said);
+        assert!(
+            !stderr(&output).contains("not valid JSON"),
+            "{}",
+            stderr(&output)
+        );
+    }
+    fs::copy(repo().join("examples/incident/metadata.json"), &metadata).unwrap();
+
+    let pods = fs::read(repo().join("examples/incident/pods.json")).unwrap();
+    let utf16: Vec<u8> = String::from_utf8(pods.clone())
+        .unwrap()
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gzip, &pods).unwrap();
+    let cases: [(Vec<u8>, &str); 4] = [
+        (
+            [&[0xEF, 0xBB, 0xBF][..], &pods].concat(),
+            "byte-order mark (BOM)",
+        ),
+        ([&[0xFF, 0xFE][..], &utf16].concat(), "is UTF-16 text"),
+        (utf16, "looks like UTF-16 text"),
+        (gzip.finish().unwrap(), "is gzip-compressed"),
+    ];
+    for (bytes, said) in cases {
+        fs::write(dir.path().join("pods.json"), bytes).unwrap();
+        let output = run(&["audit", "--from", &from]);
+        assert_exit(&output, 2, "pods.json");
+        assert_exit(&output, 2, said);
+    }
+}
+
+#[test]
+fn ten_thousand_names_for_one_instance_count_once_everywhere() {
+    let dir = scratch_incident();
+    let path = dir.path().join("nodes.json");
+    let mut nodes: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let items = nodes["items"].as_array_mut().unwrap();
+    let original = items
+        .iter()
+        .find(|n| n["metadata"]["name"] == "ip-10-0-2-20.eu-west-1.compute.internal")
+        .cloned()
+        .unwrap();
+    for i in 0..10_000 {
+        let mut copy = original.clone();
+        copy["metadata"]["name"] = serde_json::json!(format!("copy-{i:05}"));
+        items.push(copy);
+    }
+    fs::write(&path, nodes.to_string()).unwrap();
+    // Read as it is written: the report (10,000 warnings) is larger than a pipe holds.
+    let output = Command::new(BIN)
+        .args(["audit", "--from", dir.path().to_str().unwrap()])
+        .args(["--output", "json", "--headroom"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let audit: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        audit["nodes"].as_array().unwrap().len(),
+        3,
+        "the three real nodes"
+    );
+    let rooms: Vec<&str> = audit["headroom"]["nodesWithRoom"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["node"].as_str().unwrap())
+        .collect();
+    assert!(rooms.iter().all(|n| !n.starts_with("copy-")), "{rooms:?}");
+    let duplicates = audit["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| {
+            w.as_str()
+                .unwrap()
+                .starts_with("duplicate_object: node copy-")
+        })
+        .count();
+    assert_eq!(duplicates, 10_000, "each copy is named");
+}
+
+#[test]
+fn control_characters_in_names_stay_inert_in_headroom_logs_and_commands() {
+    let dir = scratch_incident();
+    let path = dir.path().join("nodes.json");
+    let mut nodes: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+    let forged = "ip-10-0-2-20\nWARN forged log line; rm -rf /";
+    for node in nodes["items"].as_array_mut().unwrap() {
+        if node["metadata"]["name"] == "ip-10-0-2-20.eu-west-1.compute.internal" {
+            node["metadata"]["name"] = serde_json::json!(forged);
+            node["spec"]["providerID"] = serde_json::json!("not-a-provider-id\n");
+        }
+    }
+    fs::write(&path, nodes.to_string()).unwrap();
+    let output = run(&[
+        "audit",
+        "--from",
+        dir.path().to_str().unwrap(),
+        "--headroom",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let table = String::from_utf8_lossy(&output.stdout);
+    let room = table
+        .lines()
+        .find(|l| l.starts_with("Nodes with room"))
+        .expect("the headroom line");
+    assert!(room.contains("ip-10-0-2-20\\u{a}WARN"), "escaped: {room}");
+    assert!(
+        !table.lines().any(|l| l.starts_with("WARN forged")),
+        "{table}"
+    );
+
+    // The plain log of `serve --from` prints the warning about it on one line.
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--from", dir.path().to_str().unwrap()])
+        .args(["--web.listen-address", &format!("127.0.0.1:{port}")])
+        .current_dir(repo())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("serving", || healthz(port));
+    signal(&child, "TERM");
+    let mut log = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(log.contains("input problem"), "{log}");
+    assert!(
+        !log.lines().any(|l| l.starts_with("WARN forged")),
+        "no forged log line:\n{log}"
+    );
+}
+
+#[test]
+fn printed_commands_quote_names_for_the_shell() {
+    let dir = scratch_incident();
+    for file in ["nodes.json", "pods.json"] {
+        let path = dir.path().join(file);
+        let text = fs::read_to_string(&path)
+            .unwrap()
+            .replace("ip-10-0-1-10.eu-west-1.compute.internal", "node$(reboot)");
+        fs::write(&path, text).unwrap();
+    }
+    let output = run(&["audit", "--from", dir.path().to_str().unwrap()]);
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.contains("kubectl cordon 'node$(reboot)'"), "{table}");
+}

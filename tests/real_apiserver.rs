@@ -691,7 +691,8 @@ async fn requested_equals_what_kubectl_describe_node_allocates() {
         container
     };
     // (name, app containers, init containers as (request, sidecar)), in creation order.
-    let shapes: [(&str, &[u32], &[(u32, bool)]); 9] = [
+    type Shape<'a> = (&'a str, &'a [u32], &'a [(u32, bool)]);
+    let shapes: [Shape; 9] = [
         ("one-container", &[1], &[]),
         ("two-containers", &[1, 1], &[]),
         ("no-request", &[0], &[]),

@@ -480,7 +480,7 @@ fn bad_web_configs_exit_2_naming_the_problem() {
         (
             "missing cert file",
             "tls_server_config:\n  cert_file: nowhere.crt\n  key_file: other.key\n".to_owned(),
-            &["cert_file", "nowhere.crt", "No such file"],
+            &["cert_file", "nowhere.crt", "file not found"],
         ),
         (
             "key not matching the cert",
@@ -500,24 +500,314 @@ fn bad_web_configs_exit_2_naming_the_problem() {
     ];
     for (what, text, needles) in cases {
         let config = write(dir.path(), "web.yml", text);
-        let output = Command::new(BIN)
-            .args([
-                "serve",
-                "--from",
-                "examples/incident",
-                "--web.listen-address",
-                "127.0.0.1:0",
-                "--web.config.file",
-            ])
-            .arg(&config)
-            .current_dir(repo())
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let output = refused_at_start(&config);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{what}: {stderr}");
         for needle in *needles {
             assert!(stderr.contains(needle), "{what}: no {needle:?} in {stderr}");
         }
     }
+}
+
+/// `serve` with this web config, which must end at once (a test of a config refused at
+/// start): never waits more than ten seconds.
+fn refused_at_start(config: &Path) -> std::process::Output {
+    let started = Instant::now();
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--from",
+            "examples/incident",
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--web.config.file",
+        ])
+        .arg(config)
+        .current_dir(repo())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("serve with {} hung at start", config.display());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A YAML alias bomb of about `bytes`: nine aliases of the level below, level on level.
+fn alias_bomb(levels: usize) -> String {
+    let mut text = String::from(
+        "rate_limit: {interval: 1s, burst: 1}\nhttp_server_config:\n  headers:\n    X-A: &a lol\n",
+    );
+    let mut previous = "a".to_owned();
+    for level in 0..levels {
+        let name = format!("l{level}");
+        let refs = vec![format!("*{previous}"); 9].join(",");
+        text.push_str(&format!("    X-{name}: &{name} [{refs}]\n"));
+        previous = name;
+    }
+    text
+}
+
+#[test]
+fn hostile_web_configs_at_start_exit_2_at_once_naming_the_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("hostile CA");
+    tls_files(dir.path(), &ca, 1);
+    let mkfifo = |name: &str| {
+        let path = dir.path().join(name);
+        assert!(
+            Command::new("mkfifo")
+                .arg(&path)
+                .status()
+                .unwrap()
+                .success()
+        );
+        path
+    };
+    let fifo = mkfifo("web.fifo");
+    mkfifo("cert.fifo");
+    let cases: Vec<(&str, PathBuf, &[&str])> = vec![
+        ("a FIFO as the config", fifo, &["web.fifo", "a FIFO"]),
+        (
+            "/dev/zero as the config",
+            PathBuf::from("/dev/zero"),
+            &["/dev/zero", "character device"],
+        ),
+        (
+            "/dev/urandom as the config",
+            PathBuf::from("/dev/urandom"),
+            &["/dev/urandom", "character device"],
+        ),
+        (
+            "a FIFO as cert_file",
+            write(
+                dir.path(),
+                "fifo-cert.yml",
+                "tls_server_config:\n  cert_file: cert.fifo\n  key_file: tls.key\n",
+            ),
+            &["cert_file", "a FIFO"],
+        ),
+        (
+            "/dev/zero as key_file",
+            write(
+                dir.path(),
+                "zero-key.yml",
+                "tls_server_config:\n  cert_file: tls.crt\n  key_file: /dev/zero\n",
+            ),
+            &["key_file", "character device"],
+        ),
+        (
+            "an interval of centuries",
+            write(
+                dir.path(),
+                "years.yml",
+                "rate_limit:\n  interval: 1000years\n  burst: 1\n",
+            ),
+            &["rate_limit.interval", "maximum of 24h"],
+        ),
+        (
+            "100,000-deep nesting",
+            write(
+                dir.path(),
+                "deep.yml",
+                &format!(
+                    "basic_auth_users: {}{}\n",
+                    "[".repeat(100_000),
+                    "]".repeat(100_000)
+                ),
+            ),
+            &["deep.yml", "more than the"],
+        ),
+        (
+            "an alias bomb",
+            write(dir.path(), "bomb.yml", &alias_bomb(9)),
+            &["bomb.yml", "aliases expand"],
+        ),
+        (
+            "a cost bcrypt cannot verify",
+            write(
+                dir.path(),
+                "cost3.yml",
+                &format!(
+                    "basic_auth_users:\n  alice: '{}'\n",
+                    hash("x", 4).replacen("$04$", "$03$", 1)
+                ),
+            ),
+            &["basic_auth_users.alice", "cost 3"],
+        ),
+        (
+            "cost 31",
+            write(
+                dir.path(),
+                "cost31.yml",
+                &format!(
+                    "basic_auth_users:\n  alice: '{}'\n",
+                    hash("x", 4).replacen("$04$", "$31$", 1)
+                ),
+            ),
+            &["basic_auth_users.alice", "cost 31 is above the maximum"],
+        ),
+        (
+            "a user Basic auth cannot carry",
+            write(
+                dir.path(),
+                "colon.yml",
+                &format!("basic_auth_users:\n  'al:ice': '{}'\n", hash("x", 4)),
+            ),
+            &["basic_auth_users.al:ice", "without ':'"],
+        ),
+    ];
+    for (what, config, needles) in cases {
+        let started = Instant::now();
+        let output = refused_at_start(&config);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{what}: {stderr}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{what}: at once"
+        );
+        for needle in needles {
+            assert!(stderr.contains(needle), "{what}: no {needle:?} in {stderr}");
+        }
+        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+    }
+}
+
+/// The config rewritten while serving, by mistake or by an attacker who can write it:
+/// nothing it becomes may block or slow a request, crash the process, or open the
+/// endpoint; the configuration in force stays until a good one replaces it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_web_config_rewritten_while_serving_never_blocks_opens_or_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = format!("basic_auth_users:\n  {USER}: '{}'\n", hash(PASSWORD, 4));
+    let config = write(dir.path(), "web.yml", &good);
+    let exporter = serve_with(&config, &[]);
+    let pid = exporter.child.id();
+    eventually("the exporter answers", WAIT, || {
+        (http_get(exporter.port, "/healthz")?.0 == 401).then_some(())
+    })
+    .await;
+    let refused_reloads = || {
+        let log = exporter.log();
+        log.matches("web config not reloaded").count()
+    };
+    // Every probe answers within 100 ms and still wants the password; the process lives.
+    let still_guarded = |what: &str| {
+        for _ in 0..20 {
+            let started = Instant::now();
+            let (status, _) =
+                http_get(exporter.port, "/healthz").unwrap_or_else(|| panic!("{what}: no answer"));
+            assert_eq!(status, 401, "{what}: still needs the password");
+            assert!(
+                started.elapsed() < std::time::Duration::from_millis(100),
+                "{what}: answered at once"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert_eq!(exporter.child.id(), pid);
+    };
+    let replace = |with: &dyn Fn(&Path)| {
+        let _ = std::fs::remove_file(&config);
+        with(&config);
+    };
+    type Rewrite<'a> = Box<dyn Fn(&Path) + 'a>;
+    let hostile: Vec<(&str, Rewrite)> = vec![
+        (
+            "a FIFO",
+            Box::new(|path: &Path| {
+                assert!(Command::new("mkfifo").arg(path).status().unwrap().success());
+            }),
+        ),
+        (
+            "a symlink to /dev/zero",
+            Box::new(|path: &Path| std::os::unix::fs::symlink("/dev/zero", path).unwrap()),
+        ),
+        (
+            "an alias bomb",
+            Box::new(|path: &Path| std::fs::write(path, alias_bomb(12)).unwrap()),
+        ),
+        (
+            "45,000-deep nesting",
+            Box::new(|path: &Path| {
+                std::fs::write(
+                    path,
+                    format!(
+                        "basic_auth_users: {}{}\n",
+                        "[".repeat(45_000),
+                        "]".repeat(45_000)
+                    ),
+                )
+                .unwrap()
+            }),
+        ),
+        (
+            "an interval of centuries",
+            Box::new(|path: &Path| {
+                std::fs::write(
+                    path,
+                    format!("{good}rate_limit:\n  interval: 1000years\n  burst: 1\n"),
+                )
+                .unwrap()
+            }),
+        ),
+        (
+            "an empty file (no basic auth)",
+            Box::new(|path: &Path| std::fs::write(path, "").unwrap()),
+        ),
+    ];
+    for (what, make) in &hostile {
+        let before = refused_reloads();
+        replace(make.as_ref());
+        still_guarded(what);
+        eventually(&format!("{what}: refused"), WAIT, || {
+            (refused_reloads() > before).then_some(())
+        })
+        .await;
+        assert_eq!(
+            exporter.value("podeni_web_config_last_reload_successful"),
+            None,
+            "{what}: /metrics still needs the password"
+        );
+        replace(&|path: &Path| std::fs::write(path, &good).unwrap());
+    }
+    let log = exporter.log();
+    assert!(log.contains("removing basic auth takes a restart"), "{log}");
+    assert!(!log.contains("panicked"), "{log}");
+
+    // Rewritten in place (`cat new > file`: truncate, then write) every 100 ms for 5 s,
+    // while unauthenticated requests keep coming: not one gets through.
+    let writer_config = config.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let good = good.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut file = std::fs::File::create(&writer_config).unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(30));
+                file.write_all(good.as_bytes()).unwrap();
+                drop(file);
+                std::thread::sleep(std::time::Duration::from_millis(70));
+            }
+        })
+    };
+    let mut answered = 0;
+    let until = Instant::now() + std::time::Duration::from_secs(5);
+    while Instant::now() < until {
+        if let Some((status, _)) = http_get(exporter.port, "/metrics") {
+            assert_eq!(status, 401, "an unauthenticated request got through");
+            answered += 1;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+    assert!(answered > 100, "{answered} requests");
 }

@@ -34,7 +34,7 @@ impl Settings {
     /// How long after its pod completed a leaked ENI may still be a completion the
     /// controller missed (released at its next pod resync); past that it was forgotten.
     pub fn forgotten_after(&self) -> Duration {
-        POD_RESYNC_PERIOD + self.completed_grace
+        POD_RESYNC_PERIOD.saturating_add(self.completed_grace)
     }
 }
 
@@ -44,10 +44,15 @@ impl Settings {
     /// behind the controller's back waits for node reconciliation first. One poll
     /// interval is added because the exporter only sees EC2 that often.
     pub fn from_controller(cooldown: Duration, poll_interval: Duration) -> Self {
-        let released = cooldown + DELETE_QUEUE_PERIOD + poll_interval + GRACE_MARGIN;
+        // Saturating: absurd inputs give absurd graces, never a panic.
+        let released = [DELETE_QUEUE_PERIOD, poll_interval, GRACE_MARGIN]
+            .into_iter()
+            .fold(cooldown, Duration::saturating_add);
         Self {
             completed_grace: released,
-            orphan_grace: MAX_NODE_RECONCILE_INTERVAL + NODE_STATUS_REPORT_PERIOD + released,
+            orphan_grace: MAX_NODE_RECONCILE_INTERVAL
+                .saturating_add(NODE_STATUS_REPORT_PERIOD)
+                .saturating_add(released),
         }
     }
 }

@@ -110,6 +110,9 @@ pub fn reconcile<'a>(
     // Nodes that can hold a trunk, by name and by instance.
     let (named, unnamed): (Vec<&NodeInfo>, Vec<&NodeInfo>) =
         nodes.into_iter().partition(|node| !node.name.is_empty());
+    // Every node the input has, whatever it is: a pod bound to a name outside this set
+    // is bound to a node that is not there.
+    let known_nodes: HashSet<&str> = named.iter().map(|n| n.name.as_str()).collect();
     if !unnamed.is_empty() {
         warnings.push(InputWarning::new(
             WarningKind::BadObject,
@@ -117,30 +120,31 @@ pub fn reconcile<'a>(
             format!("{} node(s) with an empty name skipped", unnamed.len()),
         ));
     }
-    let nodes: BTreeMap<&str, &NodeInfo> = first_of_each(
+    // One node per instance, the first listed: a second name for the same instance (a
+    // stale Node object, a hand-merged dump) would count its slots twice, here and in
+    // headroom.
+    let mut node_by_instance: HashMap<&str, &str> = HashMap::default();
+    let mut nodes: BTreeMap<&str, &NodeInfo> = BTreeMap::new();
+    let candidates = first_of_each(
         named,
         |n| n.name.as_str(),
         |n| format!("node {}", n.name),
         &mut warnings,
-    )
-    .into_iter()
-    .filter(|node| node.can_hold_trunk())
-    .map(|node| (node.name.as_str(), node))
-    .collect();
-    let mut node_by_instance: HashMap<&str, &str> = HashMap::default();
-    for node in nodes.values() {
-        let Some(instance) = node.instance_id() else {
-            continue;
-        };
-        if let Some(first) = node_by_instance.get(instance) {
-            warnings.push(InputWarning::new(
-                WarningKind::DuplicateObject,
-                format!("node {}", node.name),
-                format!("instance {instance} is already node {first}'s: its ENIs count there"),
-            ));
-        } else {
-            node_by_instance.insert(instance, node.name.as_str());
+    );
+    for node in candidates.into_iter().filter(|node| node.can_hold_trunk()) {
+        let name = node.name.as_str();
+        if let Some(instance) = node.instance_id() {
+            if let Some(first) = node_by_instance.get(instance) {
+                warnings.push(InputWarning::new(
+                    WarningKind::DuplicateObject,
+                    format!("node {name}"),
+                    format!("instance {instance} is already node {first}: counted once, there"),
+                ));
+                continue;
+            }
+            node_by_instance.insert(instance, name);
         }
+        nodes.insert(name, node);
     }
     let pods = first_of_each(
         pods,
@@ -196,23 +200,31 @@ pub fn reconcile<'a>(
                 claim.live = Some(pod);
             }
         }
-        if let Some(failure) = &pod.unschedulable {
-            if !pod.phase.is_terminal() && pod.node_name.is_none() && pod.pod_eni_request > 0 {
-                unschedulable_pods.push(UnschedulablePod {
-                    namespace: pod.namespace.to_string(),
-                    name: pod.name.clone(),
-                    since: failure.since.or(pod.created_at),
-                    enis_needed: pod.pod_eni_request,
-                    message: failure.message.clone(),
-                });
-            }
+        if let Some(failure) = &pod.unschedulable
+            && !pod.phase.is_terminal()
+            && pod.node_name.is_none()
+            && pod.pod_eni_request > 0
+        {
+            unschedulable_pods.push(UnschedulablePod {
+                namespace: pod.namespace.to_string(),
+                name: pod.name.clone(),
+                since: failure.since.or(pod.created_at),
+                enis_needed: pod.pod_eni_request,
+                message: failure.message.clone(),
+            });
         }
-        let Some(node) = pod.node_name.as_deref().filter(|n| nodes.contains_key(n)) else {
-            continue;
-        };
         if pod.phase.is_terminal() {
             continue;
         }
+        let Some(bound) = pod.node_name.as_deref() else {
+            continue;
+        };
+        let Some(node) = nodes.get_key_value(bound).map(|(name, _)| *name) else {
+            if !known_nodes.contains(bound) {
+                absent_node(pod, bound, &mut waiting_pods, &mut warnings);
+            }
+            continue;
+        };
         let tally = tallies.entry(node).or_default();
         tally.requested = tally.requested.saturating_add(pod.pod_eni_request);
         if pod.pod_eni_request > 0 || pod.app_eni_request > 0 {
@@ -221,13 +233,7 @@ pub fn reconcile<'a>(
         if is_waiting(pod) {
             tally.waiting += 1;
             tally.waiting_enis = tally.waiting_enis.saturating_add(pod.app_eni_request);
-            waiting_pods.push(WaitingPod {
-                namespace: pod.namespace.to_string(),
-                name: pod.name.clone(),
-                node: node.to_owned(),
-                since: pod.scheduled_at.or(pod.created_at),
-                enis_needed: pod.app_eni_request,
-            });
+            waiting_pods.push(waiting_pod(pod, node));
         }
         let lost = lost_enis(pod, &associated, clock, previous_carry, &mut carry);
         if !lost.is_empty() {
@@ -356,6 +362,16 @@ pub fn reconcile<'a>(
                 format!("providerID {raw:?} names no EC2 instance"),
             ));
         }
+        if let Some(value) = allocatable.filter(|v| *v > limits::largest_limit()) {
+            warnings.push(InputWarning::new(
+                WarningKind::BadQuantity,
+                format!("node {name}"),
+                format!(
+                    "allocatable vpc.amazonaws.com/pod-eni is {value}, more than any instance type holds ({}); used as given",
+                    limits::largest_limit()
+                ),
+            ));
+        }
         let (capacity, capacity_source) = match allocatable {
             Some(value) => (Some(value), Some(CapacitySource::Allocatable)),
             None => match node
@@ -419,6 +435,16 @@ pub fn reconcile<'a>(
                     format!("CIDR block \"{}\" is not an IPv4 CIDR", cidr.escape_debug()),
                 ));
             }
+            if let Some(usable) = ip_addresses.filter(|n| subnet.available_ip_addresses > *n) {
+                warnings.push(InputWarning::new(
+                    WarningKind::BadQuantity,
+                    format!("subnet {}", subnet.id),
+                    format!(
+                        "{} free IP addresses, more than the {usable} its CIDR block has; shown as given",
+                        subnet.available_ip_addresses
+                    ),
+                ));
+            }
             SubnetReport {
                 subnet: subnet.clone(),
                 ip_addresses,
@@ -470,6 +496,37 @@ fn first_of_each<'a, T: 'a, K: Eq + std::hash::Hash>(
         }
     }
     unique
+}
+
+fn waiting_pod(pod: &PodInfo, node: &str) -> WaitingPod {
+    WaitingPod {
+        namespace: pod.namespace.to_string(),
+        name: pod.name.clone(),
+        node: node.to_owned(),
+        since: pod.scheduled_at.or(pod.created_at),
+        enis_needed: pod.app_eni_request,
+    }
+}
+
+/// A live pod bound to a node the input does not have (deleted, or left out of a
+/// hand-made dump): no node figure can hold it, but a waiting one is still listed.
+fn absent_node(
+    pod: &PodInfo,
+    node: &str,
+    waiting_pods: &mut Vec<WaitingPod>,
+    warnings: &mut Vec<InputWarning>,
+) {
+    if pod.pod_eni_request == 0 && pod.app_eni_request == 0 {
+        return;
+    }
+    warnings.push(InputWarning::new(
+        WarningKind::BadObject,
+        format!("pod {}", pod.key()),
+        format!("bound to node {node}, which is not in the node list"),
+    ));
+    if is_waiting(pod) {
+        waiting_pods.push(waiting_pod(pod, node));
+    }
 }
 
 /// A pod stuck for want of an ENI: scheduled, its app containers need ENIs (the
@@ -631,6 +688,15 @@ fn pod_warnings(pod: &PodInfo, warnings: &mut Vec<InputWarning>) {
             WarningKind::BadAnnotation,
             format!("pod {}", pod.key()),
             problem,
+        ));
+    }
+    if let Some(raw) = &pod.phase_problem {
+        warnings.push(InputWarning::new(
+            WarningKind::BadObject,
+            format!("pod {}", pod.key()),
+            format!(
+                "phase {raw:?} is not a pod phase (they are case-sensitive: Pending, Running, Succeeded, Failed, Unknown); counted as Pending"
+            ),
         ));
     }
     if let Some(raw) = &pod.request_problem {

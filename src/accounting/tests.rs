@@ -50,6 +50,7 @@ fn mk_pod(key: &str, node: Option<&str>, phase: PodPhase, request: u32, enis: &[
         app_eni_request: request,
         terminating: false,
         request_problem: None,
+        phase_problem: None,
         annotation: if enis.is_empty() {
             EniAnnotation::Absent
         } else {
@@ -916,7 +917,13 @@ fn duplicates_count_once_with_a_warning() {
     assert_eq!(n1.waiting, 1);
     assert_eq!(n1.remaining, Some(18 - 2 - 1));
     assert_eq!(snapshot.subnets.len(), 1);
-    assert_eq!(node(&snapshot, "n2").attached(), 0);
+    assert!(
+        snapshot.nodes.iter().all(|n| n.name != "n2"),
+        "a second name for instance i-1 is not a second node: {:?}",
+        snapshot.nodes
+    );
+    let room = headroom(&snapshot, 1);
+    assert_eq!(room.nodes.len(), 1, "headroom counts the instance once");
     let duplicates: Vec<&str> = snapshot
         .warnings
         .iter()
@@ -995,4 +1002,61 @@ fn an_ipv6_only_subnet_has_no_ipv4_space_and_a_bad_block_is_named_plainly() {
         warnings,
         ["bad_cidr: subnet subnet-bad: CIDR block \"10.0.0.0/33\" is not an IPv4 CIDR"]
     );
+}
+
+#[test]
+fn figures_beyond_what_ec2_allows_are_used_with_a_warning() {
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(500))];
+    let mut inv = inventory(vec![mk_trunk("eni-t", "i-1")]);
+    // A /24 has 251 usable addresses; EC2 cannot report more free.
+    inv.subnets[0].available_ip_addresses = 300;
+    let snapshot = run(&nodes, &[], &inv);
+    assert_eq!(node(&snapshot, "n1").capacity, Some(500), "used as given");
+    assert_eq!(snapshot.subnets[0].subnet.available_ip_addresses, 300);
+    let warned: Vec<(WarningKind, &str)> = snapshot
+        .warnings
+        .iter()
+        .map(|w| (w.kind, w.object.as_str()))
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            (WarningKind::BadQuantity, "node n1"),
+            (WarningKind::BadQuantity, "subnet subnet-a")
+        ]
+    );
+}
+
+#[test]
+fn a_pending_pod_on_a_node_not_in_the_input_still_waits_where_it_can_be_seen() {
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let lost = waiting("a/lost", "n-gone");
+    let snapshot = run(&nodes, &[lost], &inventory(vec![mk_trunk("eni-t", "i-1")]));
+    let listed: Vec<(&str, &str)> = snapshot
+        .waiting_pods
+        .iter()
+        .map(|w| (w.name.as_str(), w.node.as_str()))
+        .collect();
+    assert_eq!(listed, [("lost", "n-gone")]);
+    assert_eq!(node(&snapshot, "n1").waiting, 0);
+    assert_eq!(snapshot.warnings.len(), 1);
+    assert!(
+        snapshot.warnings[0]
+            .detail
+            .contains("bound to node n-gone, which is not in the node list"),
+        "{:?}",
+        snapshot.warnings
+    );
+}
+
+#[test]
+fn a_phase_the_api_never_writes_is_a_warning() {
+    let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
+    let odd = PodInfo {
+        phase_problem: Some("succeeded".into()),
+        ..waiting("a/odd", "n1")
+    };
+    let snapshot = run(&nodes, &[odd], &inventory(vec![mk_trunk("eni-t", "i-1")]));
+    assert_eq!(node(&snapshot, "n1").waiting, 1, "counted as Pending");
+    assert!(snapshot.warnings[0].detail.contains("case-sensitive"));
 }

@@ -192,7 +192,7 @@ fn headroom_section(headroom: &Headroom) -> String {
             .nodes
             .iter()
             .take(HEADROOM_NODES)
-            .map(|n| format!("{} ({})", n.name, n.remaining.unwrap_or(0)))
+            .map(|n| format!("{} ({})", printable(&n.name), n.remaining.unwrap_or(0)))
             .collect();
         let more = headroom.nodes.len().saturating_sub(HEADROOM_NODES);
         let _ = write!(out, "Nodes with room (slots left): {}", listed.join(", "));

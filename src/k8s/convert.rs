@@ -98,7 +98,11 @@ pub fn pod_info(pod: &Pod) -> PodInfo {
         .and_then(|s| s.conditions.as_deref())
         .unwrap_or_default();
     let scheduled_at = condition_time(conditions, "PodScheduled", Some("True"));
-    let phase = PodPhase::parse(status.and_then(|s| s.phase.as_deref()));
+    let raw_phase = status.and_then(|s| s.phase.as_deref());
+    let (phase, phase_problem) = match PodPhase::parse_checked(raw_phase) {
+        Some(phase) => (phase, None),
+        None => (PodPhase::Pending, raw_phase.map(Box::from)),
+    };
     let container_times = || {
         status
             .into_iter()
@@ -141,6 +145,7 @@ pub fn pod_info(pod: &Pod) -> PodInfo {
         app_eni_request,
         terminating: meta.is_some_and(|m| m.deletion_timestamp.is_some()),
         request_problem,
+        phase_problem,
         annotation,
         owner,
         created_at: meta.and_then(|m| m.creation_timestamp),
@@ -454,6 +459,20 @@ mod tests {
         );
         let cpu = unscheduled("0/12 nodes are available: 12 Insufficient cpu.");
         assert_eq!(cpu.unschedulable, None, "not this exporter's business");
+    }
+
+    #[test]
+    fn a_phase_the_api_never_writes_is_kept_for_a_warning() {
+        let info = pod(json!({
+            "metadata": {"name": "p", "namespace": "n"},
+            "status": {"phase": "succeeded"}
+        }));
+        assert_eq!(info.phase, PodPhase::Pending);
+        assert_eq!(info.phase_problem.as_deref(), Some("succeeded"));
+        let fine = pod(
+            json!({"metadata": {"name": "p", "namespace": "n"}, "status": {"phase": "Succeeded"}}),
+        );
+        assert_eq!(fine.phase_problem, None);
     }
 
     #[test]

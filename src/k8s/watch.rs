@@ -291,7 +291,12 @@ async fn follow<V: Kind>(
                 Ok(value) => Some((key, value)),
                 Err(error) => {
                     // Logged and counted; the object keeps its last good version, if any.
-                    tracing::warn!(resource = name, object = key, %error, "cannot decode object");
+                    tracing::warn!(
+                        resource = name,
+                        object = key.as_str(),
+                        error = error.to_string().as_str(),
+                        "cannot decode object"
+                    );
                     metrics.input_warning(WarningKind::BadObject);
                     None
                 }

@@ -17,13 +17,21 @@ pub enum PodPhase {
 }
 
 impl PodPhase {
+    /// The phase; no phase yet (a pod just created) is Pending.
     pub fn parse(raw: Option<&str>) -> PodPhase {
+        Self::parse_checked(raw).unwrap_or_default()
+    }
+
+    /// `None` for text that is not one of the API's phases (`succeeded`, a typo in a
+    /// hand-made dump): the caller reports it rather than guessing.
+    pub fn parse_checked(raw: Option<&str>) -> Option<PodPhase> {
         match raw {
-            Some("Running") => PodPhase::Running,
-            Some("Succeeded") => PodPhase::Succeeded,
-            Some("Failed") => PodPhase::Failed,
-            Some("Unknown") => PodPhase::Unknown,
-            _ => PodPhase::Pending,
+            None | Some("" | "Pending") => Some(PodPhase::Pending),
+            Some("Running") => Some(PodPhase::Running),
+            Some("Succeeded") => Some(PodPhase::Succeeded),
+            Some("Failed") => Some(PodPhase::Failed),
+            Some("Unknown") => Some(PodPhase::Unknown),
+            Some(_) => None,
         }
     }
 
@@ -59,6 +67,8 @@ pub struct PodInfo {
     pub terminating: bool,
     /// Set when a container's pod-eni quantity could not be read.
     pub request_problem: Option<String>,
+    /// `status.phase` as written, when it is not one of the API's phases.
+    pub phase_problem: Option<Box<str>>,
     pub annotation: EniAnnotation,
     pub owner: Option<Owner>,
     pub created_at: Option<Timestamp>,

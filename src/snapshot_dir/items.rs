@@ -15,7 +15,7 @@ use serde_json::Value;
 use serde_json::error::Category;
 use serde_json::value::RawValue;
 
-use super::{FileSpec, SnapshotDirError, shape};
+use super::{FileSpec, SnapshotDirError, not_json, shape};
 use crate::model::{InputWarning, WarningKind};
 
 /// Bad objects named one by one per file; the rest are summed in one more warning, so
@@ -49,10 +49,7 @@ pub(super) fn read_items<T: DeserializeOwned, U, R: Read>(
             path: path.to_owned(),
             error: error.into(),
         },
-        _ => SnapshotDirError::Json {
-            path: path.to_owned(),
-            error,
-        },
+        _ => not_json(path, error),
     };
     let mut deserializer = serde_json::Deserializer::from_reader(open()?);
     let found = DocumentSeed { items: &mut items }

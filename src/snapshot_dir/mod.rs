@@ -24,6 +24,7 @@ use jiff::Timestamp;
 use crate::accounting::{Clock, Settings, Snapshot, reconcile};
 use crate::k8s::{node_info, pod_info, wire};
 use crate::model::{Eni, InputWarning, Inventory, NodeInfo, PodInfo, Subnet};
+use crate::regular_file::{self, OpenError};
 
 pub const NODES_FILE: &str = "nodes.json";
 pub const PODS_FILE: &str = "pods.json";
@@ -36,13 +37,47 @@ pub const DATA_FILES: [&str; 4] = [NODES_FILE, PODS_FILE, NETWORK_INTERFACES_FIL
 
 use crate::accounting::{Observed, ObservedFrom};
 
-/// The contents of `metadata.json`.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+/// The contents of `metadata.json`, as `snapshot --out` writes it.
+#[derive(Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Metadata {
     captured_at: Timestamp,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     written_by: Option<String>,
+}
+
+/// `capturedAt`, each way it can be wrong named as such.
+fn captured_at(path: &Path, metadata: &Value) -> Result<Timestamp, SnapshotDirError> {
+    const EXAMPLE: &str = "RFC 3339 with a time zone, e.g. 2026-11-24T09:45:00Z";
+    let bad = |detail: String| shape(path, detail);
+    let Some(object) = metadata.as_object() else {
+        return Err(bad("not a JSON object".to_owned()));
+    };
+    let Some(field) = object.get("capturedAt") else {
+        return Err(bad(format!(
+            "no capturedAt (when the snapshot was taken, {EXAMPLE})"
+        )));
+    };
+    let Some(text) = field.as_str() else {
+        return Err(bad(format!(
+            "capturedAt is {field}, not a time ({EXAMPLE})"
+        )));
+    };
+    text.parse::<Timestamp>().map_err(|error| {
+        if text.parse::<jiff::civil::DateTime>().is_ok() {
+            bad(format!(
+                "capturedAt {text:?} has no time zone: write it as {EXAMPLE}"
+            ))
+        } else if text.get(..4).is_some_and(|year| year == "9999") {
+            bad(format!(
+                "capturedAt {text:?} is past the latest time supported (9999-12-30)"
+            ))
+        } else {
+            bad(format!(
+                "capturedAt {text:?} is not a time ({EXAMPLE}): {error}"
+            ))
+        }
+    })
 }
 
 /// Bounds on what a snapshot reader accepts.
@@ -227,13 +262,10 @@ fn observed_at(dir: &Path, limits: &ReadLimits) -> Result<Observed, SnapshotDirE
     let path = dir.join(METADATA_FILE);
     match open_regular_file(&path, limits) {
         Ok(reader) => {
-            let metadata: Metadata =
-                serde_json::from_reader(reader).map_err(|error| SnapshotDirError::Json {
-                    path: path.clone(),
-                    error,
-                })?;
+            let metadata: Value =
+                serde_json::from_reader(reader).map_err(|error| not_json(&path, error))?;
             return Ok(Observed {
-                at: metadata.captured_at,
+                at: captured_at(&path, &metadata)?,
                 from: ObservedFrom::Metadata,
             });
         }
@@ -258,52 +290,59 @@ fn open_regular_file(
     path: &Path,
     limits: &ReadLimits,
 ) -> Result<io::BufReader<io::Take<fs::File>>, SnapshotDirError> {
-    let read_error = |error: io::Error| match error.kind() {
-        io::ErrorKind::NotFound => SnapshotDirError::Missing {
+    let file = regular_file::open(path, limits.max_file_size).map_err(|error| match error {
+        OpenError::NotFound => SnapshotDirError::Missing {
             path: path.to_owned(),
         },
-        _ => SnapshotDirError::Read {
+        OpenError::Io(error) => SnapshotDirError::Read {
             path: path.to_owned(),
             error,
         },
-    };
-    // `metadata` follows symlinks and, unlike `open`, never blocks on a FIFO.
-    let meta = fs::metadata(path).map_err(read_error)?;
-    if !meta.is_file() {
-        return Err(SnapshotDirError::NotAFile {
+        OpenError::NotRegular(kind) => SnapshotDirError::NotAFile {
             path: path.to_owned(),
-            kind: file_kind(&meta.file_type()),
-        });
-    }
-    if meta.len() > limits.max_file_size {
-        return Err(SnapshotDirError::TooLarge {
+            kind,
+        },
+        OpenError::TooLarge { .. } => SnapshotDirError::TooLarge {
             path: path.to_owned(),
             limit: limits.max_file_size,
-        });
-    }
-    let file = fs::File::open(path).map_err(read_error)?;
+        },
+    })?;
     // A file that grows past the limit after the check reads as truncated JSON.
-    Ok(io::BufReader::with_capacity(
-        1 << 16,
-        file.take(limits.max_file_size),
-    ))
+    Ok(io::BufReader::with_capacity(1 << 16, file))
 }
 
-fn file_kind(file_type: &fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if file_type.is_dir() {
-        "a directory"
-    } else if file_type.is_fifo() {
-        "a FIFO"
-    } else if file_type.is_char_device() {
-        "a character device"
-    } else if file_type.is_block_device() {
-        "a block device"
-    } else if file_type.is_socket() {
-        "a socket"
+/// A JSON error, or, when the file fails at its very start, what the file is instead:
+/// the usual ways a dump gets mangled on its way from a terminal to a ticket.
+pub(super) fn not_json(path: &Path, error: serde_json::Error) -> SnapshotDirError {
+    let at_start = error.line() == 1 && error.column() <= 2;
+    let mut head = [0u8; 4];
+    let read = if at_start {
+        regular_file::open(path, u64::MAX)
+            .ok()
+            .and_then(|mut file| file.read(&mut head).ok())
+            .unwrap_or(0)
     } else {
-        "not a regular file"
-    }
+        0
+    };
+    let what = match &head[..read] {
+        [0xEF, 0xBB, 0xBF, ..] => {
+            "starts with a UTF-8 byte-order mark (BOM), which JSON does not allow: save it without one"
+        }
+        [0xFF, 0xFE, ..] | [0xFE, 0xFF, ..] => {
+            "is UTF-16 text (Windows PowerShell's `>` writes it): save it as UTF-8, e.g. with `| Out-File -Encoding utf8`"
+        }
+        [0x1F, 0x8B, ..] => "is gzip-compressed: decompress it first (gunzip)",
+        [_, 0, _, 0] | [0, _, 0, _] => {
+            "looks like UTF-16 text without a byte-order mark: save it as UTF-8"
+        }
+        _ => {
+            return SnapshotDirError::Json {
+                path: path.to_owned(),
+                error,
+            };
+        }
+    };
+    shape(path, what.to_owned())
 }
 
 fn shape(path: &Path, detail: String) -> SnapshotDirError {

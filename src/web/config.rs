@@ -11,6 +11,8 @@ use std::time::Duration;
 use hyper::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
+use crate::regular_file;
+
 /// What the file asks for, checked: every value here is one the server can honour.
 #[derive(Debug, Clone, Default)]
 pub struct WebConfig {
@@ -78,6 +80,8 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
+/// The web config file at most: a real one is a few hundred bytes.
+const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 /// bcrypt costs one verification may take at most: cost 13 takes about 0.5 s on one core
 /// here (BENCHMARKS.md), 14 a second; each step doubles it. A login with a wrong
 /// password costs the server this much, and a cached verdict only helps the right one.
@@ -119,7 +123,10 @@ struct File {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "tls_server_config settings (cert_file, key_file, client_auth_type, ...)"
+)]
 struct TlsFile {
     cert: Option<String>,
     key: Option<String>,
@@ -138,7 +145,10 @@ struct TlsFile {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "http_server_config settings (http2, headers)"
+)]
 struct HttpFile {
     http2: Option<bool>,
     #[serde(default)]
@@ -146,7 +156,7 @@ struct HttpFile {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "interval and burst")]
 struct RateLimitFile {
     interval: String,
     burst: u32,
@@ -195,7 +205,8 @@ impl WebConfig {
             path: path.display().to_string(),
             message,
         };
-        let bytes = super::file::read_regular(path, super::file::MAX_CONFIG_BYTES).map_err(read)?;
+        let bytes =
+            regular_file::read(path, MAX_CONFIG_BYTES).map_err(|error| read(error.to_string()))?;
         let text = String::from_utf8(bytes).map_err(|_| read("not UTF-8 text".to_owned()))?;
         Self::parse(&text, path)
     }
@@ -213,6 +224,10 @@ impl WebConfig {
             serde_path_to_error::deserialize(deserializer).map_err(|error| {
                 let key = error.path().to_string();
                 let message = error.into_inner().to_string();
+                // The YAML error already starts with the key: say it once.
+                let message = message
+                    .strip_prefix(&format!("{key}: "))
+                    .map_or(message.clone(), str::to_owned);
                 if key == "." {
                     WebConfigError::Syntax {
                         path: shown.clone(),
@@ -276,7 +291,7 @@ impl WebConfig {
                 return Err(invalid(
                     &key,
                     format!(
-                        "cost {cost} is above the maximum of {MAX_BCRYPT_COST}: one wrong password would keep a core busy for seconds"
+                        "cost {cost} is above the maximum of {MAX_BCRYPT_COST}: each wrong password would keep a core busy for over a second (cost 13 takes about half a second, each step doubles it)"
                     ),
                 ));
             }

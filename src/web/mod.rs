@@ -12,7 +12,6 @@
 
 pub mod auth;
 pub mod config;
-mod file;
 pub mod tls;
 
 use std::num::NonZeroU32;

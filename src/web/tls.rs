@@ -17,6 +17,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use x509_parser::extensions::GeneralName;
 
 use super::config::{ClientAuth, Pem, TlsSettings, TlsVersion};
+use crate::regular_file;
 
 /// A server configuration, and when its certificate expires.
 pub struct Loaded {
@@ -73,10 +74,13 @@ fn shown(pem: &Pem, key: &str) -> String {
     }
 }
 
+/// A certificate chain, key or client CA bundle at most.
+const MAX_PEM_BYTES: u64 = 1024 * 1024;
+
 fn read(pem: &Pem, key: &str) -> Result<Vec<u8>, String> {
     match pem {
         Pem::Inline(text) => Ok(text.as_bytes().to_vec()),
-        Pem::File(path) => super::file::read_regular(path, super::file::MAX_PEM_BYTES)
+        Pem::File(path) => regular_file::read(path, MAX_PEM_BYTES)
             .map_err(|error| format!("{}: {error}", shown(pem, key))),
     }
 }
