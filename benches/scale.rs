@@ -283,8 +283,9 @@ fn main() {
         }
         (median(times).as_secs_f64() * 1000.0, size as f64 / 1024.0)
     };
-    let page = timed(&|| pod_eni_exporter::status_page::render(Some(&current), &[], None, None));
-    let status_json = timed(&|| pod_eni_exporter::audit::render_json(&current, None));
+    let page =
+        timed(&|| pod_eni_exporter::report::status_page::render(Some(&current), &[], None, None));
+    let status_json = timed(&|| pod_eni_exporter::report::render_json(&current, None));
 
     // One poll of 90,000 branch ENIs (plus a trunk) and 300 subnets against the stub.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");

@@ -2,33 +2,26 @@
 //! sees them, next to what the scheduler believes.
 //!
 //! ```text
-//!  Pod/Node watch ──► compact cluster state (PodInfo/NodeInfo) ──┐
-//!                                                                ├─► accounting::reconcile(.., now, prev) ─► Arc<Snapshot>
-//!  EC2 poll (paginated, paced) ──► Inventory (Eni/Subnet) ───────┘                              │
-//!  snapshot dir (offline) ──► the same model types ──────────────┘            metrics collector ◄┘ /metrics
-//!                                                                             audit table / JSON ◄┘
+//!  k8s: Pod/Node watch ──► model: PodInfo/NodeInfo ────────┐
+//!                                                          ├─► accounting::reconcile(.., now, prev) ─► Arc<Snapshot>
+//!  ec2: poll (paginated, paced) ──► model: Inventory ──────┤     (source::live joins them,                  │
+//!  snapshot_dir: kubectl / AWS CLI JSON ──► model types ───┘      source::dir re-reads a directory)          │
+//!                                                    metrics: collector ◄──────────────────────────────────┤ http: /metrics
+//!                                                    report: table, JSON, status page, Event notes ◄──────┘ http: /, /status.json
 //! ```
 //!
-//! `model` and `accounting` are the pure core; everything else is an adapter at the edge.
+//! Layers, each a folder, every import pointing down: `model` and `accounting` (the
+//! pure core), the adapters `k8s`, `ec2` and `snapshot_dir`, the `source`s that keep a
+//! snapshot current, the outputs `report` (pure text) and `metrics`, the `http`
+//! endpoint, and `app`, which wires a process together.
 
 pub mod accounting;
-pub mod audit;
-pub mod cli;
-pub mod commands;
-pub mod connections;
+pub mod app;
 pub mod ec2;
-pub mod events;
+pub mod http;
 pub mod k8s;
-pub mod limits;
-pub mod live;
-pub mod logging;
 pub mod metrics;
 pub mod model;
-pub mod process_metrics;
-pub mod regular_file;
-pub mod replay;
-pub mod server;
+pub mod report;
 pub mod snapshot_dir;
-pub mod status_page;
-pub mod warning_log;
-pub mod web;
+pub mod source;

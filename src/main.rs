@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use pod_eni_exporter::{cli::Cli, commands, logging};
+use pod_eni_exporter::app::{cli::Cli, commands, logging};
 
 /// jemalloc instead of glibc malloc: the cache is hundreds of thousands of small
 /// allocations and a re-list frees a whole cache at once; glibc kept those pages (RSS

@@ -8,7 +8,7 @@ use std::process::Command;
 
 mod support;
 
-use pod_eni_exporter::web::config::{Pem, WebConfig};
+use pod_eni_exporter::http::web::config::{Pem, WebConfig};
 use serde_json::Value;
 use support::clients::kubectl;
 use support::manifests::{

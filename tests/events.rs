@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use pod_eni_exporter::events::{BRANCH_ENI_EXHAUSTED, Intent, Regarding};
 use pod_eni_exporter::k8s::EventEmitter;
+use pod_eni_exporter::report::event_notes::{BRANCH_ENI_EXHAUSTED, Intent, Regarding};
 use serde_json::Value;
 use support::exporter::{Exporter, WAIT};
 use support::moto::{Moto, ec2_client};

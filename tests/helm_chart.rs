@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use pod_eni_exporter::web::config::{Pem, WebConfig};
+use pod_eni_exporter::http::web::config::{Pem, WebConfig};
 use serde_json::Value;
 use support::clients::{helm, kubectl};
 use support::manifests::{

@@ -11,6 +11,7 @@
 mod carry;
 mod grace;
 mod headroom;
+pub mod limits;
 mod report;
 
 #[cfg(test)]
@@ -39,7 +40,6 @@ pub use report::{
     UnschedulablePod, WaitingPod,
 };
 
-use crate::limits;
 use crate::model::{
     Association, Compute, EniRole, InputWarning, Inventory, NodeInfo, PodInfo, PodPhase,
     WarningKind, usable_ipv4_addresses,

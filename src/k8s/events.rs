@@ -1,4 +1,4 @@
-//! Publishes the [`crate::events`] intents through the `events.k8s.io/v1` API: one Event
+//! Publishes the [`crate::report::event_notes`] intents through the `events.k8s.io/v1` API: one Event
 //! series per (object, reason), created once and then updated (`series.count`) instead
 //! of created again; at most one write per object and reason per `min_interval`; and a
 //! global write budget, so that a cluster-wide exhaustion cannot flood the API server.
@@ -20,8 +20,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 
-use crate::events::{Intent, Regarding};
 use crate::metrics::{Metrics, SharedSnapshot, Source};
+use crate::report::event_notes::{Intent, Regarding};
 
 pub const REPORTER: &str = "pod-eni-exporter";
 /// Where Events about cluster-scoped objects (nodes) live.
@@ -216,7 +216,9 @@ impl EventEmitter {
             let Some(current) = snapshot.get().filter(|_| fresh) else {
                 continue;
             };
-            let writes = self.emit(crate::events::intents(&current)).await;
+            let writes = self
+                .emit(crate::report::event_notes::intents(&current))
+                .await;
             if writes > 0 {
                 tracing::debug!(writes, "Events published");
             }

@@ -1,8 +1,11 @@
-//! `audit`: the join printed for a person (table) or a program (JSON), and the
-//! `--fail-on` gate that turns it into a CI/CD check.
+//! What the join says to people and programs, as text only: the audit table and JSON,
+//! the `--fail-on` gate that turns it into a CI/CD check, the status page, the notes
+//! Events carry, and the remedies all of them share. Pure: it formats a snapshot.
 
+pub mod event_notes;
 mod json;
 mod remedies;
+pub mod status_page;
 mod table;
 
 pub use json::render_json;
@@ -11,7 +14,18 @@ pub use table::render_table;
 pub(crate) use table::summary;
 
 use crate::accounting::{EniState, Snapshot};
-use crate::cli::Condition;
+
+/// Conditions `audit --fail-on` can gate on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Condition {
+    Exhausted,
+    Leaked,
+    Completed,
+    Waiting,
+    Missing,
+    /// Pods that no node can take for want of a pod-eni slot.
+    Unschedulable,
+}
 
 /// The conditions from `wanted` that hold in `snapshot`, in the order asked.
 pub fn conditions_holding(snapshot: &Snapshot, wanted: &[Condition]) -> Vec<Condition> {

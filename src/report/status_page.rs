@@ -6,7 +6,7 @@
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::accounting::{EniState, Headroom, NodeReport, Snapshot, headroom};
-use crate::audit;
+use crate::report;
 
 /// Nodes shown, fullest first; the rest are counted.
 pub const NODES_SHOWN: usize = 50;
@@ -106,7 +106,7 @@ fn report(snapshot: &Snapshot) -> Markup {
     });
     let room = headroom(snapshot, 1);
     html! {
-        p.summary id="summary" { (audit::summary(snapshot).trim()) }
+        p.summary id="summary" { (report::summary(snapshot).trim()) }
         p.muted { "Ages as of " (snapshot.observed.at) " (" (snapshot.observed.from.describe()) ")." }
         h2 { "Nodes" }
         table id="nodes" {
@@ -153,7 +153,7 @@ fn report(snapshot: &Snapshot) -> Markup {
                         td {
                             @match (holder.since, holder.unknown_age()) {
                                 (Some(since), _) => (since),
-                                (None, Some(unknown)) => span title=(audit::unknown_age_note(unknown)) { "unknown" },
+                                (None, Some(unknown)) => span title=(report::unknown_age_note(unknown)) { "unknown" },
                                 (None, None) => "-",
                             }
                         }
@@ -197,7 +197,7 @@ fn report(snapshot: &Snapshot) -> Markup {
         }
         h2 { "What to do" }
         ul id="remedies" {
-            @for hint in audit::hints(snapshot) {
+            @for hint in report::hints(snapshot) {
                 li { (shortened(&hint)) }
             }
         }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-const TABLE_CSV: &str = include_str!("../data/branch-eni-limits.csv");
+const TABLE_CSV: &str = include_str!("../../data/branch-eni-limits.csv");
 
 /// Maximum branch ENIs for `instance_type`, `None` when the type cannot trunk.
 pub fn max_branch_enis(instance_type: &str) -> Option<u32> {

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::accounting::Settings;
 use crate::ec2::{MAX_REQUEST_RATE, MIN_REQUEST_RATE};
+use crate::report::Condition;
 
 /// Default `/metrics` address. 9823 sits in the exporters' range (9100–9999) and is
 /// used by none of the exporters an EKS cluster usually runs (node 9100, blackbox 9115,
@@ -297,18 +298,6 @@ pub struct SnapshotArgs {
 pub enum OutputFormat {
     Table,
     Json,
-}
-
-/// Conditions `audit --fail-on` can gate on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Condition {
-    Exhausted,
-    Leaked,
-    Completed,
-    Waiting,
-    Missing,
-    /// Pods that no node can take for want of a pod-eni slot.
-    Unschedulable,
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use x509_parser::extensions::GeneralName;
 
 use super::config::{ClientAuth, Pem, TlsSettings, TlsVersion};
-use crate::regular_file;
+use crate::app::regular_file;
 
 /// A server configuration, and when its certificate expires.
 pub struct Loaded {
@@ -339,7 +339,7 @@ impl ClientCertVerifier for AllowedSans {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::web::config::{TLS12_SUITES, WebConfig};
+    use crate::http::web::config::{TLS12_SUITES, WebConfig};
 
     fn settings(extra: &str) -> (TlsSettings, rcgen::CertifiedKey<rcgen::KeyPair>) {
         let pair = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();

@@ -15,12 +15,12 @@ use jiff::Timestamp;
 use kube::Client;
 
 use crate::accounting::{Clock, DEFAULT_BRANCH_ENI_COOLDOWN, Settings, reconcile};
-use crate::cli::GraceArgs;
+use crate::app::cli::GraceArgs;
 use crate::ec2::Ec2Poller;
 use crate::k8s::{CooldownSetting, KubeShared, read_cooldown};
 use crate::metrics::{Metrics, SharedSnapshot, Source};
 use crate::model::Inventory;
-use crate::warning_log::WarningLog;
+use crate::source::warning_log::WarningLog;
 
 /// Kubernetes events arrive in bursts (a rollout touches many pods): wait this long
 /// after the first before reconciling, to reconcile once for the burst.

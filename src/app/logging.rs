@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::LogFormat;
+use crate::app::cli::LogFormat;
 
 /// `info`, without kube's own per-request errors: during an API outage they repeat on
 /// every retry, while the watchers report the outage once when it starts and ends.

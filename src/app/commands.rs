@@ -9,17 +9,17 @@ use jiff::Timestamp;
 use crate::accounting::{
     self, DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL, Observed, ObservedFrom, Settings,
 };
-use crate::audit::{conditions_holding, render_json, render_table};
-use crate::cli::{AuditArgs, Cli, Command, LiveArgs, OutputFormat, ServeArgs, SnapshotArgs};
+use crate::app::cli::{AuditArgs, Cli, Command, LiveArgs, OutputFormat, ServeArgs, SnapshotArgs};
 use crate::ec2::{Ec2Poller, Ec2Settings};
+use crate::http::server::{self, Endpoints, Limits, ReadinessCheck};
+use crate::http::web::Web;
 use crate::k8s::{self, KubeShared};
-use crate::live::Live;
 use crate::metrics::{Metrics, SharedSnapshot};
 use crate::model::Inventory;
-use crate::replay::DirSource;
-use crate::server::{self, Endpoints, Limits, ReadinessCheck};
+use crate::report::{conditions_holding, render_json, render_table};
 use crate::snapshot_dir::{self, Loaded, ReadLimits};
-use crate::web::Web;
+use crate::source::dir::DirSource;
+use crate::source::live::Live;
 
 /// Exit code for usage and input errors (DESIGN §7).
 pub const EXIT_INPUT_ERROR: u8 = 2;
@@ -224,7 +224,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let snapshot = SharedSnapshot::default();
     let (mut registry, metrics) = Metrics::new_registry(snapshot.clone());
-    crate::process_metrics::register(&mut registry);
+    crate::metrics::process::register(&mut registry);
     let (shown, health) = (snapshot.clone(), metrics.clone());
     // Before anything else: a bad web config is an input error (exit 2), found at once.
     let web = Arc::new(Web::load(

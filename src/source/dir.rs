@@ -16,10 +16,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::accounting::{Settings, Snapshot};
-use crate::live::unix_seconds;
 use crate::metrics::{Metrics, SharedSnapshot, Source};
 use crate::snapshot_dir::{self, ReadLimits, SnapshotDirError};
-use crate::warning_log::WarningLog;
+use crate::source::live::unix_seconds;
+use crate::source::warning_log::WarningLog;
 
 const CHECK_EVERY: Duration = Duration::from_secs(2);
 /// Longest wait for one read and join. A 2 GiB snapshot parses in well under this; a

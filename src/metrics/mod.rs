@@ -3,6 +3,8 @@
 //! formats the latest [`Snapshot`] at scrape time, so nodes and subnets that vanish from
 //! the snapshot vanish from `/metrics`.
 
+pub mod process;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
