@@ -333,7 +333,7 @@ fn source_health(metrics: &Metrics) -> Vec<SourceHealth> {
     [Source::Kubernetes, Source::Ec2]
         .into_iter()
         .map(|source| {
-            let (up, last) = metrics.source_health(source);
+            let (up, last) = metrics.health.get(source);
             SourceHealth {
                 name: source.as_str(),
                 up,

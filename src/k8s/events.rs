@@ -212,7 +212,7 @@ impl EventEmitter {
             ticks.tick().await;
             let fresh = [Source::Kubernetes, Source::Ec2]
                 .into_iter()
-                .all(|source| metrics.source_health(source).0);
+                .all(|source| metrics.health.get(source).0);
             let Some(current) = snapshot.get().filter(|_| fresh) else {
                 continue;
             };

@@ -76,7 +76,7 @@ impl DirSource {
             Ok(snapshot) => snapshot,
             Err(error) => {
                 for source in [Source::Kubernetes, Source::Ec2] {
-                    self.metrics.set_source_up(source, false);
+                    self.metrics.health.set_up(source, false);
                 }
                 return Err(error);
             }
@@ -85,7 +85,7 @@ impl DirSource {
         self.warnings.report(&snapshot.warnings);
         self.snapshot.set(Arc::new(snapshot));
         for source in [Source::Kubernetes, Source::Ec2] {
-            self.metrics.source_succeeded(source, unix_seconds(now));
+            self.metrics.health.succeeded(source, unix_seconds(now));
         }
         self.loaded.store(true, Ordering::Relaxed);
         Ok(())

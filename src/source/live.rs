@@ -128,12 +128,13 @@ impl Live {
                     }));
                     self.ec2_polled.store(true, Ordering::Relaxed);
                     self.metrics
-                        .source_succeeded(Source::Ec2, unix_seconds(Timestamp::now()));
+                        .health
+                        .succeeded(Source::Ec2, unix_seconds(Timestamp::now()));
                 }
                 Err(error) => {
                     failures = failures.saturating_add(1);
                     tracing::warn!(%error, failures, "EC2 poll failed; keeping the last inventory");
-                    self.metrics.set_source_up(Source::Ec2, false);
+                    self.metrics.health.set_up(Source::Ec2, false);
                 }
             }
             self.kube.changed.notify_one();
@@ -246,9 +247,10 @@ impl Live {
             .reconcile_duration(started.elapsed().as_secs_f64());
         if kube_healthy {
             self.metrics
-                .source_succeeded(Source::Kubernetes, unix_seconds(now));
+                .health
+                .succeeded(Source::Kubernetes, unix_seconds(now));
         } else {
-            self.metrics.set_source_up(Source::Kubernetes, false);
+            self.metrics.health.set_up(Source::Kubernetes, false);
         }
         self.warnings.report(&snapshot.warnings);
         self.snapshot.set(Arc::new(snapshot));
