@@ -25,3 +25,11 @@ pub mod model;
 pub mod report;
 pub mod snapshot_dir;
 pub mod source;
+
+/// Locks `mutex`, recovering from poisoning: a thread that panicked while holding a
+/// lock here leaves plain data, never a half-made invariant worth stopping for.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

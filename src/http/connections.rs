@@ -50,9 +50,7 @@ impl Connections {
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.table)
     }
 
     pub fn open(&self) -> usize {

@@ -1,5 +1,6 @@
 //! The compact Kubernetes cache: `PodInfo`/`NodeInfo` keyed by object, fed by watch
-//! events through plain synchronous methods (the async driver is in `watch`).
+//! events through plain synchronous methods ([`Index::apply_event`]; the async driver
+//! that forwards them is in `watch`), so every rule here is tested without a server.
 //!
 //! A re-list updates the cache in place: every listed object replaces its entry, and
 //! when the list completes, the entries it did not see (deleted while unwatched) go. A
@@ -14,8 +15,23 @@
 use std::sync::Arc;
 
 use foldhash::HashMap;
+use kube::runtime::watcher::Event;
 
+use super::watched::{Kind, Watched};
 use crate::model::{NodeInfo, PodInfo};
+
+/// What one watch event did to an index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// A (re-)list began: the view is being replaced.
+    ListStarted,
+    /// A list delivered an object; the list is not complete yet.
+    Listing,
+    /// A list completed, having delivered `listed` objects (kept or not).
+    Listed { listed: usize },
+    /// An object changed or went.
+    Changed,
+}
 
 #[derive(Debug)]
 struct Entry<V> {
@@ -31,6 +47,8 @@ pub struct Index<V> {
     lists: u64,
     listing: bool,
     synced: bool,
+    /// Objects the current list delivered.
+    listed: usize,
 }
 
 impl<V> Default for Index<V> {
@@ -40,6 +58,7 @@ impl<V> Default for Index<V> {
             lists: 0,
             listing: false,
             synced: false,
+            listed: 0,
         }
     }
 }
@@ -107,6 +126,58 @@ impl<V> Index<V> {
             .values()
             .map(|entry| entry.value.clone())
             .collect()
+    }
+}
+
+impl<V: Kind> Index<V> {
+    /// Applies one watch event. An object that does not decode keeps its last good
+    /// version, if any, and its key and error go to `undecodable` to be reported.
+    pub fn apply_event(
+        &mut self,
+        event: Event<Watched<V>>,
+        undecodable: &mut impl FnMut(String, String),
+    ) -> Applied {
+        let mut decoded = |object: Watched<V>| {
+            let key = object.key();
+            match object.decoded {
+                Ok(value) => Some((key, value)),
+                Err(error) => {
+                    undecodable(key, error);
+                    None
+                }
+            }
+        };
+        match event {
+            Event::Init => {
+                self.init();
+                self.listed = 0;
+                Applied::ListStarted
+            }
+            Event::InitApply(object) => {
+                self.listed += 1;
+                if let Some((key, value)) = decoded(object) {
+                    self.init_apply(key, value);
+                }
+                Applied::Listing
+            }
+            Event::InitDone => {
+                self.init_done();
+                Applied::Listed {
+                    listed: self.listed,
+                }
+            }
+            Event::Apply(object) => {
+                if let Some((key, value)) = decoded(object) {
+                    self.apply(key, value);
+                }
+                Applied::Changed
+            }
+            Event::Delete(object) => {
+                // A deleted object goes whatever its last state decodes to.
+                self.delete(&object.key());
+                Applied::Changed
+            }
+        }
     }
 }
 
@@ -186,5 +257,55 @@ mod tests {
         assert_eq!(keys(&index), vec![2]);
         index.delete("a");
         assert!(index.is_empty());
+    }
+
+    fn pod(name: &str, eni: Option<&str>) -> Watched<PodInfo> {
+        let annotation = eni.map_or(String::new(), |eni| {
+            format!(r#","annotations":{{"vpc.amazonaws.com/pod-eni":"[{{\"eniId\":\"{eni}\"}}]"}}"#)
+        });
+        Watched::decode(&format!(
+            r#"{{"metadata":{{"name":"{name}","namespace":"n","resourceVersion":"1"{annotation}}},"spec":{{"containers":[{{"resources":{{"limits":{{"vpc.amazonaws.com/pod-eni":"1"}}}}}}]}}}}"#
+        ))
+    }
+
+    #[test]
+    fn watch_events_apply_without_a_server() {
+        let mut index: Index<PodInfo> = Index::default();
+        let mut undecodable = Vec::new();
+        let mut apply = |index: &mut Index<PodInfo>, event| {
+            index.apply_event(event, &mut |key, error| undecodable.push((key, error)))
+        };
+        assert_eq!(apply(&mut index, Event::Init), Applied::ListStarted);
+        assert_eq!(
+            apply(&mut index, Event::InitApply(pod("a", Some("eni-1")))),
+            Applied::Listing
+        );
+        let broken = Watched::decode(
+            r#"{"metadata":{"name":"b","namespace":"n"},"spec":{"containers":"oops"}}"#,
+        );
+        assert_eq!(
+            apply(&mut index, Event::InitApply(broken)),
+            Applied::Listing
+        );
+        assert!(!index.is_synced(), "not joined before the list completes");
+        assert_eq!(
+            apply(&mut index, Event::InitDone),
+            Applied::Listed { listed: 2 },
+            "both delivered, one kept"
+        );
+        assert_eq!(index.len(), 1);
+        assert_eq!(
+            apply(&mut index, Event::Apply(pod("c", None))),
+            Applied::Changed
+        );
+        assert_eq!(index.len(), 2);
+        assert_eq!(
+            apply(&mut index, Event::Delete(pod("a", None))),
+            Applied::Changed
+        );
+        let names: Vec<String> = index.values().map(|p| p.name.clone()).collect();
+        assert_eq!(names, ["c"]);
+        assert_eq!(undecodable.len(), 1);
+        assert_eq!(undecodable[0].0, "n/b", "named by its identity");
     }
 }

@@ -226,8 +226,6 @@ impl EventEmitter {
     }
 
     fn series(&self) -> std::sync::MutexGuard<'_, HashMap<Key, Series>> {
-        self.series
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.series)
     }
 }

@@ -3,16 +3,22 @@
 //! compact cache of them (`cache`, `watch`).
 
 mod cache;
+mod client;
 mod cni_config;
 mod convert;
 mod events;
+mod list;
+mod shared;
 mod watch;
 mod watched;
 pub mod wire;
 
 pub use cache::{ClusterCache, Index};
+pub use client::client;
 pub use cni_config::{CooldownSetting, parse_cooldown, read_cooldown};
 pub use convert::{node_info, pod_info};
 pub use events::EventEmitter;
-pub use watch::{Compact, KubeShared, Listed, client, list_all, list_compact, run_watchers};
+pub use list::{Compact, Listed, list_all, list_compact};
+pub use shared::{KubeShared, Resource};
+pub use watch::run_watchers;
 pub use watched::{Kind, Watched};

@@ -207,4 +207,3 @@ pub const EC2_ERROR_CODES: [&str; 5] = [
     "other",
 ];
 pub const EC2_OPERATIONS: [&str; 2] = ["DescribeNetworkInterfaces", "DescribeSubnets"];
-pub const KUBE_RESOURCES: [&str; 2] = ["pods", "nodes"];

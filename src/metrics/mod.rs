@@ -132,7 +132,7 @@ impl Metrics {
                     .get_or_create(&OperationErrorLabels { operation, code });
             }
         }
-        for resource in KUBE_RESOURCES {
+        for resource in crate::k8s::Resource::ALL.map(crate::k8s::Resource::as_str) {
             let _ = metrics
                 .kube_objects
                 .get_or_create(&ResourceLabels { resource });

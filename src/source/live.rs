@@ -18,6 +18,7 @@ use crate::accounting::{Clock, DEFAULT_BRANCH_ENI_COOLDOWN, Settings, reconcile}
 use crate::app::cli::GraceArgs;
 use crate::ec2::Ec2Poller;
 use crate::k8s::{CooldownSetting, KubeShared, read_cooldown};
+use crate::lock;
 use crate::metrics::{Metrics, SharedSnapshot, Source};
 use crate::model::Inventory;
 use crate::source::warning_log::WarningLog;
@@ -261,12 +262,6 @@ impl Live {
 /// The least time between the starts of two joins, after one that took `took`.
 fn join_interval(took: Duration) -> Duration {
     MIN_RECONCILE_INTERVAL.max(took.div_f64(MAX_JOIN_DUTY))
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 pub fn unix_seconds(time: Timestamp) -> f64 {

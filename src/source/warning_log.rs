@@ -23,10 +23,7 @@ impl WarningLog {
     }
 
     pub fn report(&self, warnings: &[InputWarning]) {
-        let mut reported = self
-            .reported
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut reported = crate::lock(&self.reported);
         let mut current = HashSet::with_capacity(warnings.len());
         for warning in warnings {
             let key = (warning.kind, warning.object.clone());

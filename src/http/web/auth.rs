@@ -104,9 +104,7 @@ impl BasicAuth {
     }
 
     fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], bool>> {
-        self.cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        crate::lock(&self.cache)
     }
 }
 

@@ -238,10 +238,7 @@ impl Web {
     /// the configuration in force, and is not retried until a file changes again.
     pub fn check(&self) {
         let Some(path) = &self.path else { return };
-        let mut watch = self
-            .watch
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut watch = crate::lock(&self.watch);
         let now = stamps(&watch.watched);
         if now == watch.stamps {
             watch.pending = None;
