@@ -13,7 +13,9 @@
 //! Layers, each a folder, every import pointing down: `model` and `accounting` (the
 //! pure core), the adapters `k8s`, `ec2` and `snapshot_dir`, the `source`s that keep a
 //! snapshot current, the outputs `report` (pure text) and `metrics`, the `http`
-//! endpoint, and `app`, which wires a process together.
+//! endpoint, and `app`, which wires a process together. Below them all, two helpers
+//! every layer may use: [`regular_file`] (opening a path someone else chose) and
+//! [`lock`].
 
 pub mod accounting;
 pub mod app;
@@ -22,6 +24,7 @@ pub mod http;
 pub mod k8s;
 pub mod metrics;
 pub mod model;
+pub mod regular_file;
 pub mod report;
 pub mod snapshot_dir;
 pub mod source;

@@ -57,6 +57,26 @@ impl Settings {
     }
 }
 
+/// What the flags set of the graces: each given one wins over the derived value, and a
+/// given cool-down wins over the controller's ConfigMap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GraceOverrides {
+    pub completed: Option<Duration>,
+    pub orphan: Option<Duration>,
+    pub cooldown: Option<Duration>,
+}
+
+impl GraceOverrides {
+    /// The graces for a cool-down (the override's, else `cooldown`) and a poll interval.
+    pub fn settings(&self, cooldown: Duration, poll_interval: Duration) -> Settings {
+        let derived = Settings::from_controller(self.cooldown.unwrap_or(cooldown), poll_interval);
+        Settings {
+            completed_grace: self.completed.unwrap_or(derived.completed_grace),
+            orphan_grace: self.orphan.unwrap_or(derived.orphan_grace),
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self::from_controller(DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL)

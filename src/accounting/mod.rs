@@ -31,7 +31,8 @@ use jiff::{SignedDuration, Timestamp};
 pub use carry::{AbsentClaim, Carry, ReleaseBasis, ReleaseClock};
 pub use grace::{
     DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL, DELETE_QUEUE_PERIOD, GRACE_MARGIN,
-    MAX_NODE_RECONCILE_INTERVAL, NODE_STATUS_REPORT_PERIOD, POD_RESYNC_PERIOD, Settings,
+    GraceOverrides, MAX_NODE_RECONCILE_INTERVAL, NODE_STATUS_REPORT_PERIOD, POD_RESYNC_PERIOD,
+    Settings,
 };
 pub use headroom::{GroupHeadroom, Headroom, headroom};
 pub use report::{

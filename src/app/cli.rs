@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::accounting::Settings;
+use crate::accounting::{GraceOverrides, Settings};
 use crate::ec2::{MAX_REQUEST_RATE, MIN_REQUEST_RATE};
 use crate::report::Condition;
 
@@ -202,15 +202,19 @@ pub struct GraceArgs {
 }
 
 impl GraceArgs {
+    /// What the flags set of the graces.
+    pub fn overrides(&self) -> GraceOverrides {
+        GraceOverrides {
+            completed: self.completed_leak_grace,
+            orphan: self.orphan_leak_grace,
+            cooldown: self.branch_eni_cooldown,
+        }
+    }
+
     /// The graces for a cool-down (the flag's, else `cooldown`) and a poll interval;
     /// a grace given as a flag wins over the derived one.
     pub fn settings(&self, cooldown: Duration, poll_interval: Duration) -> Settings {
-        let derived =
-            Settings::from_controller(self.branch_eni_cooldown.unwrap_or(cooldown), poll_interval);
-        Settings {
-            completed_grace: self.completed_leak_grace.unwrap_or(derived.completed_grace),
-            orphan_grace: self.orphan_leak_grace.unwrap_or(derived.orphan_grace),
-        }
+        self.overrides().settings(cooldown, poll_interval)
     }
 }
 

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 
+use tracing::Instrument;
+
 use crate::accounting::{
     self, DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL, Observed, ObservedFrom, Settings,
 };
@@ -242,18 +244,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let settings = grace.settings(DEFAULT_BRANCH_ENI_COOLDOWN, ec2_poll_interval);
             warn_about_short_graces(&settings, DEFAULT_BRANCH_ENI_COOLDOWN);
             let limits = ReadLimits { max_file_size };
-            let source = Arc::new(DirSource::new(
-                dir.clone(),
-                limits,
-                settings,
-                snapshot,
-                metrics,
-            ));
-            source.load().await.with_context(|| {
-                format!("serve: cannot read snapshot directory {}", dir.display())
-            })?;
-            let watcher = source.clone();
-            tokio::spawn(async move { watcher.watch().await });
+            let source = DirSource::new(dir.clone(), limits, settings, snapshot, metrics)
+                .start()
+                .await
+                .with_context(|| {
+                    format!("serve: cannot read snapshot directory {}", dir.display())
+                })?;
             Arc::new(move || source.readiness())
         }
         None => {
@@ -265,18 +261,6 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let client = k8s::client(live.kubeconfig.as_deref())
                 .await
                 .context("cannot configure the Kubernetes client")?;
-            let kube = Arc::new(KubeShared::default());
-            let live = Arc::new(Live::new(
-                kube.clone(),
-                ec2,
-                ec2_poll_interval,
-                grace,
-                snapshot,
-                metrics.clone(),
-            ));
-            let follower = live.clone();
-            let cooldown_client = client.clone();
-            tokio::spawn(async move { follower.follow_cooldown(cooldown_client).await });
             if emit_events {
                 let emitter = k8s::EventEmitter::new(
                     client.clone(),
@@ -285,13 +269,23 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     std::num::NonZeroU32::new(events_max_writes_per_second)
                         .unwrap_or(std::num::NonZeroU32::MIN),
                 );
-                tokio::spawn(emitter.follow(shown.clone(), health.clone()));
+                let span = tracing::info_span!("events");
+                tokio::spawn(
+                    emitter
+                        .follow(shown.clone(), health.clone())
+                        .instrument(span),
+                );
             }
-            tokio::spawn(k8s::run_watchers(client, kube, metrics));
-            let poller = live.clone();
-            tokio::spawn(async move { poller.poll_ec2().await });
-            let reconciler = live.clone();
-            tokio::spawn(async move { reconciler.reconcile_on_change().await });
+            let kube = Arc::new(KubeShared::default());
+            let live = Live::new(
+                kube,
+                ec2,
+                ec2_poll_interval,
+                grace.overrides(),
+                snapshot,
+                metrics,
+            )
+            .start(client);
             Arc::new(move || live.readiness())
         }
     };

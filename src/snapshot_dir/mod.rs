@@ -22,9 +22,9 @@ pub use awscli::{AwsSubnet, NetworkInterface};
 use jiff::Timestamp;
 
 use crate::accounting::{Clock, Settings, Snapshot, reconcile};
-use crate::app::regular_file::{self, OpenError};
 use crate::k8s::{node_info, pod_info, wire};
 use crate::model::{Eni, InputWarning, Inventory, NodeInfo, PodInfo, Subnet};
+use crate::regular_file::{self, OpenError};
 
 pub const NODES_FILE: &str = "nodes.json";
 pub const PODS_FILE: &str = "pods.json";

@@ -18,6 +18,8 @@ use jiff::Timestamp;
 use crate::accounting::{Settings, Snapshot};
 use crate::metrics::{Metrics, SharedSnapshot, Source};
 use crate::snapshot_dir::{self, ReadLimits, SnapshotDirError};
+use tracing::Instrument;
+
 use crate::source::live::unix_seconds;
 use crate::source::warning_log::WarningLog;
 
@@ -69,13 +71,25 @@ impl DirSource {
         }
     }
 
+    /// Reads the directory once (its errors are the caller's: exit 2 at start), then
+    /// follows its files in a task of its own (`dir{path=…}`); `readiness` says whether
+    /// a snapshot is served.
+    pub async fn start(self) -> Result<Arc<Self>, LoadError> {
+        self.load().await?;
+        let source = Arc::new(self);
+        let follower = source.clone();
+        let span = tracing::info_span!("dir", path = %source.dir.display());
+        tokio::spawn(async move { follower.watch().await }.instrument(span));
+        Ok(source)
+    }
+
     /// Reads the directory and publishes a snapshot; on error the last one stays.
     pub async fn load(&self) -> Result<(), LoadError> {
         let result = self.read_and_join().await;
         let snapshot = match result {
             Ok(snapshot) => snapshot,
             Err(error) => {
-                for source in [Source::Kubernetes, Source::Ec2] {
+                for source in Source::ALL {
                     self.metrics.health.set_up(source, false);
                 }
                 return Err(error);
@@ -84,7 +98,7 @@ impl DirSource {
         let now = Timestamp::now();
         self.warnings.report(&snapshot.warnings);
         self.snapshot.set(Arc::new(snapshot));
-        for source in [Source::Kubernetes, Source::Ec2] {
+        for source in Source::ALL {
             self.metrics.health.succeeded(source, unix_seconds(now));
         }
         self.loaded.store(true, Ordering::Relaxed);

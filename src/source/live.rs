@@ -14,10 +14,11 @@ use jiff::Timestamp;
 
 use kube::Client;
 
-use crate::accounting::{Clock, DEFAULT_BRANCH_ENI_COOLDOWN, Settings, reconcile};
-use crate::app::cli::GraceArgs;
+use crate::accounting::{Clock, DEFAULT_BRANCH_ENI_COOLDOWN, GraceOverrides, Settings, reconcile};
 use crate::ec2::Ec2Poller;
 use crate::k8s::{CooldownSetting, KubeShared, read_cooldown};
+use tracing::Instrument;
+
 use crate::lock;
 use crate::metrics::{Metrics, SharedSnapshot, Source};
 use crate::model::Inventory;
@@ -50,7 +51,7 @@ pub struct Live {
     kube: Arc<KubeShared>,
     ec2: Ec2Poller,
     poll_interval: Duration,
-    grace: GraceArgs,
+    grace: GraceOverrides,
     /// The controller's cool-down as last read from the cluster.
     cooldown: Mutex<Duration>,
     inventory: Mutex<Option<Arc<Polled>>>,
@@ -65,7 +66,7 @@ impl Live {
         kube: Arc<KubeShared>,
         ec2: Ec2Poller,
         poll_interval: Duration,
-        grace: GraceArgs,
+        grace: GraceOverrides,
         snapshot: SharedSnapshot,
         metrics: Metrics,
     ) -> Self {
@@ -81,6 +82,28 @@ impl Live {
             warnings: WarningLog::new(metrics.clone()),
             metrics,
         }
+    }
+
+    /// Starts the live loop's tasks, each in a span of its own: the Kubernetes watchers,
+    /// the EC2 poller, the join on change, and the cool-down follower. `readiness` says
+    /// when its figures can be served.
+    pub fn start(self, client: Client) -> Arc<Self> {
+        let live = Arc::new(self);
+        let spawn = |name: &'static str,
+                     task: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>| {
+            tokio::spawn(task.instrument(tracing::info_span!("live", task = name)));
+        };
+        let (watched, metrics) = (live.kube.clone(), live.metrics.clone());
+        tokio::spawn(crate::k8s::run_watchers(client.clone(), watched, metrics));
+        let follower = live.clone();
+        spawn(
+            "cooldown",
+            Box::pin(async move { follower.follow_cooldown(client).await }),
+        );
+        let poller = live.clone();
+        spawn("ec2", Box::pin(async move { poller.poll_ec2().await }));
+        spawn("join", Box::pin(live.clone().reconcile_on_change()));
+        live
     }
 
     /// `/readyz`: the first Kubernetes sync and the first EC2 poll are done, and no watch
@@ -147,7 +170,7 @@ impl Live {
     /// Follows `branch-eni-cooldown` in kube-system/amazon-vpc-cni, unless the flag set
     /// it. Reading it needs the optional Role; without it the default is assumed.
     pub async fn follow_cooldown(&self, client: Client) {
-        if self.grace.branch_eni_cooldown.is_some() {
+        if self.grace.cooldown.is_some() {
             return;
         }
         let mut last_problem: Option<String> = None;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use hyper::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 
-use crate::app::regular_file;
+use crate::regular_file;
 
 /// What the file asks for, checked: every value here is one the server can honour.
 #[derive(Debug, Clone, Default)]

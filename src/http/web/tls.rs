@@ -17,7 +17,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use x509_parser::extensions::GeneralName;
 
 use super::config::{ClientAuth, Pem, TlsSettings, TlsVersion};
-use crate::app::regular_file;
+use crate::regular_file;
 
 /// A server configuration, and when its certificate expires.
 pub struct Loaded {
