@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 
 use super::Carry;
-use crate::model::{InputWarning, Owner, PodInfo, Subnet};
+use crate::model::{InputWarning, Owner, PodInfo, PodName, Subnet};
 
 /// The state of one associated branch ENI. Every one is in exactly one state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -154,6 +154,18 @@ impl PodRef {
         }
     }
 }
+
+/// Every report row that names a pod shows it as `namespace/name`.
+macro_rules! pod_name {
+    ($($row:ty),*) => {$(
+        impl $row {
+            pub fn pod_name(&self) -> PodName<'_> {
+                PodName { namespace: &self.namespace, name: &self.name }
+            }
+        }
+    )*};
+}
+pod_name!(PodRef, WaitingPod, UnschedulablePod, MissingPod);
 
 /// Why a holder's age is not known, so it cannot be judged leaked yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

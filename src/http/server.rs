@@ -18,12 +18,13 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use prometheus_client::registry::Registry;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tracing::Instrument;
 
 use super::negotiation::{accepts_gzip, gzipped, prefers_openmetrics, text, with_type};
-use crate::http::connections::Connections;
+use crate::http::connections::{Connections, Slot};
 use crate::http::web::{Active, Web};
 use crate::metrics::{self, Metrics, SharedSnapshot, Source};
 use crate::report::status_page::{self, SourceHealth};
@@ -88,49 +89,8 @@ pub async fn serve(
                     refused.warn(|suppressed| tracing::warn!(max = limits.max_connections, suppressed, "every connection is busy; refusing a new one"));
                     continue;
                 };
-                let endpoints = endpoints.clone();
-                let web = web.clone();
-                let tracked = slot.connection();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
-                    let active = web.current();
-                    let service = service_fn(move |request| {
-                        let endpoints = endpoints.clone();
-                        let web = web.clone();
-                        let tracked = tracked.clone();
-                        async move {
-                            let response = guarded(endpoints, &web, request).await;
-                            Ok::<_, Infallible>(response.map(|body| tracked.busy(body)))
-                        }
-                    });
-                    let served = async move {
-                        let result = match &active.tls {
-                            Some(acceptor) => {
-                                let handshake = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await;
-                                match handshake {
-                                    Ok(Ok(stream)) => watcher.watch(http1().serve_connection(TokioIo::new(stream), service)).await,
-                                    Ok(Err(error)) => {
-                                        tracing::debug!(%error, %peer, "TLS handshake failed");
-                                        return;
-                                    }
-                                    Err(_) => {
-                                        tracing::debug!(%peer, "TLS handshake timed out");
-                                        return;
-                                    }
-                                }
-                            }
-                            None => watcher.watch(http1().serve_connection(TokioIo::new(stream), service)).await,
-                        };
-                        if let Err(error) = result {
-                            tracing::debug!(%error, %peer, "connection ended with an error");
-                        }
-                    };
-                    tokio::select! {
-                        () = served => {}
-                        // Dropping the connection closes the socket.
-                        () = slot.evicted() => tracing::debug!(%peer, "idle connection closed to make room"),
-                    }
-                });
+                let task = serve_conn(stream, endpoints.clone(), web.clone(), slot, graceful.watcher());
+                tokio::spawn(task.instrument(tracing::debug_span!("connection", %peer)));
             }
             () = &mut shutdown => break,
         }
@@ -141,6 +101,56 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("open connections did not finish in time");
+    }
+}
+
+/// One connection, plain or TLS, until the client closes it, the server shuts down or
+/// the connection is evicted to make room for a new one.
+async fn serve_conn(
+    stream: TcpStream,
+    endpoints: Arc<Endpoints>,
+    web: Arc<Web>,
+    slot: Slot,
+    watcher: Watcher,
+) {
+    let active = web.current();
+    let tracked = slot.connection();
+    let service = service_fn(move |request| {
+        let endpoints = endpoints.clone();
+        let web = web.clone();
+        let tracked = tracked.clone();
+        async move {
+            let response = guarded(endpoints, &web, request).await;
+            Ok::<_, Infallible>(response.map(|body| tracked.busy(body)))
+        }
+    });
+    let served = async move {
+        let result = match &active.tls {
+            Some(acceptor) => {
+                match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                    Ok(Ok(stream)) => {
+                        watcher
+                            .watch(http1().serve_connection(TokioIo::new(stream), service))
+                            .await
+                    }
+                    Ok(Err(error)) => return tracing::debug!(%error, "TLS handshake failed"),
+                    Err(_) => return tracing::debug!("TLS handshake timed out"),
+                }
+            }
+            None => {
+                watcher
+                    .watch(http1().serve_connection(TokioIo::new(stream), service))
+                    .await
+            }
+        };
+        if let Err(error) = result {
+            tracing::debug!(%error, "connection ended with an error");
+        }
+    };
+    tokio::select! {
+        () = served => {}
+        // Dropping the connection closes the socket.
+        () = slot.evicted() => tracing::debug!("idle connection closed to make room"),
     }
 }
 
@@ -330,7 +340,7 @@ fn refresh_seconds(query: &str) -> Option<u32> {
 }
 
 fn source_health(metrics: &Metrics) -> Vec<SourceHealth> {
-    [Source::Kubernetes, Source::Ec2]
+    Source::ALL
         .into_iter()
         .map(|source| {
             let (up, last) = metrics.health.get(source);

@@ -20,7 +20,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 
-use crate::metrics::{Metrics, SharedSnapshot, Source};
+use crate::metrics::{Metrics, SharedSnapshot};
 use crate::report::event_notes::{Intent, Regarding};
 
 pub const REPORTER: &str = "pod-eni-exporter";
@@ -210,10 +210,7 @@ impl EventEmitter {
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let fresh = [Source::Kubernetes, Source::Ec2]
-                .into_iter()
-                .all(|source| metrics.health.get(source).0);
-            let Some(current) = snapshot.get().filter(|_| fresh) else {
+            let Some(current) = snapshot.get().filter(|_| metrics.health.all_up()) else {
                 continue;
             };
             let writes = self

@@ -125,9 +125,10 @@ impl KubeShared {
         entry.last_message = Some(error.to_string());
         if entry.failing_since.is_none() {
             entry.failing_since = Some(now);
-            tracing::warn!(%error, resource = resource.as_str(), "watch failed; serving the last view and retrying with backoff");
+            // The watcher's span names the resource.
+            tracing::warn!(%error, "watch failed; serving the last view and retrying with backoff");
         } else {
-            tracing::debug!(%error, resource = resource.as_str(), "watch still failing");
+            tracing::debug!(%error, "watch still failing");
         }
     }
 

@@ -66,6 +66,11 @@ impl SourceHealth {
         )
     }
 
+    /// Whether every source is up: the Event gate publishes nothing from a stale view.
+    pub fn all_up(&self) -> bool {
+        Source::ALL.into_iter().all(|source| self.get(source).0)
+    }
+
     /// `podeni_source_up`, one series per source.
     pub(super) fn up_view(&self) -> UpView {
         UpView(self.clone())

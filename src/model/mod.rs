@@ -17,8 +17,8 @@ pub use eni::{
 };
 pub use node::{Compute, NodeInfo, parse_provider_id};
 pub use pod::{
-    ContainerRun, ContainerTimes, INSUFFICIENT_POD_ENI, InitRequest, Owner, PodInfo, PodPhase,
-    SchedulingFailure, completion_time, earliest_run, effective_request, parse_count_quantity,
-    sum_requests,
+    ContainerRun, ContainerTimes, INSUFFICIENT_POD_ENI, InitRequest, Owner, PodInfo, PodName,
+    PodPhase, SchedulingFailure, completion_time, earliest_run, effective_request,
+    parse_count_quantity, sum_requests,
 };
 pub use warning::{InputWarning, WarningKind};

@@ -1,6 +1,8 @@
 //! Pods, reduced to what the join reads: where they run, whether they are done, how many
 //! branch ENIs they request and which ones they were given.
 
+use std::fmt;
+
 use compact_str::CompactString;
 use jiff::Timestamp;
 
@@ -47,6 +49,26 @@ impl PodPhase {
 pub struct Owner {
     pub kind: CompactString,
     pub name: CompactString,
+}
+
+/// `Job/nightly`, as kubectl names an object.
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
+/// `namespace/name`, as kubectl names a pod: what every report shows for one.
+#[derive(Debug, Clone, Copy)]
+pub struct PodName<'a> {
+    pub namespace: &'a str,
+    pub name: &'a str,
+}
+
+impl fmt::Display for PodName<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -203,7 +225,14 @@ impl PodInfo {
     }
 
     pub fn key(&self) -> String {
-        format!("{}/{}", self.namespace, self.name)
+        self.pod_name().to_string()
+    }
+
+    pub fn pod_name(&self) -> PodName<'_> {
+        PodName {
+            namespace: &self.namespace,
+            name: &self.name,
+        }
     }
 
     /// The identity `key` spells, without allocating.

@@ -3,11 +3,13 @@
 //! a full node with pods waiting, a pod waiting past a grace, leaked ENIs on a node.
 //! Pure: from a snapshot to intents; `k8s::events` publishes them.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 
 use jiff::SignedDuration;
 
+use super::text;
 use crate::accounting::{EniState, Holder, NodeReport, Snapshot};
 
 /// How long a pod may wait for its branch ENI before its own Event says why.
@@ -91,7 +93,10 @@ pub fn intents(snapshot: &Snapshot) -> Vec<Intent> {
         };
         let mut note = format!(
             "Waiting {} for a branch ENI on node {}",
-            humanize(now.duration_since(since)),
+            // Whole minutes: a note that changed every second would be a new Event each time.
+            text::age(SignedDuration::from_mins(
+                now.duration_since(since).as_mins()
+            )),
             pod.node
         );
         if let Some(node) = nodes.get(pod.node.as_str()) {
@@ -120,7 +125,7 @@ fn exhausted_note(node: &NodeReport, holders: &[&Holder]) -> String {
         .iter()
         .filter_map(|h| h.pod.as_ref())
         .map(|pod| match &pod.owner {
-            Some(owner) => format!("{}/{}", owner.kind, owner.name),
+            Some(owner) => owner.to_string(),
             None => format!("Pod/{}", pod.name),
         })
         .collect();
@@ -165,26 +170,12 @@ fn named(items: impl Iterator<Item = String>) -> String {
     text
 }
 
-fn humanize(duration: SignedDuration) -> String {
-    let minutes = duration.as_secs() / 60;
-    if minutes >= 60 {
-        format!("{}h {}m", minutes / 60, minutes % 60)
-    } else {
-        format!("{minutes}m")
+/// At most [`MAX_NOTE`] bytes, the API's limit on a note.
+fn capped(note: String) -> String {
+    match text::cut(&note, MAX_NOTE, "…") {
+        Cow::Borrowed(_) => note,
+        Cow::Owned(cut) => cut,
     }
-}
-
-/// At most [`MAX_NOTE`] bytes, cut on a character boundary.
-fn capped(mut note: String) -> String {
-    if note.len() > MAX_NOTE {
-        let mut end = MAX_NOTE - '…'.len_utf8();
-        while !note.is_char_boundary(end) {
-            end -= 1;
-        }
-        note.truncate(end);
-        note.push('…');
-    }
-    note
 }
 
 #[cfg(test)]

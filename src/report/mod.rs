@@ -7,6 +7,7 @@ mod json;
 mod remedies;
 pub mod status_page;
 mod table;
+mod text;
 
 pub use json::render_json;
 pub(crate) use remedies::{hints, unknown_age_note};

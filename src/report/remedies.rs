@@ -20,6 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::accounting::{EniState, Holder, NodeReport, Snapshot, UnknownAge};
+use crate::model::Owner;
 
 /// VLAN ids a trunk can give branches (the controller's bitmap, slot 0 unused).
 const VLAN_IDS: u32 = 120;
@@ -253,7 +254,7 @@ fn owners(holders: &[&Holder]) -> String {
     let owners: BTreeSet<String> = holders
         .iter()
         .filter_map(|h| h.pod.as_ref()?.owner.as_ref())
-        .map(|o| format!("{}/{}", o.kind, o.name))
+        .map(Owner::to_string)
         .collect();
     if owners.is_empty() {
         return String::new();

@@ -11,6 +11,7 @@ use super::remedies::{count, hints, unknown_age_note};
 use crate::accounting::{
     CapacitySource, GroupHeadroom, Headroom, NodeReport, Snapshot, UnknownAge,
 };
+use crate::model::Owner;
 
 /// Nodes with room listed by `--headroom`; the rest are counted.
 const HEADROOM_NODES: usize = 20;
@@ -51,9 +52,9 @@ pub fn render_table(snapshot: &Snapshot, headroom: Option<&Headroom>) -> String 
                 holder
                     .since
                     .map_or_else(|| "unknown".to_owned(), |t| t.to_string()),
-                pod.map_or_else(dash, |p| format!("{}/{}", p.namespace, p.name)),
+                pod.map_or_else(dash, |p| p.pod_name().to_string()),
                 pod.and_then(|p| p.owner.as_ref())
-                    .map_or_else(dash, |o| format!("{}/{}", o.kind, o.name)),
+                    .map_or_else(dash, Owner::to_string),
             ]);
         }
         out.push_str(&columns(rows));
@@ -71,7 +72,7 @@ pub fn render_table(snapshot: &Snapshot, headroom: Option<&Headroom>) -> String 
         let mut rows = vec![cells(["POD", "NODE", "ENIS", "WAITING SINCE"])];
         for pod in &snapshot.waiting_pods {
             rows.push(vec![
-                format!("{}/{}", pod.namespace, pod.name),
+                pod.pod_name().to_string(),
                 pod.node.clone(),
                 pod.enis_needed.to_string(),
                 pod.since.map_or_else(dash, |t| t.to_string()),
@@ -89,7 +90,7 @@ pub fn render_table(snapshot: &Snapshot, headroom: Option<&Headroom>) -> String 
         ])];
         for pod in &snapshot.unschedulable_pods {
             rows.push(vec![
-                format!("{}/{}", pod.namespace, pod.name),
+                pod.pod_name().to_string(),
                 pod.enis_needed.to_string(),
                 pod.since.map_or_else(dash, |t| t.to_string()),
                 pod.message.clone(),
@@ -102,7 +103,7 @@ pub fn render_table(snapshot: &Snapshot, headroom: Option<&Headroom>) -> String 
         let mut rows = vec![cells(["POD", "NODE", "ENI"])];
         for pod in &snapshot.missing_pods {
             rows.push(vec![
-                format!("{}/{}", pod.namespace, pod.name),
+                pod.pod_name().to_string(),
                 pod.node.clone(),
                 pod.eni_ids.join(","),
             ]);
