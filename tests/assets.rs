@@ -3,28 +3,22 @@
 //! truth (PrometheusRule from alerts/, dashboard ConfigMaps from dashboards/) matches it;
 //! the TLS component and the README's web config agree.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 mod support;
 
 use pod_eni_exporter::http::web::config::{Pem, WebConfig};
 use serde_json::Value;
-use support::clients::kubectl;
 use support::manifests::{
-    dashboards_are_the_json, documents, least_privilege_and_hardened, of_kind,
+    DASHBOARDS, dashboards_are_the_json, kustomize, least_privilege_and_hardened, of_kind,
     rules_are_the_alerts, tls_wiring,
 };
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::repo;
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
-
-use support::manifests::DASHBOARDS;
 
 #[test]
 fn dashboards_follow_the_house_rules() {
@@ -113,23 +107,9 @@ fn generated_assets_are_current() {
     );
 }
 
-/// `kubectl kustomize deploy/kubernetes`, one JSON value per document.
+/// The base install, rendered.
 fn rendered() -> Vec<Value> {
-    rendered_from("deploy/kubernetes")
-}
-
-fn rendered_from(dir: &str) -> Vec<Value> {
-    let output = Command::new(kubectl())
-        .args(["kustomize", dir])
-        .current_dir(repo())
-        .output()
-        .expect("run kubectl");
-    assert!(
-        output.status.success(),
-        "kubectl kustomize: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    documents(&String::from_utf8(output.stdout).unwrap())
+    kustomize("deploy/kubernetes")
 }
 
 #[test]
@@ -172,7 +152,7 @@ fn the_kustomize_base_renders_least_privilege_and_a_hardened_pod() {
 /// hash is the password its comment names.
 #[test]
 fn the_tls_component_and_the_readme_example_agree() {
-    let objects = rendered_from("deploy/examples/tls");
+    let objects = kustomize("deploy/examples/tls");
     assert!(
         objects
             .iter()
@@ -212,7 +192,7 @@ fn the_tls_component_and_the_readme_example_agree() {
 /// and patch Events, bound to the exporter; the base's role stays read-only.
 #[test]
 fn the_events_component_adds_only_the_right_to_write_events() {
-    let objects = rendered_from("deploy/examples/events");
+    let objects = kustomize("deploy/examples/events");
     least_privilege_and_hardened(&objects);
     let role = of_kind(&objects, "ClusterRole")
         .into_iter()

@@ -1,17 +1,16 @@
 //! The built binary's `audit` on the bundled examples: figures, exit codes, bad input,
 //! and the README block that shows its output.
 
+mod support;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use serde_json::Value;
+use support::{repo, stderr};
 
 const INCIDENT_NODE: &str = "ip-10-0-1-10.eu-west-1.compute.internal";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn audit(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_pod-eni-exporter"))
@@ -24,10 +23,6 @@ fn audit(args: &[&str]) -> Output {
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn json_audit(dir: &str) -> Value {

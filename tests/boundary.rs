@@ -3,7 +3,11 @@
 //! tests, nor any layer of this crate above them. Three documents say so; this test makes it true. Comments and string
 //! literals are not code, and `#[cfg(test)]` items and test-only files are left out.
 
+mod support;
+
 use std::path::{Path, PathBuf};
+
+use support::repo;
 
 /// Paths into crates or APIs the core must not touch, as they appear in code.
 const FORBIDDEN: &[&str] = &[
@@ -28,10 +32,6 @@ const PURE: [(&str, &[&str]); 3] = [
     ("src/accounting", &["model", "accounting"]),
     ("src/report", &["model", "accounting", "report"]),
 ];
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 #[test]
 fn the_core_and_the_report_text_touch_no_adapter_runtime_or_clock() {

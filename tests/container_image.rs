@@ -17,12 +17,9 @@ use support::exporter::{Exporter, WAIT};
 use support::moto::{Moto, ec2_client, free_port};
 use support::pki::{Ca, TlsFront};
 use support::real_apiserver::{RealApiServer, RealCluster};
+use support::repo;
 use support::world::{CLUSTER, build_incident};
 use support::{eventually, http_get};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn image() -> String {
     std::env::var("PODENI_TEST_IMAGE").unwrap_or_else(|_| {

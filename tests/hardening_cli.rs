@@ -3,17 +3,15 @@
 //! control characters in cluster data. Each must end in a clear message and exit code,
 //! never a panic (exit 101) or a hang.
 
+mod support;
+
 use std::fs;
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use support::{repo, stderr};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pod-eni-exporter");
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn run(args: &[&str]) -> Output {
     let mut child = Command::new(BIN)
@@ -36,10 +34,6 @@ fn run(args: &[&str]) -> Output {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// The run ended with `code` and said `text` on stderr.

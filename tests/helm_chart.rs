@@ -7,24 +7,21 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use pod_eni_exporter::http::web::config::{Pem, WebConfig};
 use serde_json::Value;
 use support::clients::{helm, kubectl};
 use support::manifests::{
-    dashboards_are_the_json, documents, least_privilege_and_hardened, of_kind,
+    dashboards_are_the_json, documents, kustomize, least_privilege_and_hardened, of_kind,
     rules_are_the_alerts, tls_wiring,
 };
 use support::real_apiserver::{KubeVersion, RealApiServer};
+use support::repo;
 
 const CHART: &str = "deploy/helm/pod-eni-exporter";
 const EVERYTHING_ON: &str = "deploy/helm/pod-eni-exporter/ci/everything-on-values.yaml";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// `helm` with `args` in the repo: (succeeded, stdout, stderr).
 fn run_helm(args: &[&str]) -> (bool, String, String) {
@@ -594,17 +591,7 @@ fn the_chart_and_every_kustomization_pass_a_server_side_dry_run() {
         "deploy/examples/events",
         "deploy/examples/tls",
     ] {
-        let output = Command::new(kubectl())
-            .args(["kustomize", dir])
-            .current_dir(repo())
-            .output()
-            .expect("run kubectl");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let objects: Vec<Value> = documents(&String::from_utf8(output.stdout).unwrap())
+        let objects: Vec<Value> = kustomize(dir)
             .into_iter()
             .filter(|o| o["kind"] != "Namespace")
             .collect();

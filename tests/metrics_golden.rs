@@ -1,20 +1,18 @@
 //! `/metrics` from a fixed snapshot: compared with a golden file, checked by
 //! `promtool check metrics`, and every metric name the docs mention must exist.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use pod_eni_exporter::accounting::Settings;
 use pod_eni_exporter::metrics::{self, Metrics, SharedSnapshot};
 use pod_eni_exporter::snapshot_dir;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use support::repo;
 
 /// The incident example, joined at its capture time, rendered by a fresh registry.
 fn incident_metrics() -> String {

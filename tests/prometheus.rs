@@ -14,15 +14,12 @@ use serde_json::Value;
 
 use support::moto::free_port;
 use support::prometheus::{Prometheus, query};
+use support::repo;
 use support::{eventually, http_get};
 
 const FULL_NODE: &str = "ip-10-0-1-10.eu-west-1.compute.internal";
 const HEALTHY_NODE: &str = "ip-10-0-2-20.eu-west-1.compute.internal";
 const WAIT: Duration = Duration::from_secs(60);
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 struct Killed(Child);
 

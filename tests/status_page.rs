@@ -3,19 +3,16 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use support::exporter::Exporter;
 use support::http_get;
+use support::repo;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pod-eni-exporter");
 const FULL_NODE: &str = "ip-10-0-1-10.eu-west-1.compute.internal";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn serve_from(dir: &Path) -> Exporter {
     let mut command = Command::new(BIN);

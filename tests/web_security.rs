@@ -13,15 +13,12 @@ use std::time::Instant;
 use support::exporter::{Exporter, WAIT};
 use support::pki::{Ca, Leaf, der, https_get, serial, write, write_atomically};
 use support::prometheus::Prometheus;
+use support::repo;
 use support::{eventually, http_get, sample};
 
 const BIN: &str = env!("CARGO_BIN_EXE_pod-eni-exporter");
 const USER: &str = "prometheus";
 const PASSWORD: &str = "correct horse battery staple";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn serve_with(web_config: &Path, extra: &[&str]) -> Exporter {
     let mut command = Command::new(BIN);

@@ -19,9 +19,7 @@ fn pinned(name: &str, variable: &str) -> PathBuf {
     if let Some(path) = std::env::var_os(variable) {
         return path.into();
     }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join(".tools/bin")
-        .join(name);
+    let local = super::repo().join(".tools/bin").join(name);
     assert!(
         local.is_file(),
         "{name} not found: set {variable} or run `scripts/k8s-clients path {name}` (scripts/test does)"

@@ -12,6 +12,21 @@ pub fn documents(text: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `kubectl kustomize dir` (relative to the checkout), one JSON value per document.
+pub fn kustomize(dir: &str) -> Vec<Value> {
+    let output = std::process::Command::new(super::clients::kubectl())
+        .args(["kustomize", dir])
+        .current_dir(super::repo())
+        .output()
+        .expect("run kubectl");
+    assert!(
+        output.status.success(),
+        "kubectl kustomize {dir}: {}",
+        super::stderr(&output)
+    );
+    documents(&String::from_utf8(output.stdout).unwrap())
+}
+
 pub fn of_kind<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
     objects.iter().filter(|o| o["kind"] == kind).collect()
 }
@@ -129,7 +144,7 @@ pub fn tls_wiring(objects: &[Value]) -> TlsWiring {
 }
 
 fn repo_file(path: &str) -> String {
-    let full = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let full = super::repo().join(path);
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
 }
 

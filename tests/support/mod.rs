@@ -15,8 +15,19 @@ pub mod real_apiserver;
 pub mod synthetic;
 pub mod world;
 
-use std::process::Command;
+use std::path::PathBuf;
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+/// The project checkout: examples, scripts, deploy files and docs are read from here.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What a finished command said on stderr.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
 
 /// The built binary in live mode against `kubeconfig` and an EC2 endpoint, with test
 /// credentials and the default log filter.

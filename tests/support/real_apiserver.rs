@@ -17,7 +17,7 @@ pub struct RealApiServer {
 }
 
 fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kube-apiserver")
+    super::repo().join("scripts/kube-apiserver")
 }
 
 fn run_script(args: &[&str]) -> String {
