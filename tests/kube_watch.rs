@@ -12,19 +12,27 @@ use pod_eni_exporter::metrics::{self, Metrics, SharedSnapshot};
 use pod_eni_exporter::model::PodPhase;
 use serde_json::json;
 
-use support::apiserver::FakeApiServer;
+use support::apiserver::{FakeApiServer, Options};
 use support::world::{node_json, plain_pod_json, pod_json};
 use support::{eventually, sample};
 
 const WAIT: Duration = Duration::from_secs(20);
 
-async fn started() -> (
+type Started = (
     FakeApiServer,
     Arc<KubeShared>,
     prometheus_client::registry::Registry,
     tempfile::TempDir,
-) {
-    let api = FakeApiServer::start().await;
+);
+
+/// Two nodes, seven SGP pods and one plain pod on a server that lists in pages, watched
+/// until synced.
+async fn started() -> Started {
+    started_with(Options::default()).await
+}
+
+async fn started_with(options: Options) -> Started {
+    let api = FakeApiServer::start_with(options).await;
     api.apply(
         "nodes",
         node_json("node-a", "i-0aaa", "m5a.xlarge", "eu-west-1a", 18),
@@ -108,6 +116,36 @@ async fn syncs_then_follows_changes_caching_only_sgp_pods() {
     })
     .await;
     assert!(api.count("watch pods") >= 1);
+}
+
+/// A server new enough for streaming lists is synced from one watch per resource and no
+/// list; one that refuses them (422, the WatchList feature off) is listed in pages. Both
+/// are followed the same way afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn streaming_lists_when_offered_pages_when_refused() {
+    for streaming_lists in [true, false] {
+        let (api, shared, _registry, _dir) = started_with(Options {
+            version: Some((1, 33)),
+            streaming_lists,
+        })
+        .await;
+        assert_eq!(shared.cache().pods.len(), 7, "streaming {streaming_lists}");
+        assert_eq!(shared.cache().nodes.len(), 2, "streaming {streaming_lists}");
+        let lists = api.count("list pods") + api.count("list nodes");
+        if streaming_lists {
+            assert_eq!(lists, 0, "synced from the watches alone");
+        } else {
+            assert_eq!(lists, 2, "one page each after the refusal");
+        }
+        api.apply(
+            "pods",
+            pod_json("shop/web-3", "node-a", "Succeeded", Some("eni-3"), None),
+        );
+        eventually("a change after the sync", WAIT, || {
+            (phase_of(&shared, "shop/web-3") == Some(PodPhase::Succeeded)).then_some(())
+        })
+        .await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

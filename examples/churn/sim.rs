@@ -22,7 +22,7 @@
 //! a pod the scheduler cannot place for want of a pod-eni slot waits unscheduled with
 //! the scheduler's message until a node has room.
 //!
-//! The exporter side is modelled as `src/live.rs` runs it: watch events arrive 0–5 s
+//! The exporter side is modelled as `src/source/live.rs` runs it: watch events arrive 0–5 s
 //! late (held during an API outage, then a re-list), EC2 polls every 30 s take 1–8 s,
 //! may fail and back off, and see each ENI at some moment of the poll; the real
 //! `reconcile` runs after every poll and every 10 s with the previous snapshot and the

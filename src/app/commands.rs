@@ -206,114 +206,117 @@ async fn ec2_poller(live: &LiveArgs, metrics: Metrics) -> anyhow::Result<Ec2Poll
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let ServeArgs {
-        live,
-        from,
-        ec2_poll_interval,
-        max_file_size,
-        grace,
-        listen_address,
-        max_connections,
-        max_requests,
-        web_config_file,
-        probes_without_auth,
-        emit_events,
-        events_min_interval,
-        events_max_writes_per_second,
-    } = args;
-    if emit_events && from.is_some() {
+    if args.emit_events && args.from.is_some() {
         anyhow::bail!("--emit-events needs the live APIs; it cannot be used with --from");
     }
     let snapshot = SharedSnapshot::default();
     let (mut registry, metrics) = Metrics::new_registry(snapshot.clone());
     crate::metrics::process::register(&mut registry);
-    let (shown, health) = (snapshot.clone(), metrics.clone());
     // Before anything else: a bad web config is an input error (exit 2), found at once.
     let web = Arc::new(Web::load(
-        web_config_file.as_deref(),
-        probes_without_auth,
+        args.web_config_file.as_deref(),
+        args.probes_without_auth,
         &mut registry,
     )?);
     web.reload_in_background();
-    let listener = tokio::net::TcpListener::bind(listen_address)
+    let listener = tokio::net::TcpListener::bind(args.listen_address)
         .await
-        .with_context(|| format!("cannot listen on {listen_address}"))?;
-
-    let readiness: ReadinessCheck = match from {
-        Some(dir) => {
-            let settings = grace.settings(DEFAULT_BRANCH_ENI_COOLDOWN, ec2_poll_interval);
-            warn_about_short_graces(&settings, DEFAULT_BRANCH_ENI_COOLDOWN);
-            let limits = ReadLimits { max_file_size };
-            let source = DirSource::new(dir.clone(), limits, settings, snapshot, metrics)
-                .start()
-                .await
-                .with_context(|| {
-                    format!("serve: cannot read snapshot directory {}", dir.display())
-                })?;
-            Arc::new(move || source.readiness())
-        }
-        None => {
-            let cooldown = grace
-                .branch_eni_cooldown
-                .unwrap_or(DEFAULT_BRANCH_ENI_COOLDOWN);
-            warn_about_short_graces(&grace.settings(cooldown, ec2_poll_interval), cooldown);
-            let ec2 = ec2_poller(&live, metrics.clone()).await?;
-            let client = k8s::client(live.kubeconfig.as_deref())
-                .await
-                .context("cannot configure the Kubernetes client")?;
-            if emit_events {
-                let emitter = k8s::EventEmitter::new(
-                    client.clone(),
-                    std::env::var("HOSTNAME").ok(),
-                    events_min_interval,
-                    std::num::NonZeroU32::new(events_max_writes_per_second)
-                        .unwrap_or(std::num::NonZeroU32::MIN),
-                );
-                let span = tracing::info_span!("events");
-                tokio::spawn(
-                    emitter
-                        .follow(shown.clone(), health.clone())
-                        .instrument(span),
-                );
-            }
-            let kube = Arc::new(KubeShared::default());
-            let live = Live::new(
-                kube,
-                ec2,
-                ec2_poll_interval,
-                grace.overrides(),
-                snapshot,
-                metrics,
-            )
-            .start(client);
-            Arc::new(move || live.readiness())
-        }
+        .with_context(|| format!("cannot listen on {}", args.listen_address))?;
+    let readiness = match &args.from {
+        Some(dir) => start_from_dir(dir, &args, snapshot.clone(), metrics.clone()).await?,
+        None => start_live(&args, snapshot.clone(), metrics.clone()).await?,
     };
-    let address = listener.local_addr().unwrap_or(listen_address);
+    let address = listener.local_addr().unwrap_or(args.listen_address);
     let scheme = if web.current().tls.is_some() {
         "https"
     } else {
         "http"
     };
     tracing::info!(%address, scheme, "serving /metrics, /healthz, /readyz");
+    let endpoints = Endpoints {
+        registry,
+        readiness,
+        snapshot,
+        metrics,
+        scrapes: tokio::sync::Semaphore::new(args.max_requests as usize),
+    };
+    let limits = Limits {
+        max_connections: args.max_connections as usize,
+    };
     server::serve(
         listener,
-        Arc::new(Endpoints {
-            registry,
-            readiness,
-            snapshot: shown,
-            metrics: health,
-            scrapes: tokio::sync::Semaphore::new(max_requests as usize),
-        }),
+        Arc::new(endpoints),
         web,
-        Limits {
-            max_connections: max_connections as usize,
-        },
+        limits,
         shutdown_signal(),
     )
     .await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `serve --from DIR`: the directory read now (an unreadable one ends the process),
+/// then re-read whenever it changes.
+async fn start_from_dir(
+    dir: &std::path::Path,
+    args: &ServeArgs,
+    snapshot: SharedSnapshot,
+    metrics: Metrics,
+) -> anyhow::Result<ReadinessCheck> {
+    let settings = args
+        .grace
+        .settings(DEFAULT_BRANCH_ENI_COOLDOWN, args.ec2_poll_interval);
+    warn_about_short_graces(&settings, DEFAULT_BRANCH_ENI_COOLDOWN);
+    let limits = ReadLimits {
+        max_file_size: args.max_file_size,
+    };
+    let source = DirSource::new(dir.to_owned(), limits, settings, snapshot, metrics)
+        .start()
+        .await
+        .with_context(|| format!("serve: cannot read snapshot directory {}", dir.display()))?;
+    Ok(Arc::new(move || source.readiness()))
+}
+
+/// `serve` on the live APIs: the watchers, the EC2 poller and the join loop, and the
+/// Event emitter when asked for.
+async fn start_live(
+    args: &ServeArgs,
+    snapshot: SharedSnapshot,
+    metrics: Metrics,
+) -> anyhow::Result<ReadinessCheck> {
+    let cooldown = args
+        .grace
+        .branch_eni_cooldown
+        .unwrap_or(DEFAULT_BRANCH_ENI_COOLDOWN);
+    warn_about_short_graces(
+        &args.grace.settings(cooldown, args.ec2_poll_interval),
+        cooldown,
+    );
+    let ec2 = ec2_poller(&args.live, metrics.clone()).await?;
+    let client = k8s::client(args.live.kubeconfig.as_deref())
+        .await
+        .context("cannot configure the Kubernetes client")?;
+    if args.emit_events {
+        let emitter = k8s::EventEmitter::new(
+            client.clone(),
+            std::env::var("HOSTNAME").ok(),
+            args.events_min_interval,
+            std::num::NonZeroU32::new(args.events_max_writes_per_second)
+                .unwrap_or(std::num::NonZeroU32::MIN),
+        );
+        let follow = emitter.follow(snapshot.clone(), metrics.clone());
+        tokio::spawn(follow.instrument(tracing::info_span!("events")));
+    }
+    let live = Live::new(
+        Arc::new(KubeShared::default()),
+        ec2,
+        args.ec2_poll_interval,
+        args.grace.overrides(),
+        snapshot,
+        metrics,
+    )
+    .start(client);
+    Ok(Arc::new(move || live.readiness()))
 }
 
 /// Resolves on the first SIGTERM (Kubernetes stopping the pod) or Ctrl-C; a second one

@@ -55,10 +55,9 @@ fn weighted(header: &str) -> impl Iterator<Item = (String, f32)> + '_ {
     })
 }
 
-/// The body gzip-compressed at the fastest level: at the full envelope it compresses
-/// 7.4 MB in 8 ms to 5 % (the default level: 37 ms to 3.5 %, `cargo bench --bench
-/// scale`); with a scrape every few seconds from two Prometheus replicas, time is what
-/// counts.
+/// The body gzip-compressed at the fastest level: it costs a fifth of the default
+/// level's time for a slightly larger body (BENCHMARKS.md, "/metrics with gzip"), and
+/// with a scrape every few seconds from two Prometheus replicas, time is what counts.
 pub(super) fn gzipped(body: String, content_type: &'static str) -> Response<Full<Bytes>> {
     use std::io::Write;
     let mut encoder = flate2::write::GzEncoder::new(

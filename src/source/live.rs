@@ -29,11 +29,11 @@ use crate::source::warning_log::WarningLog;
 const DEBOUNCE: Duration = Duration::from_millis(500);
 /// A busy cluster changes pods every second: joins are at least this far apart…
 const MIN_RECONCILE_INTERVAL: Duration = Duration::from_secs(2);
-/// …and, on a cluster large enough for a join to take long (~200 ms at 5,000 nodes and
-/// 150,000 pods, BENCHMARKS.md), far enough apart that joins use at most this share of
-/// one core however fast pods change: 8 s between joins at 200 ms each. The figures
-/// then lag the cluster by at most that interval, well inside a scrape interval plus
-/// any alert's `for`.
+/// …and, on a cluster large enough for a join to take long (BENCHMARKS.md, "Envelope",
+/// has the join's time at 5,000 nodes), far enough apart that joins use at most this
+/// share of one core however fast pods change: a 200 ms join runs every 8 s. The
+/// figures then lag the cluster by at most that interval, well inside a scrape interval
+/// plus any alert's `for`.
 const MAX_JOIN_DUTY: f64 = 0.025;
 /// Longest wait between polls while EC2 keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);

@@ -1,13 +1,20 @@
-//! A faithful fake Kubernetes API server for pods and nodes, over real HTTP, for the real
-//! `kube::Client`: paginated lists (`limit`/`continue`, consistent pages, `410 Gone`
-//! for an expired token), watches from a `resourceVersion` streamed as chunked JSON
-//! lines (ADDED/MODIFIED/DELETED, periodic BOOKMARKs), `410 Gone` for a compacted
-//! version, and controls to drop watches mid-stream or make the server unavailable.
+//! A fake Kubernetes API server for pods and nodes, over real HTTP, for the real
+//! `kube::Client`: the one the tests use for faults a real server cannot produce on
+//! demand, and the one the envelope benchmark loads with a synthetic world.
+//!
+//! It keeps each object as the JSON it sends, so it answers as promptly as a real
+//! server's watch cache, and speaks what the exporter reads: paginated lists
+//! (`limit`/`continue`, consistent pages, `410 Gone` for an expired token); watches from
+//! a `resourceVersion` as chunked JSON lines (ADDED/MODIFIED/DELETED, periodic
+//! BOOKMARKs), with `410 Gone` for a compacted version; streaming lists
+//! (`sendInitialEvents`, ended by the `k8s.io/initial-events-end` bookmark, or refused
+//! with 422 as by a server without the WatchList feature); `/version` when given one;
+//! and controls to drop watches mid-stream, compact the history or stop answering.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use http_body_util::combinators::BoxBody;
@@ -22,74 +29,106 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 const BOOKMARK_EVERY: Duration = Duration::from_millis(500);
+/// Changes kept per resource, as the API server's watch cache keeps a window of them: a
+/// watch resuming from before the window gets `410 Gone`.
+const HISTORY: usize = 10_000;
+/// Consistent list snapshots kept for `continue` tokens; older tokens expire.
+const LIST_SNAPSHOTS: usize = 16;
+
+/// What kind of server to be.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// `(major, minor)` for `/version`; without it `/version` is 404, and the exporter
+    /// lists in pages.
+    pub version: Option<(u32, u32)>,
+    /// Whether a watch may ask for its initial objects (`sendInitialEvents`).
+    pub streaming_lists: bool,
+}
 
 #[derive(Default)]
 struct Collection {
-    objects: BTreeMap<String, Value>,
-    /// (resourceVersion, type, object) for every change since `compacted`.
-    events: Vec<(u64, &'static str, Value)>,
-    /// Watches from a version at or below this get 410 Gone.
+    objects: BTreeMap<String, Bytes>,
+    /// (resourceVersion, type, object) for the changes since `compacted`.
+    history: VecDeque<(u64, &'static str, Bytes)>,
+    /// Watches from a version below this get 410 Gone.
     compacted: u64,
 }
 
 struct Watch {
     id: u64,
-    resource: String,
-    tx: mpsc::UnboundedSender<Bytes>,
+    resource: Resource,
+    live: mpsc::UnboundedSender<Bytes>,
 }
 
 #[derive(Default)]
 struct State {
     resource_version: u64,
-    collections: HashMap<String, Collection>,
+    collections: [Collection; 2],
     watches: Vec<Watch>,
-    /// Paginated list snapshots by continue id: (resourceVersion, items).
-    list_snapshots: HashMap<u64, (u64, Vec<Value>)>,
-    next_list_id: u64,
-    next_watch_id: u64,
+    /// Paginated list snapshots by id: (resourceVersion, items).
+    list_snapshots: VecDeque<(u64, u64, Arc<[Bytes]>)>,
+    next_id: u64,
     unavailable: bool,
     /// Open connections, aborted when the server "stops".
     connections: Vec<tokio::task::AbortHandle>,
-    /// Requests seen, as "list pods", "watch nodes", …
-    requests: Vec<String>,
+    /// Requests served by kind: "list pods", "watch nodes", …
+    requests: HashMap<String, usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resource {
+    Pods,
+    Nodes,
+}
+
+impl Resource {
+    fn named(name: &str) -> Option<Self> {
+        match name {
+            "pods" => Some(Resource::Pods),
+            "nodes" => Some(Resource::Nodes),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Resource::Pods => "pods",
+            Resource::Nodes => "nodes",
+        }
+    }
+
+    fn kind(self) -> &'static str {
+        match self {
+            Resource::Pods => "Pod",
+            Resource::Nodes => "Node",
+        }
+    }
 }
 
 #[derive(Clone)]
 pub struct FakeApiServer {
     pub addr: SocketAddr,
+    options: Options,
     state: Arc<Mutex<State>>,
 }
 
-fn kind_of(resource: &str) -> (&'static str, &'static str) {
-    match resource {
-        "pods" => ("Pod", "PodList"),
-        "nodes" => ("Node", "NodeList"),
-        _ => ("Unknown", "UnknownList"),
-    }
-}
-
-fn object_key(object: &Value) -> String {
-    let meta = &object["metadata"];
-    match meta["namespace"].as_str() {
-        Some(ns) => format!("{ns}/{}", meta["name"].as_str().unwrap_or_default()),
-        None => meta["name"].as_str().unwrap_or_default().to_owned(),
-    }
-}
-
-fn status(code: u16, reason: &str, message: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-           "message": message, "reason": reason, "code": code})
-}
+type Body = BoxBody<Bytes, Infallible>;
 
 impl FakeApiServer {
-    /// Starts on a free loopback port, serving until the runtime ends.
+    /// A server that lists in pages and has no `/version`, on a free loopback port,
+    /// serving until the runtime ends.
     pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind fake API server");
         let server = Self {
             addr: listener.local_addr().unwrap(),
-            state: Arc::new(Mutex::new(State::default())),
+            options,
+            state: Arc::default(),
         };
         let accept = server.clone();
         tokio::spawn(async move {
@@ -105,7 +144,7 @@ impl FakeApiServer {
                 let connection = tokio::spawn(async move {
                     let service = service_fn(move |request| {
                         let server = server.clone();
-                        async move { Ok::<_, Infallible>(server.handle(request)) }
+                        async move { Ok::<_, Infallible>(server.handle(&request)) }
                     });
                     let _ = http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
@@ -124,57 +163,79 @@ impl FakeApiServer {
     /// A kubeconfig pointing at this server, written to `path`.
     pub fn write_kubeconfig(&self, path: &std::path::Path) {
         let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\nusers:\n- name: fake\n  user: {{}}\n",
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {}\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\ncurrent-context: fake\nusers:\n- name: fake\n  user:\n    token: fake\n",
             self.url()
         );
         std::fs::write(path, text).expect("write kubeconfig");
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Creates or replaces an object ("pods" or "nodes"), as a controller would.
     pub fn apply(&self, resource: &str, mut object: Value) {
+        let resource = Resource::named(resource).expect("pods or nodes");
         let mut state = self.lock();
         state.resource_version += 1;
-        let rv = state.resource_version;
-        let (kind, _) = kind_of(resource);
+        let version = state.resource_version;
         object["apiVersion"] = json!("v1");
-        object["kind"] = json!(kind);
-        object["metadata"]["resourceVersion"] = json!(rv.to_string());
-        let key = object_key(&object);
-        let collection = state.collections.entry(resource.to_owned()).or_default();
-        let kind = if collection.objects.contains_key(&key) {
-            "MODIFIED"
-        } else {
-            "ADDED"
+        object["kind"] = json!(resource.kind());
+        object["metadata"]["resourceVersion"] = json!(version.to_string());
+        let key = key_of(&object);
+        let rendered = Bytes::from(object.to_string());
+        let collection = &mut state.collections[resource as usize];
+        let change = match collection.objects.insert(key, rendered.clone()) {
+            Some(_) => "MODIFIED",
+            None => "ADDED",
         };
-        collection.objects.insert(key, object.clone());
-        collection.events.push((rv, kind, object.clone()));
-        Self::broadcast(&mut state, resource, kind, &object);
+        state.record(resource, version, change, rendered);
     }
 
-    pub fn delete(&self, resource: &str, key: &str) {
+    /// Loads objects already rendered (with their `resourceVersion`) by the caller, as
+    /// they stood before any watch: no events. For a large world rendered on every core.
+    pub fn load(&self, resource: &str, objects: impl IntoIterator<Item = (String, Bytes)>) {
+        let resource = Resource::named(resource).expect("pods or nodes");
         let mut state = self.lock();
-        state.resource_version += 1;
-        let rv = state.resource_version;
-        let collection = state.collections.entry(resource.to_owned()).or_default();
-        let Some(mut object) = collection.objects.remove(key) else {
+        state.resource_version = state.resource_version.max(1);
+        state.collections[resource as usize].objects.extend(objects);
+    }
+
+    /// Deletes the object `namespace/name` (or `name` for a node).
+    pub fn delete(&self, resource: &str, key: &str) {
+        let resource = Resource::named(resource).expect("pods or nodes");
+        let mut state = self.lock();
+        let Some(old) = state.collections[resource as usize].objects.remove(key) else {
             return;
         };
-        object["metadata"]["resourceVersion"] = json!(rv.to_string());
-        collection.events.push((rv, "DELETED", object.clone()));
-        Self::broadcast(&mut state, resource, "DELETED", &object);
+        state.resource_version += 1;
+        let version = state.resource_version;
+        let mut object: Value = serde_json::from_slice(&old).expect("stored JSON");
+        object["metadata"]["resourceVersion"] = json!(version.to_string());
+        state.record(
+            resource,
+            version,
+            "DELETED",
+            Bytes::from(object.to_string()),
+        );
     }
 
     pub fn get(&self, resource: &str, key: &str) -> Option<Value> {
-        self.lock()
-            .collections
-            .get(resource)?
+        let resource = Resource::named(resource)?;
+        let state = self.lock();
+        let bytes = state.collections[resource as usize].objects.get(key)?;
+        Some(serde_json::from_slice(bytes).expect("stored JSON"))
+    }
+
+    /// The bytes of every object of a resource as a list sends them.
+    pub fn bytes(&self, resource: &str) -> usize {
+        let resource = Resource::named(resource).expect("pods or nodes");
+        let state = self.lock();
+        state.collections[resource as usize]
             .objects
-            .get(key)
-            .cloned()
+            .values()
+            .map(Bytes::len)
+            .sum()
     }
 
     /// Ends every open watch stream, as an API server restart or a load balancer would.
@@ -186,10 +247,11 @@ impl FakeApiServer {
     /// version now gets `410 Gone` and the client must re-list.
     pub fn compact(&self) {
         let mut state = self.lock();
-        let rv = state.resource_version;
-        for collection in state.collections.values_mut() {
-            collection.events.clear();
-            collection.compacted = rv;
+        state.resource_version += 1;
+        let version = state.resource_version;
+        for collection in &mut state.collections {
+            collection.history.clear();
+            collection.compacted = version;
         }
         state.list_snapshots.clear();
     }
@@ -209,121 +271,121 @@ impl FakeApiServer {
 
     /// How many requests of a kind ("list pods", "watch nodes", …) were served.
     pub fn count(&self, request: &str) -> usize {
-        self.lock()
-            .requests
-            .iter()
-            .filter(|r| *r == request)
-            .count()
+        self.lock().requests.get(request).copied().unwrap_or(0)
     }
 
-    fn broadcast(state: &mut State, resource: &str, kind: &str, object: &Value) {
-        let line = watch_line(kind, object);
-        state
-            .watches
-            .retain(|w| w.resource != resource || w.tx.send(line.clone()).is_ok());
-    }
-
-    fn handle(&self, request: Request<Incoming>) -> Response<BoxBody<Bytes, Infallible>> {
-        let path = request.uri().path().to_owned();
+    fn handle(&self, request: &Request<Incoming>) -> Response<Body> {
+        let path = request.uri().path();
         let query: HashMap<String, String> =
             form_urlencoded::parse(request.uri().query().unwrap_or_default().as_bytes())
                 .into_owned()
                 .collect();
-        let Some(resource) = path
-            .strip_prefix("/api/v1/")
-            .filter(|r| matches!(*r, "pods" | "nodes"))
-        else {
-            return json_response(
-                StatusCode::NOT_FOUND,
-                status(404, "NotFound", &format!("no route for {path}")),
-            );
+        if let ("/version", Some((major, minor))) = (path, self.options.version) {
+            let version = json!({"major": major.to_string(), "minor": minor.to_string(),
+                                 "gitVersion": format!("v{major}.{minor}.0-fake")});
+            return json_response(StatusCode::OK, version.to_string());
+        }
+        let Some(resource) = path.strip_prefix("/api/v1/").and_then(Resource::named) else {
+            return status(404, "NotFound", &format!("no route for {path}"));
         };
-        let watch = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
-        if watch {
-            self.watch(resource, &query)
+        let flag = |name: &str| matches!(query.get(name).map(String::as_str), Some("true" | "1"));
+        if flag("watch") {
+            let from = query.get("resourceVersion").and_then(|v| v.parse().ok());
+            self.watch(
+                resource,
+                from.unwrap_or(0),
+                flag("sendInitialEvents"),
+                flag("allowWatchBookmarks"),
+            )
         } else {
-            self.list(resource, &query)
+            let limit = query.get("limit").and_then(|l| l.parse().ok());
+            self.list(resource, limit.unwrap_or(0), query.get("continue"))
         }
     }
 
-    fn list(
-        &self,
-        resource: &str,
-        query: &HashMap<String, String>,
-    ) -> Response<BoxBody<Bytes, Infallible>> {
+    fn list(&self, resource: Resource, limit: usize, token: Option<&String>) -> Response<Body> {
         let mut state = self.lock();
-        state.requests.push(format!("list {resource}"));
-        let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0);
-        let (id, offset) = match query.get("continue").filter(|c| !c.is_empty()) {
+        state.served("list", resource);
+        let (id, offset) = match token.filter(|c| !c.is_empty()) {
             Some(token) => {
                 let parsed = token.split_once(':').and_then(|(id, offset)| {
                     Some((id.parse::<u64>().ok()?, offset.parse::<usize>().ok()?))
                 });
-                match parsed.filter(|(id, _)| state.list_snapshots.contains_key(id)) {
+                match parsed.filter(|(id, _)| state.list_snapshot(*id).is_some()) {
                     Some(found) => found,
                     None => {
-                        return json_response(
-                            StatusCode::GONE,
-                            status(
-                                410,
-                                "Expired",
-                                "The provided continue parameter is too old to display a consistent list result.",
-                            ),
+                        return status(
+                            410,
+                            "Expired",
+                            "The provided continue parameter is too old to display a consistent list result.",
                         );
                     }
                 }
             }
             None => {
-                let items: Vec<Value> = state
-                    .collections
-                    .get(resource)
-                    .map(|c| c.objects.values().cloned().collect())
-                    .unwrap_or_default();
-                state.next_list_id += 1;
-                let id = state.next_list_id;
-                let rv = state.resource_version;
-                state.list_snapshots.insert(id, (rv, items));
+                let items: Arc<[Bytes]> = state.collections[resource as usize]
+                    .objects
+                    .values()
+                    .cloned()
+                    .collect();
+                state.next_id += 1;
+                let (id, version) = (state.next_id, state.resource_version);
+                if state.list_snapshots.len() == LIST_SNAPSHOTS {
+                    state.list_snapshots.pop_front();
+                }
+                state.list_snapshots.push_back((id, version, items));
                 (id, 0)
             }
         };
-        let (rv, items) = state.list_snapshots.get(&id).cloned().unwrap_or_default();
-        let end = if limit == 0 {
-            items.len()
-        } else {
-            (offset + limit).min(items.len())
+        let (version, items) = state.list_snapshot(id).expect("kept above");
+        drop(state);
+        let end = match limit {
+            0 => items.len(),
+            limit => offset.saturating_add(limit).min(items.len()),
         };
-        let mut metadata = json!({"resourceVersion": rv.to_string()});
+        let page = &items[offset.min(end)..end];
+        let mut metadata = json!({"resourceVersion": version.to_string()});
         if end < items.len() {
             metadata["continue"] = json!(format!("{id}:{end}"));
             metadata["remainingItemCount"] = json!(items.len() - end);
         }
-        let (_, list_kind) = kind_of(resource);
-        json_response(
-            StatusCode::OK,
-            json!({"kind": list_kind, "apiVersion": "v1", "metadata": metadata, "items": items[offset..end]}),
-        )
+        let head = format!(
+            r#"{{"kind":"{}List","apiVersion":"v1","metadata":{metadata},"items":["#,
+            resource.kind()
+        );
+        let mut body =
+            Vec::with_capacity(head.len() + page.iter().map(|o| o.len() + 1).sum::<usize>() + 2);
+        body.extend_from_slice(head.as_bytes());
+        for (i, object) in page.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(object);
+        }
+        body.extend_from_slice(b"]}");
+        json_response(StatusCode::OK, body)
     }
 
     fn watch(
         &self,
-        resource: &str,
-        query: &HashMap<String, String>,
-    ) -> Response<BoxBody<Bytes, Infallible>> {
-        let (tx, rx) = mpsc::unbounded_channel::<Bytes>();
+        resource: Resource,
+        from: u64,
+        initial_events: bool,
+        bookmarks: bool,
+    ) -> Response<Body> {
         let mut state = self.lock();
-        state.requests.push(format!("watch {resource}"));
-        let from: u64 = query
-            .get("resourceVersion")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        let collection = state.collections.entry(resource.to_owned()).or_default();
-        if from == 0 {
-            for object in collection.objects.values() {
-                let _ = tx.send(watch_line("ADDED", object));
-            }
-        } else if from < collection.compacted {
+        state.served("watch", resource);
+        if initial_events && !self.options.streaming_lists {
+            return status(
+                422,
+                "Invalid",
+                "ListOptions.meta.k8s.io \"\" is invalid: sendInitialEvents: Forbidden: sendInitialEvents is forbidden for watch unless the WatchList feature gate is enabled",
+            );
+        }
+        let collection = &state.collections[resource as usize];
+        if !initial_events && from > 0 && from < collection.compacted {
             // What a real API server does: 200, one ERROR event, end of stream.
-            let gone = status(
+            let gone = status_json(
                 410,
                 "Expired",
                 &format!(
@@ -331,60 +393,151 @@ impl FakeApiServer {
                     collection.compacted
                 ),
             );
-            let _ = tx.send(watch_line("ERROR", &gone));
-            drop(tx);
+            let (tx, rx) = mpsc::channel(1);
+            let _ = tx.try_send(event_line("ERROR", gone.as_bytes()));
             return stream_response(rx);
+        }
+        // What the watch starts with: every object (from version 0, or a streaming
+        // list), else the changes after `from`; then what happens from now on.
+        let first: Vec<Bytes> = if initial_events || from == 0 {
+            collection
+                .objects
+                .values()
+                .map(|o| event_line("ADDED", o))
+                .collect()
         } else {
-            for (rv, kind, object) in &collection.events {
-                if *rv > from {
-                    let _ = tx.send(watch_line(kind, object));
+            collection
+                .history
+                .iter()
+                .filter(|(version, ..)| *version > from)
+                .map(|(_, change, object)| event_line(change, object))
+                .collect()
+        };
+        let started_at = state.resource_version;
+        let (live, mut changes) = mpsc::unbounded_channel();
+        state.next_id += 1;
+        let id = state.next_id;
+        state.watches.push(Watch { id, resource, live });
+        drop(state);
+        if bookmarks {
+            self.send_bookmarks(id, resource);
+        }
+        // Bounded, so a large world streams as the client reads rather than all at once.
+        let (tx, rx) = mpsc::channel::<Bytes>(64);
+        tokio::spawn(async move {
+            for line in first {
+                if tx.send(line).await.is_err() {
+                    return;
                 }
             }
-        }
-        state.next_watch_id += 1;
-        let id = state.next_watch_id;
-        state.watches.push(Watch {
-            id,
-            resource: resource.to_owned(),
-            tx,
-        });
-        drop(state);
-        if matches!(
-            query.get("allowWatchBookmarks").map(String::as_str),
-            Some("true")
-        ) {
-            // Sends through the registered watch only, so dropping the watch from the
-            // state ends the stream.
-            let state = self.state.clone();
-            let (kind, _) = kind_of(resource);
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(BOOKMARK_EVERY).await;
-                    let state = state.lock().unwrap_or_else(|p| p.into_inner());
-                    let Some(watch) = state.watches.iter().find(|w| w.id == id) else {
-                        return;
-                    };
-                    let rv = state.resource_version.to_string();
-                    let bookmark = json!({"type": "BOOKMARK", "object": {"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": rv}}});
-                    let _ = watch.tx.send(Bytes::from(format!("{bookmark}\n")));
+            if initial_events {
+                let end = json!({"kind": resource.kind(), "apiVersion": "v1", "metadata": {
+                    "resourceVersion": started_at.to_string(),
+                    "annotations": {"k8s.io/initial-events-end": "true"}}});
+                if tx
+                    .send(event_line("BOOKMARK", end.to_string().as_bytes()))
+                    .await
+                    .is_err()
+                {
+                    return;
                 }
-            });
-        }
+            }
+            // Ends when the watch is dropped from the state.
+            while let Some(line) = changes.recv().await {
+                if tx.send(line).await.is_err() {
+                    return;
+                }
+            }
+        });
         stream_response(rx)
+    }
+
+    /// A BOOKMARK on watch `id` every [`BOOKMARK_EVERY`] while it is open: through the
+    /// watch's own channel, so it never overtakes a change.
+    fn send_bookmarks(&self, id: u64, resource: Resource) {
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(BOOKMARK_EVERY).await;
+                let state = state.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(watch) = state.watches.iter().find(|w| w.id == id) else {
+                    return;
+                };
+                let mark = json!({"kind": resource.kind(), "apiVersion": "v1",
+                    "metadata": {"resourceVersion": state.resource_version.to_string()}});
+                let _ = watch
+                    .live
+                    .send(event_line("BOOKMARK", mark.to_string().as_bytes()));
+            }
+        });
+    }
+}
+
+impl State {
+    /// Keeps a change in the history window and sends it to the resource's watches.
+    fn record(&mut self, resource: Resource, version: u64, change: &'static str, object: Bytes) {
+        let line = event_line(change, &object);
+        self.watches
+            .retain(|w| w.resource != resource || w.live.send(line.clone()).is_ok());
+        let collection = &mut self.collections[resource as usize];
+        if collection.history.len() == HISTORY
+            && let Some((oldest, ..)) = collection.history.pop_front()
+        {
+            collection.compacted = oldest;
+        }
+        collection.history.push_back((version, change, object));
+    }
+
+    fn served(&mut self, verb: &str, resource: Resource) {
+        *self
+            .requests
+            .entry(format!("{verb} {}", resource.name()))
+            .or_default() += 1;
+    }
+
+    fn list_snapshot(&self, id: u64) -> Option<(u64, Arc<[Bytes]>)> {
+        self.list_snapshots
+            .iter()
+            .find(|(kept, ..)| *kept == id)
+            .map(|(_, version, items)| (*version, items.clone()))
+    }
+}
+
+/// `namespace/name`, or `name` for a cluster-scoped object.
+pub fn key_of(object: &Value) -> String {
+    let meta = &object["metadata"];
+    let name = meta["name"].as_str().unwrap_or_default();
+    match meta["namespace"].as_str() {
+        Some(namespace) => format!("{namespace}/{name}"),
+        None => name.to_owned(),
     }
 }
 
 /// One watch event as the API server writes it: `type` before `object` (Go's field
 /// order), which the exporter's decoder relies on to read the object in place.
-fn watch_line(kind: &str, object: &Value) -> Bytes {
-    Bytes::from(format!(
-        "{{\"type\":{},\"object\":{object}}}\n",
-        json!(kind)
-    ))
+fn event_line(change: &str, object: &[u8]) -> Bytes {
+    let mut line = Vec::with_capacity(object.len() + 32);
+    line.extend_from_slice(format!(r#"{{"type":"{change}","object":"#).as_bytes());
+    line.extend_from_slice(object);
+    line.extend_from_slice(b"}\n");
+    Bytes::from(line)
 }
 
-fn json_response(code: StatusCode, body: Value) -> Response<BoxBody<Bytes, Infallible>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())).boxed());
+fn status_json(code: u16, reason: &str, message: &str) -> String {
+    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+           "message": message, "reason": reason, "code": code})
+    .to_string()
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Response<Body> {
+    json_response(
+        StatusCode::from_u16(code).expect("status code"),
+        status_json(code, reason, message),
+    )
+}
+
+fn json_response(code: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut response = Response::new(Full::new(body.into()).boxed());
     *response.status_mut() = code;
     response
         .headers_mut()
@@ -392,7 +545,7 @@ fn json_response(code: StatusCode, body: Value) -> Response<BoxBody<Bytes, Infal
     response
 }
 
-fn stream_response(rx: mpsc::UnboundedReceiver<Bytes>) -> Response<BoxBody<Bytes, Infallible>> {
+fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await

@@ -1,6 +1,6 @@
 //! Basic auth against bcrypt hashes (`basic_auth_users`).
 //!
-//! bcrypt is slow on purpose (a cost-12 hash takes about 250 ms), and Prometheus sends
+//! bcrypt is slow on purpose (a cost-12 hash takes a quarter of a second), and Prometheus sends
 //! the same credentials every few seconds, so each verdict is cached under a SHA-256 of
 //! (user, hash, password): a repeated scrape costs a hash, not a bcrypt. The cache
 //! holds digests, never passwords, and a lookup by digest reveals nothing about the
