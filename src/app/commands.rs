@@ -27,16 +27,21 @@ use crate::source::live::Live;
 pub const EXIT_INPUT_ERROR: u8 = 2;
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = runtime()?;
     match cli.command {
         Command::Audit(args) => runtime.block_on(audit(args)),
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Snapshot(args) => runtime.block_on(snapshot(args)),
     }
+}
+
+/// Two workers: the exporter's work is a handful of long-lived tasks.
+pub(super) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }
 
 async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
@@ -93,7 +98,7 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
 
 /// Writes the report. A closed pipe (`audit | head`) ends quietly, as other tools do;
 /// any other write error (a full disk) is an error.
-fn write_stdout(text: &str) -> anyhow::Result<()> {
+pub(super) fn write_stdout(text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     match stdout
@@ -109,7 +114,7 @@ fn write_stdout(text: &str) -> anyhow::Result<()> {
 
 /// A grace shorter than the controller's cool-down makes every ENI being released look
 /// leaked: allowed (the user may know better) but said.
-fn warn_about_short_graces(settings: &Settings, cooldown: std::time::Duration) {
+pub(super) fn warn_about_short_graces(settings: &Settings, cooldown: std::time::Duration) {
     for (flag, grace) in [
         ("--completed-leak-grace", settings.completed_grace),
         ("--orphan-leak-grace", settings.orphan_grace),
@@ -150,29 +155,38 @@ async fn snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
 
 /// Everything one live read gives: nodes and pods as `list` reads them, one EC2 poll,
 /// when the read began, and the controller's cool-down when it can be read.
-struct LiveRead<L> {
-    listed: L,
-    inventory: Inventory,
-    observed: Observed,
-    cooldown: std::time::Duration,
+pub(super) struct LiveRead<L> {
+    pub listed: L,
+    pub inventory: Inventory,
+    pub observed: Observed,
+    pub cooldown: std::time::Duration,
 }
 
+/// [`read_live_with`] through the client `--kubeconfig` (or the usual inference) gives.
 async fn read_live<L>(
     live: &LiveArgs,
     list: impl AsyncFnOnce(&kube::Client) -> Result<L, kube::Error>,
 ) -> anyhow::Result<LiveRead<L>> {
-    let ec2 = ec2_poller(live, Metrics::default()).await?;
     let client = k8s::client(live.kubeconfig.as_deref())
         .await
         .context("cannot configure the Kubernetes client")?;
+    read_live_with(live, &client, list).await
+}
+
+pub(super) async fn read_live_with<L>(
+    live: &LiveArgs,
+    client: &kube::Client,
+    list: impl AsyncFnOnce(&kube::Client) -> Result<L, kube::Error>,
+) -> anyhow::Result<LiveRead<L>> {
+    let ec2 = ec2_poller(live, Metrics::default()).await?;
     // Ages are measured to when the read began: the objects are at least this new.
     let observed = Observed {
         at: Timestamp::now(),
         from: ObservedFrom::Live,
     };
-    let listed = list(&client).await.context("cannot list nodes and pods")?;
+    let listed = list(client).await.context("cannot list nodes and pods")?;
     let inventory = ec2.poll().await.context("cannot read EC2")?;
-    let cooldown = k8s::read_cooldown(&client)
+    let cooldown = k8s::read_cooldown(client)
         .await
         .map_or(DEFAULT_BRANCH_ENI_COOLDOWN, |setting| setting.cooldown());
     Ok(LiveRead {

@@ -4,11 +4,13 @@
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
-use kube::core::DeserializeGuard;
+use kube::core::{ApiResource, DeserializeGuard, DynamicObject};
 use serde::de::DeserializeOwned;
 
+use super::convert::pod_info;
 use super::shared::Resource;
 use super::watched::{Kind, Watched};
+use super::wire;
 use crate::model::{InputWarning, NodeInfo, PodInfo, WarningKind};
 
 /// List page size: bounds the memory a re-list of 150,000 pods needs at once.
@@ -53,6 +55,25 @@ pub async fn list_compact(client: &kube::Client) -> Result<Compact, kube::Error>
         pods,
         warnings,
     })
+}
+
+/// One pod by name, whatever it requests (a live `kubectl pod-eni why`, which must say
+/// a pod uses no security group rather than call it unknown); `None` when it does not
+/// exist.
+pub async fn get_pod(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<PodInfo>, kube::Error> {
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), namespace, &ApiResource::erase::<Pod>(&()));
+    let Some(object) = api.get_opt(name).await? else {
+        return Ok(None);
+    };
+    let pod: wire::Pod = serde_json::to_value(object)
+        .and_then(serde_json::from_value)
+        .map_err(kube::Error::SerdeError)?;
+    Ok(Some(pod_info(&pod)))
 }
 
 async fn list_whole<K>(

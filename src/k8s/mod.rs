@@ -14,11 +14,11 @@ mod watched;
 pub mod wire;
 
 pub use cache::{ClusterCache, Index};
-pub use client::client;
+pub use client::{client, client_from, read_kubeconfig};
 pub use cni_config::{CooldownSetting, parse_cooldown, read_cooldown};
 pub use convert::{node_info, pod_info};
 pub use events::EventEmitter;
-pub use list::{Compact, Listed, list_all, list_compact};
+pub use list::{Compact, Listed, get_pod, list_all, list_compact};
 pub use shared::{KubeShared, Resource};
 pub use watch::run_watchers;
 pub use watched::{Kind, Watched};

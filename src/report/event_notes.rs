@@ -181,13 +181,9 @@ fn capped(note: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot_dir::{self, ReadLimits};
 
     fn incident() -> Snapshot {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/incident");
-        snapshot_dir::read_dir(&dir, &ReadLimits::default())
-            .unwrap()
-            .join(&crate::accounting::Settings::default())
+        crate::report::incident().1
     }
 
     #[test]

@@ -267,7 +267,7 @@ fn owners(holders: &[&Holder]) -> String {
 
 /// A command line to paste: every word quoted for the shell where it needs to be, so a
 /// name from the cluster can never run as a command of its own.
-fn command(words: &[&str]) -> String {
+pub(super) fn command(words: &[&str]) -> String {
     words
         .iter()
         .map(|word| shlex::try_quote(word).map_or_else(|_| "''".into(), |q| q.into_owned()))

@@ -224,7 +224,7 @@ pub(crate) fn summary(snapshot: &Snapshot) -> String {
     )
 }
 
-fn node_rows(nodes: &[NodeReport]) -> Vec<Vec<String>> {
+pub(super) fn node_rows(nodes: &[NodeReport]) -> Vec<Vec<String>> {
     let mut rows = vec![cells([
         "NODE",
         "INSTANCE TYPE",
@@ -268,18 +268,18 @@ fn node_rows(nodes: &[NodeReport]) -> Vec<Vec<String>> {
     rows
 }
 
-fn cells<const N: usize>(values: [&str; N]) -> Vec<String> {
+pub(super) fn cells<const N: usize>(values: [&str; N]) -> Vec<String> {
     values.iter().map(|v| (*v).to_owned()).collect()
 }
 
-fn dash() -> String {
+pub(super) fn dash() -> String {
     "-".to_owned()
 }
 
 /// Cluster data (pod names, instance-type labels, `Name` tags) as inert text: control
 /// characters (newlines, tabs, escape sequences) and bidirectional overrides are shown
 /// as `\u{…}`, so no value can fake a row, shift a column or move the cursor.
-fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+pub(super) fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     let unsafe_char =
         |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
     if !text.contains(unsafe_char) {
@@ -298,7 +298,7 @@ fn printable(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Aligns rows into columns, as kubectl does.
-fn columns(rows: Vec<Vec<String>>) -> String {
+pub(super) fn columns(rows: Vec<Vec<String>>) -> String {
     let mut writer = TabWriter::new(Vec::new()).padding(3);
     for row in rows {
         let row: Vec<_> = row.iter().map(|cell| printable(cell)).collect();

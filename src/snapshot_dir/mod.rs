@@ -176,7 +176,7 @@ impl Loaded {
     /// Joins this single observation at its own time (no previous result, so the age of
     /// an ENI named by no pod is unknown), with the problems found while reading added to
     /// the join's own warnings.
-    pub fn join(self, settings: &Settings) -> Snapshot {
+    pub fn join(&self, settings: &Settings) -> Snapshot {
         let mut snapshot = reconcile(
             &self.nodes,
             &self.pods,
@@ -185,7 +185,7 @@ impl Loaded {
             None,
             settings,
         );
-        snapshot.add_input_warnings(self.warnings);
+        snapshot.add_input_warnings(self.warnings.iter().cloned());
         snapshot.observed = self.observed;
         snapshot
     }
@@ -204,6 +204,32 @@ pub fn read_dir(dir: &Path, limits: &ReadLimits) -> Result<Loaded, SnapshotDirEr
         decode_into(&mut loaded, &path, || open_regular_file(&path, limits))?;
     }
     Ok(loaded)
+}
+
+/// One pod of the directory's `pods.json`, whether or not it has to do with branch ENIs
+/// (`read_dir` keeps only those that do): `kubectl pod-eni why` on a pod that uses no
+/// security group must say so, not call it unknown.
+pub fn find_pod(
+    dir: &Path,
+    limits: &ReadLimits,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<PodInfo>, SnapshotDirError> {
+    let path = dir.join(PODS_FILE);
+    let mut ignored = Vec::new();
+    let found = read_items(
+        &path,
+        &PODS,
+        || open_regular_file(&path, limits),
+        &mut ignored,
+        |pod: wire::Pod| {
+            let meta = pod.metadata.as_ref();
+            let named = meta.and_then(|m| m.namespace.as_deref()) == Some(namespace)
+                && meta.and_then(|m| m.name.as_deref()) == Some(name);
+            named.then(|| pod_info(&pod))
+        },
+    )?;
+    Ok(found.into_iter().next())
 }
 
 /// Decodes one snapshot file's bytes exactly as [`read_dir`] does, into `loaded`. The

@@ -1,0 +1,283 @@
+//! One node's branch ENIs, each with its state and who holds it: what
+//! `kubectl pod-eni node NODE` prints and what `why POD` shows of the pod's node.
+//!
+//! The join keeps only the ENIs held without a running pod (the holders) and counts the
+//! rest; the ENIs in use are the ones the node's running pods name and EC2 still has
+//! (a pod's ENI EC2 no longer has is a missing pod, listed apart).
+
+use std::fmt::Write as _;
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use super::table::{cells, columns, dash, node_rows};
+use crate::accounting::{EniState, MissingPod, NodeReport, PodRef, Snapshot, WaitingPod};
+use crate::model::PodInfo;
+
+/// One associated branch ENI of the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEni {
+    pub eni_id: String,
+    pub state: EniState,
+    /// The running pod that uses it, or the completed pod that last did.
+    pub pod: Option<PodRef>,
+    /// For a holder: when its release began, when known.
+    pub since: Option<Timestamp>,
+}
+
+/// A node's figures, its branch ENIs, and its pods that wait or lost their ENI.
+#[derive(Debug, Clone)]
+pub struct NodeEnis<'a> {
+    pub report: &'a NodeReport,
+    pub enis: Vec<NodeEni>,
+    pub waiting: Vec<&'a WaitingPod>,
+    pub missing: Vec<&'a MissingPod>,
+}
+
+/// The node named `name`, if it takes part in security groups for pods.
+pub fn node_enis<'a>(snapshot: &'a Snapshot, pods: &[PodInfo], name: &str) -> Option<NodeEnis<'a>> {
+    let report = snapshot.nodes.iter().find(|n| n.name == name)?;
+    let missing: Vec<&MissingPod> = snapshot
+        .missing_pods
+        .iter()
+        .filter(|m| m.node == name)
+        .collect();
+    let lost = |pod: &PodInfo, eni: &str| {
+        missing.iter().any(|m| {
+            m.namespace == pod.namespace.as_str()
+                && m.name == pod.name
+                && m.eni_ids.iter().any(|id| id == eni)
+        })
+    };
+    let mut enis: Vec<NodeEni> = pods
+        .iter()
+        .filter(|p| p.node_name.as_deref() == Some(name) && !p.phase.is_terminal())
+        .flat_map(|pod| {
+            pod.annotation
+                .eni_ids()
+                .iter()
+                .filter(move |eni| !lost(pod, eni))
+                .map(move |eni| NodeEni {
+                    eni_id: eni.to_string(),
+                    state: EniState::InUse,
+                    pod: Some(PodRef::of(pod)),
+                    since: None,
+                })
+        })
+        .collect();
+    enis.extend(
+        snapshot
+            .holders
+            .iter()
+            .filter(|h| h.node == name)
+            .map(|h| NodeEni {
+                eni_id: h.eni_id.clone(),
+                state: h.state,
+                pod: h.pod.clone(),
+                since: h.since,
+            }),
+    );
+    enis.sort_by(|a, b| (a.state, &a.eni_id).cmp(&(b.state, &b.eni_id)));
+    enis.dedup_by(|a, b| a.eni_id == b.eni_id);
+    Some(NodeEnis {
+        report,
+        enis,
+        waiting: snapshot
+            .waiting_pods
+            .iter()
+            .filter(|w| w.node == name)
+            .collect(),
+        missing,
+    })
+}
+
+/// The node's row as the audit prints it, then one row per branch ENI; `wide` adds
+/// the owner and why the pod failed.
+pub fn render_node_table(node: &NodeEnis, wide: bool) -> String {
+    let mut out = columns(node_rows(std::slice::from_ref(node.report)));
+    if node.enis.is_empty() {
+        out.push_str("\nNo branch ENI is attached to this node.\n");
+    } else {
+        out.push('\n');
+        out.push_str(&eni_table(&node.enis, wide));
+    }
+    if !node.waiting.is_empty() {
+        out.push_str("\nPods waiting for a branch ENI here:\n");
+        for pod in &node.waiting {
+            let since = pod.since.map_or_else(dash, |t| t.to_string());
+            let _ = writeln!(
+                out,
+                "  {} (needs {}, since {since})",
+                pod.pod_name(),
+                pod.enis_needed
+            );
+        }
+    }
+    if !node.missing.is_empty() {
+        out.push_str("\nRunning pods here whose branch ENI no longer exists in EC2:\n");
+        for pod in &node.missing {
+            let _ = writeln!(out, "  {} ({})", pod.pod_name(), pod.eni_ids.join(", "));
+        }
+    }
+    out
+}
+
+/// The ENI rows alone, as `node` and `why` print them.
+pub(super) fn eni_table(enis: &[NodeEni], wide: bool) -> String {
+    let mut header = cells(["ENI", "STATE", "SINCE", "POD"]);
+    if wide {
+        header.extend(cells(["OWNER", "REASON"]));
+    }
+    let mut rows = vec![header];
+    for eni in enis {
+        let pod = eni.pod.as_ref();
+        let mut row = vec![
+            eni.eni_id.clone(),
+            eni.state.as_str().to_owned(),
+            match (eni.state, eni.since) {
+                (EniState::InUse, _) => dash(),
+                (_, Some(since)) => since.to_string(),
+                (_, None) => "unknown".to_owned(),
+            },
+            pod.map_or_else(dash, |p| p.pod_name().to_string()),
+        ];
+        if wide {
+            row.push(
+                pod.and_then(|p| p.owner.as_ref())
+                    .map_or_else(dash, ToString::to_string),
+            );
+            row.push(pod.and_then(|p| p.reason.clone()).unwrap_or_else(dash));
+        }
+        rows.push(row);
+    }
+    columns(rows)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct NodeJson<'a> {
+    node: &'a str,
+    instance_type: Option<&'a str>,
+    capacity: Option<u32>,
+    requested: u32,
+    attached: u32,
+    remaining: Option<u32>,
+    full: bool,
+    branch_enis: Vec<EniJson<'a>>,
+    waiting_pods: Vec<String>,
+    missing_pods: Vec<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EniJson<'a> {
+    eni_id: &'a str,
+    state: &'static str,
+    since: Option<String>,
+    pod: Option<String>,
+    owner: Option<String>,
+    reason: Option<&'a str>,
+}
+
+impl<'a> NodeJson<'a> {
+    pub(super) fn of(node: &'a NodeEnis) -> Self {
+        let report = node.report;
+        NodeJson {
+            node: &report.name,
+            instance_type: report.instance_type.as_deref(),
+            capacity: report.capacity,
+            requested: report.requested,
+            attached: report.attached(),
+            remaining: report.remaining,
+            full: report.is_full(),
+            branch_enis: node
+                .enis
+                .iter()
+                .map(|eni| EniJson {
+                    eni_id: &eni.eni_id,
+                    state: eni.state.as_str(),
+                    since: eni.since.map(|t| t.to_string()),
+                    pod: eni.pod.as_ref().map(|p| p.pod_name().to_string()),
+                    owner: eni
+                        .pod
+                        .as_ref()
+                        .and_then(|p| p.owner.as_ref())
+                        .map(ToString::to_string),
+                    reason: eni.pod.as_ref().and_then(|p| p.reason.as_deref()),
+                })
+                .collect(),
+            waiting_pods: node
+                .waiting
+                .iter()
+                .map(|p| p.pod_name().to_string())
+                .collect(),
+            missing_pods: node
+                .missing
+                .iter()
+                .map(|p| p.pod_name().to_string())
+                .collect(),
+        }
+    }
+}
+
+pub fn render_node_json(node: &NodeEnis) -> String {
+    let mut text = serde_json::to_string_pretty(&NodeJson::of(node)).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::incident;
+
+    #[test]
+    fn every_node_lists_as_many_enis_in_each_state_as_the_join_counts() {
+        let (loaded, snapshot) = incident();
+        for report in &snapshot.nodes {
+            let view = node_enis(&snapshot, &loaded.pods, &report.name).unwrap();
+            for state in EniState::ALL {
+                let listed = view.enis.iter().filter(|e| e.state == state).count();
+                assert_eq!(
+                    listed as u32,
+                    report.branch_enis.get(state),
+                    "{} {state:?}",
+                    report.name
+                );
+            }
+            let in_use_without_pod = view
+                .enis
+                .iter()
+                .any(|e| e.state == EniState::InUse && e.pod.is_none());
+            assert!(!in_use_without_pod, "an ENI in use names its pod");
+        }
+        assert!(node_enis(&snapshot, &loaded.pods, "no-such-node").is_none());
+    }
+
+    #[test]
+    fn wide_adds_owners_and_why_the_pod_failed() {
+        let (loaded, snapshot) = incident();
+        let view = node_enis(
+            &snapshot,
+            &loaded.pods,
+            "ip-10-0-2-20.eu-west-1.compute.internal",
+        )
+        .unwrap();
+        let narrow = render_node_table(&view, false);
+        let wide = render_node_table(&view, true);
+        assert!(!narrow.contains("OWNER") && wide.contains("OWNER"));
+        let evicted = wide
+            .lines()
+            .find(|l| l.contains("catalog-search-6b7c8d9f5-n9o0p"))
+            .unwrap();
+        assert!(
+            evicted.contains("completed_pod") && evicted.contains("Evicted"),
+            "{evicted}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render_node_json(&view)).unwrap();
+        assert_eq!(
+            json["branchEnis"].as_array().unwrap().len() as u32,
+            view.report.attached()
+        );
+    }
+}
