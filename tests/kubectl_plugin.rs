@@ -19,6 +19,8 @@ use support::world::{
 use support::{repo, stderr};
 
 const WAITING: &str = "checkout-api-7d9f8b6c5d-q8r2t";
+/// `why` for the waiting pod of the bundled incident.
+const WHY_INCIDENT: [&str; 6] = ["why", WAITING, "-n", "shop", "--from", "examples/incident"];
 const PROD_ARN: &str = "arn:aws:eks:eu-west-1:111122223333:cluster/prod-eu";
 const STAGING_ARN: &str = "arn:aws:eks:eu-west-1:111122223333:cluster/staging";
 const STAGING_NODE: &str = "ip-10-9-0-1.eu-west-1.compute.internal";
@@ -61,6 +63,15 @@ fn kubectl_in(bin: &Path, args: &[&str], kubeconfig: Option<&Path>, ec2: Option<
     command.output().expect("run kubectl")
 }
 
+/// Asserts the plugin said `text` on stderr (what it inferred, why it failed).
+fn said(output: &Output, text: &str) {
+    assert!(
+        stderr(output).contains(text),
+        "{text:?} not in: {}",
+        stderr(output)
+    );
+}
+
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
@@ -95,15 +106,7 @@ const README_END: &str = "```\n<!-- kubectl-why:end -->";
 #[test]
 fn readme_shows_the_current_why_output() {
     let bin = plugin_path();
-    let args = [
-        "pod-eni",
-        "why",
-        WAITING,
-        "-n",
-        "shop",
-        "--from",
-        "examples/incident",
-    ];
+    let args = [&["pod-eni"][..], &WHY_INCIDENT].concat();
     let output = kubectl_in(bin.path(), &args, None, None);
     assert!(output.status.success(), "{}", stderr(&output));
     let actual = stdout(&output);
@@ -153,11 +156,7 @@ fn unknown_pods_and_nodes_are_errors_not_empty_answers() {
             stdout(&output)
         );
         assert!(stdout(&output).is_empty(), "{args:?}");
-        assert!(
-            stderr(&output).contains(says),
-            "{args:?}: {}",
-            stderr(&output)
-        );
+        said(&output, says);
     }
 }
 
@@ -249,6 +248,8 @@ async fn why_node_and_the_audit_on_two_real_clusters_by_context() {
         assert!(output.status.success(), "{}", stderr(output));
         serde_json::from_slice(&output.stdout).expect("JSON")
     };
+    // `ARGS -o json`, decoded.
+    let answer = |args: &[&str]| json(&plugin(&[args, &["-o", "json"][..]].concat()));
 
     // The waiting pod on prod's full node: the cluster and region came from the context.
     let waiting = plugin(&["why", WAITING, "-n", "shop", "-o", "json"]);
@@ -258,11 +259,11 @@ async fn why_node_and_the_audit_on_two_real_clusters_by_context() {
         "says what it inferred: {}",
         stderr(&waiting)
     );
-    let answer = json(&waiting);
-    assert_eq!(answer["verdict"], "waiting", "{answer:#}");
-    assert_eq!(answer["node"], FULL_NODE);
-    assert_eq!(answer["nodeDetail"]["full"], true);
-    let held: Vec<&Value> = answer["nodeDetail"]["branchEnis"]
+    let stuck = json(&waiting);
+    assert_eq!(stuck["verdict"], "waiting", "{stuck:#}");
+    assert_eq!(stuck["node"], FULL_NODE);
+    assert_eq!(stuck["nodeDetail"]["full"], true);
+    let held: Vec<&Value> = stuck["nodeDetail"]["branchEnis"]
         .as_array()
         .unwrap()
         .iter()
@@ -272,7 +273,7 @@ async fn why_node_and_the_audit_on_two_real_clusters_by_context() {
         let holder = held
             .iter()
             .find(|e| e["eniId"] == eni.as_str())
-            .unwrap_or_else(|| panic!("{eni}: {answer:#}"));
+            .unwrap_or_else(|| panic!("{eni}: {stuck:#}"));
         assert_eq!(holder["pod"], pod.as_str());
         assert!(
             holder["owner"]
@@ -282,7 +283,7 @@ async fn why_node_and_the_audit_on_two_real_clusters_by_context() {
             "{holder}"
         );
     }
-    let todo = answer["todo"].to_string();
+    let todo = stuck["todo"].to_string();
     assert!(
         todo.contains(&format!("kubectl cordon {FULL_NODE}")),
         "{todo}"
@@ -303,7 +304,7 @@ async fn why_node_and_the_audit_on_two_real_clusters_by_context() {
     );
 
     // A pod on the healthy node: nothing to do.
-    let healthy = json(&plugin(&["why", "search-0", "-n", "catalog", "-o", "json"]));
+    let healthy = answer(&["why", "search-0", "-n", "catalog"]);
     assert_eq!(healthy["verdict"], "fine");
     assert_eq!(healthy["node"], HEALTHY_NODE);
     assert_eq!(healthy["nodeDetail"]["full"], false);
@@ -311,15 +312,11 @@ async fn why_node_and_the_audit_on_two_real_clusters_by_context() {
     // An unknown pod, live: exit 2.
     let unknown = plugin(&["why", "no-such-pod", "-n", "shop"]);
     assert_eq!(unknown.status.code(), Some(2), "{}", stderr(&unknown));
-    assert!(
-        stderr(&unknown).contains("not found"),
-        "{}",
-        stderr(&unknown)
-    );
+    said(&unknown, "not found");
 
     // One node's ENIs: every attached one listed, as many as the audit counts.
-    let node = json(&plugin(&["node", FULL_NODE, "-o", "json"]));
-    let audit = json(&plugin(&["-o", "json"]));
+    let node = answer(&["node", FULL_NODE]);
+    let audit = answer(&[]);
     let counted = world::full_node(&audit);
     assert_eq!(
         node["branchEnis"].as_array().unwrap().len() as u64,
@@ -343,11 +340,7 @@ async fn why_node_and_the_audit_on_two_real_clusters_by_context() {
         "-o",
         "json",
     ]);
-    assert!(
-        stderr(&there).contains("cluster staging (from the cluster name"),
-        "{}",
-        stderr(&there)
-    );
+    said(&there, "cluster staging (from the cluster name");
     let there = json(&there);
     assert_eq!(there["verdict"], "waiting");
     assert_eq!(there["node"], STAGING_NODE);
@@ -355,14 +348,7 @@ async fn why_node_and_the_audit_on_two_real_clusters_by_context() {
         there["nodeDetail"]["full"], false,
         "staging's node has room: {there:#}"
     );
-    let plain = json(&plugin(&[
-        "why",
-        "web-0",
-        "--context",
-        "staging",
-        "-o",
-        "json",
-    ]));
+    let plain = answer(&["why", "web-0", "--context", "staging"]);
     assert_eq!(plain["verdict"], "no_branch_eni", "{plain:#}");
     let prod_only = plugin(&["why", "search-0", "-n", "catalog", "--context", "staging"]);
     assert_eq!(
@@ -370,7 +356,7 @@ async fn why_node_and_the_audit_on_two_real_clusters_by_context() {
         Some(2),
         "prod's pod is not in staging"
     );
-    let staging_audit = json(&plugin(&["--context", "staging", "-o", "json"]));
+    let staging_audit = answer(&["--context", "staging"]);
     let names: Vec<&str> = staging_audit["nodes"]
         .as_array()
         .unwrap()
@@ -388,11 +374,7 @@ async fn why_node_and_the_audit_on_two_real_clusters_by_context() {
         "-o",
         "json",
     ]);
-    assert!(
-        stderr(&flagged).contains("cluster elsewhere (from the flag)"),
-        "{}",
-        stderr(&flagged)
-    );
+    said(&flagged, "cluster elsewhere (from the flag)");
     assert_eq!(json(&flagged)["attached"], 0);
 }
 
@@ -489,16 +471,8 @@ fn the_krew_manifest_passes_krews_validator_and_krew_installs_the_archive() {
     assert!(installed.status.success(), "{}", stderr(&installed));
     assert!(krew_root.join("store/pod-eni/v0.1.0/LICENSE").is_file());
     let run = Command::new(krew_root.join("bin/kubectl-pod_eni"))
-        .args([
-            "why",
-            WAITING,
-            "-n",
-            "shop",
-            "--from",
-            "examples/incident",
-            "-o",
-            "json",
-        ])
+        .args(WHY_INCIDENT)
+        .args(["-o", "json"])
         .current_dir(repo())
         .output()
         .unwrap();

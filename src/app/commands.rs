@@ -63,17 +63,7 @@ async fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
             })?;
             (loaded, DEFAULT_BRANCH_ENI_COOLDOWN)
         }
-        None => {
-            let read = read_live(&live, k8s::list_compact).await?;
-            let loaded = Loaded {
-                nodes: read.listed.nodes,
-                pods: read.listed.pods,
-                inventory: read.inventory,
-                warnings: read.listed.warnings,
-                observed: read.observed,
-            };
-            (loaded, read.cooldown)
-        }
+        None => read_live(&live, k8s::list_compact).await?.into_loaded(),
     };
     let settings = grace.settings(cooldown, DEFAULT_EC2_POLL_INTERVAL);
     warn_about_short_graces(&settings, cooldown);
@@ -160,6 +150,20 @@ pub(super) struct LiveRead<L> {
     pub inventory: Inventory,
     pub observed: Observed,
     pub cooldown: std::time::Duration,
+}
+
+impl LiveRead<k8s::Compact> {
+    /// What a live audit joins, as a snapshot directory would give it, and the cool-down.
+    pub(super) fn into_loaded(self) -> (Loaded, std::time::Duration) {
+        let loaded = Loaded {
+            nodes: self.listed.nodes,
+            pods: self.listed.pods,
+            inventory: self.inventory,
+            warnings: self.listed.warnings,
+            observed: self.observed,
+        };
+        (loaded, self.cooldown)
+    }
 }
 
 /// [`read_live_with`] through the client `--kubeconfig` (or the usual inference) gives.

@@ -287,14 +287,9 @@ async fn read_live(target: &Target) -> anyhow::Result<Read> {
         kubeconfig: None,
         ec2_max_requests_per_second: 5.0,
     };
-    let read = commands::read_live_with(&live, &client, k8s::list_compact).await?;
-    let loaded = Loaded {
-        nodes: read.listed.nodes,
-        pods: read.listed.pods,
-        inventory: read.inventory,
-        warnings: read.listed.warnings,
-        observed: read.observed,
-    };
+    let (loaded, cooldown) = commands::read_live_with(&live, &client, k8s::list_compact)
+        .await?
+        .into_loaded();
     let namespace = target
         .namespace
         .clone()
@@ -302,7 +297,7 @@ async fn read_live(target: &Target) -> anyhow::Result<Read> {
         .unwrap_or_else(|| "default".to_owned());
     Ok(Read {
         loaded,
-        cooldown: read.cooldown,
+        cooldown,
         namespace,
         origin: Origin::Live(client),
     })
