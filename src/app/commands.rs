@@ -104,7 +104,7 @@ pub(super) fn write_stdout(text: &str) -> anyhow::Result<()> {
 
 /// A grace shorter than the controller's cool-down makes every ENI being released look
 /// leaked: allowed (the user may know better) but said.
-pub(super) fn warn_about_short_graces(settings: &Settings, cooldown: std::time::Duration) {
+fn warn_about_short_graces(settings: &Settings, cooldown: std::time::Duration) {
     for (flag, grace) in [
         ("--completed-leak-grace", settings.completed_grace),
         ("--orphan-leak-grace", settings.orphan_grace),
@@ -146,10 +146,10 @@ async fn snapshot(args: SnapshotArgs) -> anyhow::Result<ExitCode> {
 /// Everything one live read gives: nodes and pods as `list` reads them, one EC2 poll,
 /// when the read began, and the controller's cool-down when it can be read.
 pub(super) struct LiveRead<L> {
-    pub listed: L,
-    pub inventory: Inventory,
-    pub observed: Observed,
-    pub cooldown: std::time::Duration,
+    listed: L,
+    inventory: Inventory,
+    observed: Observed,
+    cooldown: std::time::Duration,
 }
 
 impl LiveRead<k8s::Compact> {
@@ -177,6 +177,7 @@ async fn read_live<L>(
     read_live_with(live, &client, list).await
 }
 
+/// One live read through `client` (the plugin's comes from a kubeconfig context).
 pub(super) async fn read_live_with<L>(
     live: &LiveArgs,
     client: &kube::Client,

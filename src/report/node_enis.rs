@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use super::table::{cells, columns, dash, node_rows};
+use super::table::{cells, columns, dash, node_rows, printable};
 use crate::accounting::{EniState, MissingPod, NodeReport, PodRef, Snapshot, WaitingPod};
 use crate::model::PodInfo;
 
@@ -108,7 +108,7 @@ pub fn render_node_table(node: &NodeEnis, wide: bool) -> String {
             let _ = writeln!(
                 out,
                 "  {} (needs {}, since {since})",
-                pod.pod_name(),
+                printable(&pod.pod_name().to_string()),
                 pod.enis_needed
             );
         }
@@ -116,7 +116,8 @@ pub fn render_node_table(node: &NodeEnis, wide: bool) -> String {
     if !node.missing.is_empty() {
         out.push_str("\nRunning pods here whose branch ENI no longer exists in EC2:\n");
         for pod in &node.missing {
-            let _ = writeln!(out, "  {} ({})", pod.pod_name(), pod.eni_ids.join(", "));
+            let line = format!("{} ({})", pod.pod_name(), pod.eni_ids.join(", "));
+            let _ = writeln!(out, "  {}", printable(&line));
         }
     }
     out

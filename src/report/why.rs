@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::node_enis::{NodeEni, NodeEnis, NodeJson, eni_table, node_enis};
 use super::remedies::{command, hints};
+use super::table::printable;
 use super::text::age;
 use crate::accounting::{EniState, Observed, PodRef, Snapshot};
 use crate::model::{PodInfo, PodPhase};
@@ -216,9 +217,9 @@ fn scoped(snapshot: &Snapshot, pod: &PodInfo) -> Snapshot {
 /// The answer in words; `wide` lists every branch ENI of the node, in use included,
 /// with owners and reasons.
 pub fn render_why_text(why: &Why, wide: bool) -> String {
-    let mut out = format!("Pod {}", why.pod.pod_name());
+    let mut sentence = format!("Pod {}", why.pod.pod_name());
     if let Some(owner) = &why.pod.owner {
-        let _ = write!(out, " ({owner})");
+        let _ = write!(sentence, " ({owner})");
     }
     let node = why.node_name.as_deref().unwrap_or("no node");
     let ago = |since: Option<Timestamp>| {
@@ -230,8 +231,8 @@ pub fn render_why_text(why: &Why, wide: bool) -> String {
         })
     };
     let _ = match &why.verdict {
-        Verdict::Waiting { since, enis_needed } => writeln!(
-            out,
+        Verdict::Waiting { since, enis_needed } => write!(
+            sentence,
             " is waiting for {} on {node}{}: it stays in ContainerCreating (\"failed to assign an IP address to container\") until a slot there is freed.",
             enis(*enis_needed),
             ago(*since)
@@ -240,24 +241,24 @@ pub fn render_why_text(why: &Why, wide: bool) -> String {
             since,
             enis_needed,
             message,
-        } => writeln!(
-            out,
+        } => write!(
+            sentence,
             " asks for {} and no node can take it{}: the scheduler says \"{message}\".",
             enis(*enis_needed),
             ago(*since)
         ),
-        Verdict::EniMissing { eni_ids } => writeln!(
-            out,
+        Verdict::EniMissing { eni_ids } => write!(
+            sentence,
             " runs on {node}, but EC2 no longer has its branch ENI {}: its traffic has no security groups.",
             eni_ids.join(", ")
         ),
-        Verdict::Finished { holding } if holding.is_empty() => writeln!(
-            out,
+        Verdict::Finished { holding } if holding.is_empty() => write!(
+            sentence,
             " has finished ({:?}) and holds no branch ENI.",
             why.phase
         ),
-        Verdict::Finished { holding } => writeln!(
-            out,
+        Verdict::Finished { holding } => write!(
+            sentence,
             " has finished ({:?}) but still holds {}: {}.",
             why.phase,
             enis(holding.len() as u32),
@@ -267,28 +268,31 @@ pub fn render_why_text(why: &Why, wide: bool) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        Verdict::NoBranchEni => writeln!(
-            out,
+        Verdict::NoBranchEni => write!(
+            sentence,
             " on {node} does not use security groups for pods: it requests no vpc.amazonaws.com/pod-eni."
         ),
-        Verdict::NotScheduled => writeln!(
-            out,
+        Verdict::NotScheduled => write!(
+            sentence,
             " is not scheduled yet, and the scheduler does not name pod-eni as the reason."
         ),
-        Verdict::Fine { eni_ids } if eni_ids.is_empty() => writeln!(
-            out,
+        Verdict::Fine { eni_ids } if eni_ids.is_empty() => write!(
+            sentence,
             " on {node} is {:?} and waits for no branch ENI.",
             why.phase
         ),
-        Verdict::Fine { eni_ids } => writeln!(
-            out,
+        Verdict::Fine { eni_ids } => write!(
+            sentence,
             " on {node} has its branch ENI ({}); nothing is wrong with it.",
             eni_ids.join(", ")
         ),
     };
+    // Cluster data (names, the scheduler's message) stays inert text.
+    let mut out = format!("{}\n", printable(&sentence));
     if let Some(node) = &why.node {
         out.push('\n');
-        out.push_str(&node_sentence(node));
+        out.push_str(&printable(&node_sentence(node)));
+        out.push('\n');
         let shown: Vec<NodeEni> = node
             .enis
             .iter()
@@ -306,7 +310,7 @@ pub fn render_why_text(why: &Why, wide: bool) -> String {
     }
     out.push_str("\nWhat to do:\n");
     for hint in &why.todo {
-        let _ = writeln!(out, "- {hint}");
+        let _ = writeln!(out, "- {}", printable(hint));
     }
     let _ = writeln!(
         out,
@@ -330,7 +334,7 @@ fn node_sentence(node: &NodeEnis) -> String {
     };
     let counts = &report.branch_enis;
     format!(
-        "Its node {} ({}): {} of {capacity} branch ENI slots attached, {remaining}; the scheduler counts {} requested. In use {}, held by completed pods {}, orphaned {}, leaked {}, pods waiting {}.\n",
+        "Its node {} ({}): {} of {capacity} branch ENI slots attached, {remaining}; the scheduler counts {} requested. In use {}, held by completed pods {}, orphaned {}, leaked {}, pods waiting {}.",
         report.name,
         report.instance_type.as_deref().unwrap_or("unknown type"),
         report.attached(),
@@ -482,6 +486,28 @@ mod tests {
             matches!(&verdict, Verdict::Finished { holding } if holding[0].state == EniState::Leaked),
             "{verdict:?}"
         );
+    }
+
+    #[test]
+    fn names_from_the_cluster_cannot_fake_lines_or_move_the_cursor() {
+        let (mut loaded, _) = incident();
+        let evil = "q8r2t\nPod shop/x is fine\u{1b}[2J";
+        let pod = loaded
+            .pods
+            .iter_mut()
+            .find(|p| p.name == "checkout-api-7d9f8b6c5d-q8r2t")
+            .unwrap();
+        pod.name = evil.to_owned();
+        let pod = pod.clone();
+        let snapshot = loaded.join(&crate::accounting::Settings::default());
+        let text = render_why_text(&why(&snapshot, &loaded.pods, &pod), true);
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("Pod ")).count(),
+            1,
+            "{text}"
+        );
+        assert!(text.contains("q8r2t\\u{a}Pod shop/x"), "{text}");
     }
 
     #[test]
