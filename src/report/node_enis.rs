@@ -91,8 +91,8 @@ pub fn node_enis<'a>(snapshot: &'a Snapshot, pods: &[PodInfo], name: &str) -> Op
     })
 }
 
-/// The node's row as the audit prints it, then one row per branch ENI; `wide` adds
-/// the owner and why the pod failed.
+/// The node's row as the audit prints it, then one row per branch ENI with its holder
+/// and owner; `wide` adds why the pod failed.
 pub fn render_node_table(node: &NodeEnis, wide: bool) -> String {
     let mut out = columns(node_rows(std::slice::from_ref(node.report)));
     if node.enis.is_empty() {
@@ -123,11 +123,11 @@ pub fn render_node_table(node: &NodeEnis, wide: bool) -> String {
     out
 }
 
-/// The ENI rows alone, as `node` and `why` print them.
+/// The ENI rows alone, as `node` and `why` print them; `wide` adds why each pod failed.
 pub(super) fn eni_table(enis: &[NodeEni], wide: bool) -> String {
-    let mut header = cells(["ENI", "STATE", "SINCE", "POD"]);
+    let mut header = cells(["ENI", "STATE", "SINCE", "POD", "OWNER"]);
     if wide {
-        header.extend(cells(["OWNER", "REASON"]));
+        header.push("REASON".to_owned());
     }
     let mut rows = vec![header];
     for eni in enis {
@@ -141,12 +141,10 @@ pub(super) fn eni_table(enis: &[NodeEni], wide: bool) -> String {
                 (_, None) => "unknown".to_owned(),
             },
             pod.map_or_else(dash, |p| p.pod_name().to_string()),
+            pod.and_then(|p| p.owner.as_ref())
+                .map_or_else(dash, ToString::to_string),
         ];
         if wide {
-            row.push(
-                pod.and_then(|p| p.owner.as_ref())
-                    .map_or_else(dash, ToString::to_string),
-            );
             row.push(pod.and_then(|p| p.reason.clone()).unwrap_or_else(dash));
         }
         rows.push(row);
@@ -256,7 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn wide_adds_owners_and_why_the_pod_failed() {
+    fn wide_adds_why_the_pod_failed() {
         let (loaded, snapshot) = incident();
         let view = node_enis(
             &snapshot,
@@ -266,7 +264,7 @@ mod tests {
         .unwrap();
         let narrow = render_node_table(&view, false);
         let wide = render_node_table(&view, true);
-        assert!(!narrow.contains("OWNER") && wide.contains("OWNER"));
+        assert!(narrow.contains("OWNER") && !narrow.contains("REASON") && wide.contains("REASON"));
         let evicted = wide
             .lines()
             .find(|l| l.contains("catalog-search-6b7c8d9f5-n9o0p"))

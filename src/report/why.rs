@@ -215,7 +215,7 @@ fn scoped(snapshot: &Snapshot, pod: &PodInfo) -> Snapshot {
 }
 
 /// The answer in words; `wide` lists every branch ENI of the node, in use included,
-/// with owners and reasons.
+/// and why each holder's pod failed.
 pub fn render_why_text(why: &Why, wide: bool) -> String {
     let mut sentence = format!("Pod {}", why.pod.pod_name());
     if let Some(owner) = &why.pod.owner {

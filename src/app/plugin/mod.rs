@@ -77,8 +77,8 @@ pub struct Target {
     #[arg(short = 'n', long, global = true)]
     pub namespace: Option<String>,
 
-    /// Output format: `json` for scripts; `wide` adds owners and reasons (and the ENIs
-    /// in use, for `why`). Default: the table.
+    /// Output format: `json` for scripts; `wide` adds why each holder's pod failed
+    /// (and, for `why`, the ENIs in use). Default: the table.
     #[arg(short = 'o', long, global = true, value_enum)]
     pub output: Option<PluginOutput>,
 
