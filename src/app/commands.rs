@@ -171,19 +171,22 @@ async fn read_live<L>(
     live: &LiveArgs,
     list: impl AsyncFnOnce(&kube::Client) -> Result<L, kube::Error>,
 ) -> anyhow::Result<LiveRead<L>> {
+    // The EC2 side first: a missing --cluster-name is a usage error, whatever the
+    // kubeconfig.
+    let ec2 = ec2_poller(live, Metrics::default()).await?;
     let client = k8s::client(live.kubeconfig.as_deref())
         .await
         .context("cannot configure the Kubernetes client")?;
-    read_live_with(live, &client, list).await
+    read_live_with(&ec2, &client, list).await
 }
 
-/// One live read through `client` (the plugin's comes from a kubeconfig context).
+/// One live read through `ec2` and `client` (the plugin's client comes from a
+/// kubeconfig context).
 pub(super) async fn read_live_with<L>(
-    live: &LiveArgs,
+    ec2: &Ec2Poller,
     client: &kube::Client,
     list: impl AsyncFnOnce(&kube::Client) -> Result<L, kube::Error>,
 ) -> anyhow::Result<LiveRead<L>> {
-    let ec2 = ec2_poller(live, Metrics::default()).await?;
     // Ages are measured to when the read began: the objects are at least this new.
     let observed = Observed {
         at: Timestamp::now(),
@@ -202,7 +205,7 @@ pub(super) async fn read_live_with<L>(
     })
 }
 
-async fn ec2_poller(live: &LiveArgs, metrics: Metrics) -> anyhow::Result<Ec2Poller> {
+pub(super) async fn ec2_poller(live: &LiveArgs, metrics: Metrics) -> anyhow::Result<Ec2Poller> {
     let Some(cluster_name) = live
         .cluster_name
         .clone()

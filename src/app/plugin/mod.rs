@@ -24,6 +24,7 @@ use crate::accounting::{
     self, DEFAULT_BRANCH_ENI_COOLDOWN, DEFAULT_EC2_POLL_INTERVAL, GraceOverrides,
 };
 use crate::k8s;
+use crate::metrics::Metrics;
 use crate::model::PodInfo;
 use crate::report;
 use crate::snapshot_dir::{self, Loaded, ReadLimits};
@@ -279,7 +280,6 @@ async fn read_live(target: &Target) -> anyhow::Result<Read> {
             cluster.value, cluster.from
         ),
     }
-    let client = k8s::client_from(kubeconfig, target.context.as_deref()).await?;
     let live = LiveArgs {
         cluster_name: Some(cluster.value),
         vpc_id: None,
@@ -287,7 +287,9 @@ async fn read_live(target: &Target) -> anyhow::Result<Read> {
         kubeconfig: None,
         ec2_max_requests_per_second: 5.0,
     };
-    let (loaded, cooldown) = commands::read_live_with(&live, &client, k8s::list_compact)
+    let ec2 = commands::ec2_poller(&live, Metrics::default()).await?;
+    let client = k8s::client_from(kubeconfig, target.context.as_deref()).await?;
+    let (loaded, cooldown) = commands::read_live_with(&ec2, &client, k8s::list_compact)
         .await?
         .into_loaded();
     let namespace = target
