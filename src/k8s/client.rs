@@ -42,17 +42,7 @@ pub async fn client_from(kubeconfig: Kubeconfig, context: Option<&str>) -> anyho
 /// error. An outage must surface at once: while the cache is stale, ages must freeze
 /// (new pods' ENIs would otherwise look orphaned, then leaked). The watcher's own
 /// backoff does the retrying.
-///
-/// Connecting (TCP and TLS) may take [`CONNECT_TIMEOUT`], not kube's 30 s: an API
-/// server that is restarting can accept a connection and not answer it, and a watch
-/// that retried into that sat out two such timeouts (71 s) before it came back, while
-/// its view went stale.
 fn without_retries(mut config: kube::Config) -> anyhow::Result<Client> {
     config.default_retry = false;
-    config.connect_timeout = Some(CONNECT_TIMEOUT);
     Ok(Client::try_from(config)?)
 }
-
-/// Far above a healthy connect to an API server (milliseconds, a second across
-/// regions), far below kube's default.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
