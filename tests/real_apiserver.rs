@@ -266,14 +266,18 @@ async fn restarts_compaction_and_bursts_on_a_real_api_server() {
     server.compact();
     server.restart();
     signal("-CONT");
-    exporter
-        .wait_for("re-listed after 410", |e| {
-            requested(e) == before + 1.0
-                && e.state("in_use") == Some(13.0)
-                && e.state("leaked") == Some(0.0)
-                && relists(e) >= 1.0
-        })
-        .await;
+    // Twice the usual wait: after this compaction and restart, v1.20.2 takes the nodes
+    // watch back only after about 71 s (seen in two full runs, the pods watch in 5 s;
+    // the cause, on the server's side or the watcher's, is not found yet).
+    eventually("re-listed after 410", 2 * WAIT, || {
+        let e = &exporter;
+        (requested(e) == before + 1.0
+            && e.state("in_use") == Some(13.0)
+            && e.state("leaked") == Some(0.0)
+            && relists(e) >= 1.0)
+            .then_some(())
+    })
+    .await;
     let relisted = lists(&exporter.log(), "re-listed");
     assert!(!relisted.is_empty(), "{}", exporter.log());
     for line in &relisted {
