@@ -12,6 +12,7 @@ mod carry;
 mod grace;
 mod headroom;
 pub mod limits;
+mod placement;
 mod report;
 
 #[cfg(test)]
@@ -35,6 +36,7 @@ pub use grace::{
     Settings,
 };
 pub use headroom::{GroupHeadroom, Headroom, headroom};
+pub use placement::Placement;
 pub use report::{
     CapacitySource, EniState, Holder, MissingPod, NodeReport, Observed, ObservedFrom, PodRef,
     Snapshot, StateCounts, SubnetReport, Unattributed, UnattributedReason, UnknownAge,
@@ -262,6 +264,8 @@ pub fn reconcile<'a>(
         }
     }
 
+    let placement = Placement::new(trunk_node, node_by_instance);
+
     // Branches: subnet tallies, node placement and state.
     let mut subnet_counts: HashMap<&str, (u32, u32)> = HashMap::default();
     let mut states: HashMap<&str, StateCounts> = HashMap::default();
@@ -279,21 +283,12 @@ pub fn reconcile<'a>(
         if association == Association::Detached {
             continue;
         }
-        let by_trunk = eni
-            .trunk_eni_tag
-            .as_deref()
-            .and_then(|trunk| trunk_node.get(trunk));
-        let by_instance = eni
-            .instance_id_tag
-            .as_deref()
-            .and_then(|instance| node_by_instance.get(instance));
-        let Some(&node) = by_trunk.or(by_instance) else {
-            if eni.trunk_eni_tag.is_some() || eni.instance_id_tag.is_some() {
-                unattributed.unknown_trunk += 1;
-            } else {
-                unattributed.no_trunk_tag += 1;
+        let node = match placement.node_of(eni) {
+            Ok(node) => node,
+            Err(reason) => {
+                unattributed.add(reason);
+                continue;
             }
-            continue;
         };
         let claim = claims.get(eni.id.as_str());
         if claim.is_some_and(|c| c.live.is_some()) {

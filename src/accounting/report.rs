@@ -283,6 +283,13 @@ impl Unattributed {
             UnattributedReason::NoTrunkTag => self.no_trunk_tag,
         }
     }
+
+    pub fn add(&mut self, reason: UnattributedReason) {
+        match reason {
+            UnattributedReason::UnknownTrunk => self.unknown_trunk += 1,
+            UnattributedReason::NoTrunkTag => self.no_trunk_tag += 1,
+        }
+    }
 }
 
 /// The result of one reconcile. Lists are sorted, so output is stable.

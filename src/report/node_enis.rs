@@ -2,17 +2,21 @@
 //! `kubectl pod-eni node NODE` prints and what `why POD` shows of the pod's node.
 //!
 //! The join keeps only the ENIs held without a running pod (the holders) and counts the
-//! rest; the ENIs in use are the ones the node's running pods name and EC2 still has
-//! (a pod's ENI EC2 no longer has is a missing pod, listed apart).
+//! rest. The ENIs in use are read back from the same facts the join used: the
+//! associated branches EC2 has on the node (placed by the join's own rule,
+//! [`Placement`]) that a live pod names, so the list always matches the counts.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use jiff::Timestamp;
 use serde::Serialize;
 
 use super::table::{cells, columns, dash, node_rows, printable};
-use crate::accounting::{EniState, MissingPod, NodeReport, PodRef, Snapshot, WaitingPod};
-use crate::model::PodInfo;
+use crate::accounting::{
+    EniState, MissingPod, NodeReport, Placement, PodRef, Snapshot, WaitingPod,
+};
+use crate::model::{Association, EniRole, Inventory, PodInfo};
 
 /// One associated branch ENI of the node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,35 +38,43 @@ pub struct NodeEnis<'a> {
     pub missing: Vec<&'a MissingPod>,
 }
 
-/// The node named `name`, if it takes part in security groups for pods.
-pub fn node_enis<'a>(snapshot: &'a Snapshot, pods: &[PodInfo], name: &str) -> Option<NodeEnis<'a>> {
+/// The node named `name`, if it takes part in security groups for pods; `pods` and
+/// `inventory` are what `snapshot` was joined from.
+pub fn node_enis<'a>(
+    snapshot: &'a Snapshot,
+    pods: &[PodInfo],
+    inventory: &Inventory,
+    name: &str,
+) -> Option<NodeEnis<'a>> {
     let report = snapshot.nodes.iter().find(|n| n.name == name)?;
-    let missing: Vec<&MissingPod> = snapshot
-        .missing_pods
+    let placement = Placement::of(snapshot);
+    // The node's associated branches, each once (EC2 may list one twice).
+    let mut on_node: HashMap<&str, Option<&PodInfo>> = inventory
+        .enis
         .iter()
-        .filter(|m| m.node == name)
+        .filter(|e| e.role() == EniRole::Branch && e.association() == Association::Associated)
+        .filter(|e| placement.node_of(e) == Ok(name))
+        .map(|e| (e.id.as_str(), None))
         .collect();
-    let lost = |pod: &PodInfo, eni: &str| {
-        missing.iter().any(|m| {
-            m.namespace == pod.namespace.as_str()
-                && m.name == pod.name
-                && m.eni_ids.iter().any(|id| id == eni)
-        })
-    };
-    let mut enis: Vec<NodeEni> = pods
-        .iter()
-        .filter(|p| p.node_name.as_deref() == Some(name) && !p.phase.is_terminal())
-        .flat_map(|pod| {
-            pod.annotation
-                .eni_ids()
-                .iter()
-                .filter(move |eni| !lost(pod, eni))
-                .map(move |eni| NodeEni {
-                    eni_id: eni.to_string(),
-                    state: EniState::InUse,
-                    pod: Some(PodRef::of(pod)),
-                    since: None,
-                })
+    // Their live claimers; the first by name, as the join picks one.
+    for pod in pods.iter().filter(|p| !p.phase.is_terminal()) {
+        for eni in pod.annotation.eni_ids() {
+            if let Some(claimer) = on_node.get_mut(eni.as_str())
+                && claimer.is_none_or(|other| pod.key() < other.key())
+            {
+                *claimer = Some(pod);
+            }
+        }
+    }
+    let mut enis: Vec<NodeEni> = on_node
+        .into_iter()
+        .filter_map(|(eni_id, claimer)| {
+            Some(NodeEni {
+                eni_id: eni_id.to_owned(),
+                state: EniState::InUse,
+                pod: Some(PodRef::of(claimer?)),
+                since: None,
+            })
         })
         .collect();
     enis.extend(
@@ -78,7 +90,6 @@ pub fn node_enis<'a>(snapshot: &'a Snapshot, pods: &[PodInfo], name: &str) -> Op
             }),
     );
     enis.sort_by(|a, b| (a.state, &a.eni_id).cmp(&(b.state, &b.eni_id)));
-    enis.dedup_by(|a, b| a.eni_id == b.eni_id);
     Some(NodeEnis {
         report,
         enis,
@@ -87,7 +98,11 @@ pub fn node_enis<'a>(snapshot: &'a Snapshot, pods: &[PodInfo], name: &str) -> Op
             .iter()
             .filter(|w| w.node == name)
             .collect(),
-        missing,
+        missing: snapshot
+            .missing_pods
+            .iter()
+            .filter(|m| m.node == name)
+            .collect(),
     })
 }
 
@@ -230,18 +245,20 @@ mod tests {
     use super::*;
     use crate::report::incident;
 
-    #[test]
-    fn every_node_lists_as_many_enis_in_each_state_as_the_join_counts() {
-        let (loaded, snapshot) = incident();
+    /// Every node of the join lists exactly as many ENIs in each state as the join
+    /// counts, each ENI in use with its pod.
+    fn lists_match_the_join(loaded: &crate::snapshot_dir::Loaded) {
+        let snapshot = loaded.join(&crate::accounting::Settings::default());
         for report in &snapshot.nodes {
-            let view = node_enis(&snapshot, &loaded.pods, &report.name).unwrap();
+            let view = node_enis(&snapshot, &loaded.pods, &loaded.inventory, &report.name).unwrap();
             for state in EniState::ALL {
                 let listed = view.enis.iter().filter(|e| e.state == state).count();
                 assert_eq!(
                     listed as u32,
                     report.branch_enis.get(state),
-                    "{} {state:?}",
-                    report.name
+                    "{} {state:?}: {:?}",
+                    report.name,
+                    view.enis
                 );
             }
             let in_use_without_pod = view
@@ -250,7 +267,39 @@ mod tests {
                 .any(|e| e.state == EniState::InUse && e.pod.is_none());
             assert!(!in_use_without_pod, "an ENI in use names its pod");
         }
-        assert!(node_enis(&snapshot, &loaded.pods, "no-such-node").is_none());
+        assert!(node_enis(&snapshot, &loaded.pods, &loaded.inventory, "no-such-node").is_none());
+    }
+
+    #[test]
+    fn every_node_lists_as_many_enis_in_each_state_as_the_join_counts() {
+        let (mut loaded, _) = incident();
+        lists_match_the_join(&loaded);
+        // A running pod on the healthy node that names an ENI EC2 has on the full
+        // node's trunk: the ENI is in use there, not on the pod's node, whose own ENI
+        // is now named by no pod.
+        let full = loaded
+            .pods
+            .iter()
+            .find(|p| p.name == "checkout-api-7d9f8b6c5d-4kx9z")
+            .unwrap()
+            .annotation
+            .clone();
+        let healthy = loaded
+            .pods
+            .iter_mut()
+            .find(|p| p.name == "catalog-search-6b7c8d9f5-a1b2c")
+            .unwrap();
+        healthy.annotation = full;
+        lists_match_the_join(&loaded);
+        // A running pod whose ENI EC2 no longer has: missing, listed on no node.
+        let gone = loaded
+            .pods
+            .iter()
+            .find(|p| p.name == "orders-db-proxy-0")
+            .unwrap();
+        let gone = gone.annotation.eni_ids()[0].clone();
+        loaded.inventory.enis.retain(|e| e.id != gone);
+        lists_match_the_join(&loaded);
     }
 
     #[test]
@@ -259,6 +308,7 @@ mod tests {
         let view = node_enis(
             &snapshot,
             &loaded.pods,
+            &loaded.inventory,
             "ip-10-0-2-20.eu-west-1.compute.internal",
         )
         .unwrap();

@@ -12,7 +12,7 @@ use super::remedies::{command, hints};
 use super::table::printable;
 use super::text::age;
 use crate::accounting::{EniState, Observed, PodRef, Snapshot};
-use crate::model::{PodInfo, PodPhase};
+use crate::model::{Inventory, PodInfo, PodPhase};
 
 /// What is going on with the pod, as far as branch ENIs go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,13 +68,18 @@ pub struct Why<'a> {
     pub observed: Observed,
 }
 
-/// The answer for `pod`, whose node and neighbours are looked up in `snapshot` and
-/// `pods` (the pods the join read).
-pub fn why<'a>(snapshot: &'a Snapshot, pods: &[PodInfo], pod: &PodInfo) -> Why<'a> {
+/// The answer for `pod`, whose node and neighbours are looked up in `snapshot` and in
+/// the `pods` and `inventory` it was joined from.
+pub fn why<'a>(
+    snapshot: &'a Snapshot,
+    pods: &[PodInfo],
+    inventory: &Inventory,
+    pod: &PodInfo,
+) -> Why<'a> {
     let node_name = pod.node_name.clone();
     let node = node_name
         .as_deref()
-        .and_then(|name| node_enis(snapshot, pods, name));
+        .and_then(|name| node_enis(snapshot, pods, inventory, name));
     let verdict = verdict(snapshot, pod, node.as_ref());
     let mut todo = match verdict {
         Verdict::NoBranchEni => vec![
@@ -429,7 +434,7 @@ mod tests {
             .iter()
             .find(|p| p.namespace.as_str() == namespace && p.name == name)
             .unwrap();
-        let why = why(&snapshot, &loaded.pods, pod);
+        let why = why(&snapshot, &loaded.pods, &loaded.inventory, pod);
         (why.verdict.clone(), render_why_text(&why, false), why.todo)
     }
 
@@ -500,7 +505,7 @@ mod tests {
         pod.name = evil.to_owned();
         let pod = pod.clone();
         let snapshot = loaded.join(&crate::accounting::Settings::default());
-        let text = render_why_text(&why(&snapshot, &loaded.pods, &pod), true);
+        let text = render_why_text(&why(&snapshot, &loaded.pods, &loaded.inventory, &pod), true);
         assert!(!text.contains('\u{1b}'), "{text}");
         assert_eq!(
             text.lines().filter(|l| l.starts_with("Pod ")).count(),
@@ -518,8 +523,13 @@ mod tests {
             .iter()
             .find(|p| p.name == "checkout-api-7d9f8b6c5d-q8r2t")
             .unwrap();
-        let json: serde_json::Value =
-            serde_json::from_str(&render_why_json(&why(&snapshot, &loaded.pods, pod))).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&render_why_json(&why(
+            &snapshot,
+            &loaded.pods,
+            &loaded.inventory,
+            pod,
+        )))
+        .unwrap();
         assert_eq!(json["verdict"], "waiting");
         assert_eq!(json["node"], FULL);
         assert_eq!(json["nodeDetail"]["full"], true);

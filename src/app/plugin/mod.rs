@@ -150,7 +150,9 @@ async fn run(cli: PluginCli) -> anyhow::Result<ExitCode> {
             json,
         ),
         Some(PluginCommand::Node { node }) => {
-            let Some(view) = report::node_enis(&snapshot, &read.loaded.pods, node) else {
+            let Some(view) =
+                report::node_enis(&snapshot, &read.loaded.pods, &read.loaded.inventory, node)
+            else {
                 bail!("{}", not_a_node(&read.loaded, node));
             };
             if json {
@@ -170,7 +172,7 @@ async fn run(cli: PluginCli) -> anyhow::Result<ExitCode> {
                     }
                 );
             };
-            let why = report::why(&snapshot, &read.loaded.pods, &found);
+            let why = report::why(&snapshot, &read.loaded.pods, &read.loaded.inventory, &found);
             if json {
                 report::render_why_json(&why)
             } else {
