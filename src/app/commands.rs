@@ -171,13 +171,21 @@ async fn read_live<L>(
     live: &LiveArgs,
     list: impl AsyncFnOnce(&kube::Client) -> Result<L, kube::Error>,
 ) -> anyhow::Result<LiveRead<L>> {
-    // The EC2 side first: a missing --cluster-name is a usage error, whatever the
-    // kubeconfig.
-    let ec2 = ec2_poller(live, Metrics::default()).await?;
+    let (ec2, client) = live_clients(live, Metrics::default()).await?;
+    read_live_with(&ec2, &client, list).await
+}
+
+/// The EC2 poller, then the Kubernetes client: the EC2 side first, so a missing
+/// `--cluster-name` is a usage error whatever the kubeconfig.
+async fn live_clients(
+    live: &LiveArgs,
+    metrics: Metrics,
+) -> anyhow::Result<(Ec2Poller, kube::Client)> {
+    let ec2 = ec2_poller(live, metrics).await?;
     let client = k8s::client(live.kubeconfig.as_deref())
         .await
         .context("cannot configure the Kubernetes client")?;
-    read_live_with(&ec2, &client, list).await
+    Ok((ec2, client))
 }
 
 /// One live read through `ec2` and `client` (the plugin's client comes from a
@@ -314,10 +322,7 @@ async fn start_live(
         &args.grace.settings(cooldown, args.ec2_poll_interval),
         cooldown,
     );
-    let ec2 = ec2_poller(&args.live, metrics.clone()).await?;
-    let client = k8s::client(args.live.kubeconfig.as_deref())
-        .await
-        .context("cannot configure the Kubernetes client")?;
+    let (ec2, client) = live_clients(&args.live, metrics.clone()).await?;
     if args.emit_events {
         let emitter = k8s::EventEmitter::new(
             client.clone(),
