@@ -21,6 +21,12 @@ use support::{repo, stderr};
 const WAITING: &str = "checkout-api-7d9f8b6c5d-q8r2t";
 /// `why` for the waiting pod of the bundled incident.
 const WHY_INCIDENT: [&str; 6] = ["why", WAITING, "-n", "shop", "--from", "examples/incident"];
+/// This machine's architecture as krew names it: the test packs the binary it built.
+const ARCH: &str = if cfg!(target_arch = "aarch64") {
+    "arm64"
+} else {
+    "amd64"
+};
 const PROD_ARN: &str = "arn:aws:eks:eu-west-1:111122223333:cluster/prod-eu";
 const STAGING_ARN: &str = "arn:aws:eks:eu-west-1:111122223333:cluster/staging";
 const STAGING_NODE: &str = "ip-10-9-0-1.eu-west-1.compute.internal";
@@ -413,7 +419,7 @@ fn the_krew_manifest_passes_krews_validator_and_krew_installs_the_archive() {
     let written = script(&[
         "package",
         "--platform",
-        "linux/amd64",
+        &format!("linux/{ARCH}"),
         "--binary",
         env!("CARGO_BIN_EXE_kubectl-pod_eni"),
         "--out",
@@ -428,7 +434,7 @@ fn the_krew_manifest_passes_krews_validator_and_krew_installs_the_archive() {
     assert_eq!(
         differing.len(),
         1,
-        "only the amd64 sha256 differs: {differing:?}"
+        "only this platform's sha256 differs: {differing:?}"
     );
     assert!(differing[0].0.trim_start().starts_with("sha256: "));
     assert!(validate(&written).status.success());
@@ -436,7 +442,9 @@ fn the_krew_manifest_passes_krews_validator_and_krew_installs_the_archive() {
     // krew itself installs it offline from the archive, checking its sha256.
     let bin = plugin_path();
     std::os::unix::fs::symlink(script(&["path", "krew"]), bin.path().join("kubectl-krew")).unwrap();
-    let archive = out.path().join("kubectl-pod_eni-linux-amd64.tar.gz");
+    let archive = out
+        .path()
+        .join(format!("kubectl-pod_eni-linux-{ARCH}.tar.gz"));
     let krew_root = out.path().join("krew");
     let install = |archive: &Path| {
         let mut command = Command::new(bin.path().join("kubectl"));
