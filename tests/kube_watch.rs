@@ -97,14 +97,7 @@ async fn syncs_then_follows_changes_caching_only_sgp_pods() {
         Some(7.0)
     );
 
-    api.apply(
-        "pods",
-        pod_json("shop/web-3", "node-a", "Succeeded", Some("eni-3"), None),
-    );
-    eventually("pod completion seen", WAIT, || {
-        (phase_of(&shared, "shop/web-3") == Some(PodPhase::Succeeded)).then_some(())
-    })
-    .await;
+    completes_web_3(&api, &shared).await;
     api.delete("pods", "shop/web-4");
     eventually("pod deletion seen", WAIT, || {
         phase_of(&shared, "shop/web-4").is_none().then_some(())
@@ -116,6 +109,18 @@ async fn syncs_then_follows_changes_caching_only_sgp_pods() {
     })
     .await;
     assert!(api.count("watch pods") >= 1);
+}
+
+/// `shop/web-3` completes on the server, and the cache sees it.
+async fn completes_web_3(api: &FakeApiServer, shared: &KubeShared) {
+    api.apply(
+        "pods",
+        pod_json("shop/web-3", "node-a", "Succeeded", Some("eni-3"), None),
+    );
+    eventually("pod completion seen", WAIT, || {
+        (phase_of(shared, "shop/web-3") == Some(PodPhase::Succeeded)).then_some(())
+    })
+    .await;
 }
 
 /// A server new enough for streaming lists is synced from one watch per resource and no
@@ -137,14 +142,7 @@ async fn streaming_lists_when_offered_pages_when_refused() {
         } else {
             assert_eq!(lists, 2, "one page each after the refusal");
         }
-        api.apply(
-            "pods",
-            pod_json("shop/web-3", "node-a", "Succeeded", Some("eni-3"), None),
-        );
-        eventually("a change after the sync", WAIT, || {
-            (phase_of(&shared, "shop/web-3") == Some(PodPhase::Succeeded)).then_some(())
-        })
-        .await;
+        completes_web_3(&api, &shared).await;
     }
 }
 
