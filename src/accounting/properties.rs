@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use proptest::prelude::*;
 
 use super::*;
-use crate::model::{Eni, EniAnnotation, PodPhase};
+use crate::model::{Compute, Eni, EniAnnotation, PodPhase};
 
 fn t(seconds: i64) -> Timestamp {
     Timestamp::from_second(1_760_000_000 + seconds).expect("valid time")

@@ -5,7 +5,9 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::*;
-use crate::model::{Compute, Eni, EniAnnotation, Owner, PodPhase, SchedulingFailure, Subnet};
+use crate::model::{
+    Compute, Eni, EniAnnotation, Owner, PodPhase, SchedulingFailure, Subnet, WarningKind,
+};
 
 const COMPLETED_GRACE: Duration = Duration::from_secs(180);
 const ORPHAN_GRACE: Duration = Duration::from_secs(1380);
