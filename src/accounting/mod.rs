@@ -11,6 +11,7 @@
 mod carry;
 mod grace;
 mod headroom;
+mod join;
 pub mod limits;
 mod placement;
 mod report;
@@ -34,6 +35,7 @@ pub use grace::{
     Settings,
 };
 pub use headroom::{GroupHeadroom, Headroom, headroom};
+pub use join::Join;
 pub use placement::Placement;
 pub use report::{
     CapacitySource, EniState, Holder, MissingPod, NodeReport, Observed, ObservedFrom, PodRef,
@@ -102,13 +104,6 @@ pub fn reconcile<'a>(
         |e| format!("eni {}", e.id),
         &mut warnings,
     );
-    let unique_subnets = rules::first_of_each(
-        &inventory.subnets,
-        |s| s.id.as_str(),
-        |s| format!("subnet {}", s.id),
-        &mut warnings,
-    );
-
     // Pods: who names which ENI, and what each node's pods ask for.
     let associated: HashSet<&str> = enis
         .iter()
@@ -209,14 +204,7 @@ pub fn reconcile<'a>(
         missing_pods.extend(pods.missing);
     }
 
-    let counts = rules::subnet_counts(&enis);
-    let subnets = unique_subnets
-        .into_iter()
-        .map(|subnet| {
-            let count = counts.get(subnet.id.as_str()).copied().unwrap_or_default();
-            rules::subnet_report(subnet, count, &mut warnings)
-        })
-        .collect();
+    let subnets = rules::subnet_reports(&inventory.subnets, &enis, &mut warnings);
 
     let mut snapshot = Snapshot {
         nodes: reports,

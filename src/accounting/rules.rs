@@ -330,8 +330,30 @@ fn capacity(
     }
 }
 
+/// The subnets' reports, the first of each ID, with their branch ENIs counted.
+pub(super) fn subnet_reports(
+    subnets: &[Subnet],
+    enis: &[&Eni],
+    warnings: &mut Vec<InputWarning>,
+) -> Vec<SubnetReport> {
+    let unique = first_of_each(
+        subnets,
+        |s| s.id.as_str(),
+        |s| format!("subnet {}", s.id),
+        warnings,
+    );
+    let counts = subnet_counts(enis);
+    unique
+        .into_iter()
+        .map(|subnet| {
+            let count = counts.get(subnet.id.as_str()).copied().unwrap_or_default();
+            subnet_report(subnet, count, warnings)
+        })
+        .collect()
+}
+
 /// Associated and detached branch ENIs per subnet.
-pub(super) fn subnet_counts<'a>(enis: &[&'a Eni]) -> HashMap<&'a str, (u32, u32)> {
+fn subnet_counts<'a>(enis: &[&'a Eni]) -> HashMap<&'a str, (u32, u32)> {
     let mut counts: HashMap<&str, (u32, u32)> = HashMap::default();
     for eni in enis.iter().filter(|e| e.role() == EniRole::Branch) {
         if let Some(subnet) = eni.subnet_id.as_deref() {
@@ -345,7 +367,7 @@ pub(super) fn subnet_counts<'a>(enis: &[&'a Eni]) -> HashMap<&'a str, (u32, u32)
     counts
 }
 
-pub(super) fn subnet_report(
+fn subnet_report(
     subnet: &Subnet,
     (associated, detached): (u32, u32),
     warnings: &mut Vec<InputWarning>,
@@ -392,14 +414,19 @@ pub(super) fn first_of_each<'a, T: 'a, K: Eq + std::hash::Hash>(
         if seen.insert(identity(item)) {
             unique.push(item);
         } else {
-            warnings.push(InputWarning::new(
-                WarningKind::DuplicateObject,
-                label(item),
-                "listed more than once; only the first is counted",
-            ));
+            warnings.push(duplicate(label(item)));
         }
     }
     unique
+}
+
+/// The warning for a second object of the same identity.
+pub(super) fn duplicate(label: String) -> InputWarning {
+    InputWarning::new(
+        WarningKind::DuplicateObject,
+        label,
+        "listed more than once; only the first is counted",
+    )
 }
 
 fn waiting_pod(pod: &PodInfo, node: &str) -> WaitingPod {
@@ -447,24 +474,30 @@ pub(super) fn finish_is_carried(pod: &PodInfo) -> bool {
     pod.phase.is_terminal() && pod.completed_at.is_none() && !pod.annotation.eni_ids().is_empty()
 }
 
-/// When a finished pod finished: from its status, else when the exporter first saw it
-/// finished (carried from one join to the next; unknown in a single observation).
+/// When a finished pod finished, as far as the previous join knew: from its status,
+/// else when the exporter first saw it finished (unknown in a single observation).
+pub(super) fn known_finish(pod: &PodInfo, previous: Option<&Carry>) -> Option<Timestamp> {
+    if !finish_is_carried(pod) {
+        return pod.completed_at;
+    }
+    previous.and_then(|p| p.finished_first_seen.get(&pod.key()).copied())
+}
+
+/// [`known_finish`], carrying the first-seen time of a pod whose status has none.
 pub(super) fn finish_time(
     pod: &PodInfo,
     clock: Clock,
     previous: Option<&Carry>,
     carry: &mut Carry,
 ) -> Option<Timestamp> {
-    if !finish_is_carried(pod) {
-        return pod.completed_at;
+    let seen = known_finish(pod, previous);
+    if finish_is_carried(pod) {
+        // The cache showed it finished as of `kube_fresh_until`: the true finish is
+        // earlier, so ageing from here can only make a leak later, never false.
+        carry
+            .finished_first_seen
+            .insert(pod.key(), seen.unwrap_or(clock.kube_fresh_until));
     }
-    let key = pod.key();
-    let seen = previous.and_then(|p| p.finished_first_seen.get(&key).copied());
-    // The cache showed it finished as of `kube_fresh_until`: the true finish is earlier,
-    // so ageing from here can only make a leak later, never false.
-    carry
-        .finished_first_seen
-        .insert(key, seen.unwrap_or(clock.kube_fresh_until));
     seen
 }
 

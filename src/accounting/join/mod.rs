@@ -1,0 +1,325 @@
+//! The incremental join of the live loop: the same [`Snapshot`] as
+//! [`reconcile`](super::reconcile) over the same inputs, kept current by events instead
+//! of recomputed from everything on each change.
+//!
+//! A pod or node event updates the indexes it touches and marks the nodes whose figures
+//! it can move: the node it is bound to, and the nodes of the ENIs it names. An EC2 poll
+//! rebuilds the inventory view and marks the nodes whose branches, trunk or claimed
+//! ENIs changed. [`Join::publish`] then recomputes only the marked nodes and those whose
+//! figures follow the clock (ENIs held without a live pod, claims on absent ENIs, a few
+//! per cluster), and assembles the snapshot from every node's last slice.
+//!
+//! `reconcile` stays the oracle: `tests` drives random event sequences through both
+//! and requires identical snapshots after each publish.
+
+mod slice;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use compact_str::CompactString;
+use foldhash::{HashMap, HashSet};
+
+use super::rules;
+use super::{Carry, Clock, Observed, ObservedFrom, Settings, Snapshot, UnschedulablePod};
+use crate::model::{InputWarning, Inventory, NodeInfo, PodInfo};
+use slice::{Context, NodeSlice};
+use view::{InventoryView, NodeView};
+
+#[derive(Default)]
+pub struct Join {
+    /// Every node, by name.
+    nodes: BTreeMap<String, Arc<NodeInfo>>,
+    /// Every pod, by `namespace/name`.
+    pods: HashMap<String, Arc<PodInfo>>,
+    /// Live pods by the node name they are bound to, whether that node is there or not.
+    bound: HashMap<String, Vec<Arc<PodInfo>>>,
+    /// Pods by the ENIs their annotation names.
+    claimers: HashMap<CompactString, Vec<Arc<PodInfo>>>,
+    /// Finished pods that name ENIs: their ENIs' release clocks outlive the inventory.
+    finished: HashMap<String, Arc<PodInfo>>,
+    unschedulable: HashMap<String, UnschedulablePod>,
+    pod_warnings: HashMap<String, Vec<InputWarning>>,
+    node_view: NodeView,
+    nodes_changed: bool,
+    view: InventoryView,
+    inventory_changed: Option<Arc<Inventory>>,
+    /// The last slice of every included node.
+    slices: HashMap<String, NodeSlice>,
+    /// Nodes to recompute at the next publish.
+    dirty: HashSet<String>,
+    /// Nodes whose figures follow the clock: recomputed at every publish.
+    ticking: HashSet<String>,
+    /// What the last publish carried (empty before the first).
+    carry: Carry,
+}
+
+impl Join {
+    /// A pod was added or changed.
+    pub fn upsert_pod(&mut self, pod: Arc<PodInfo>) {
+        let key = pod.key();
+        if let Some(old) = self.pods.get(&key) {
+            if **old == *pod {
+                return;
+            }
+            let old = old.clone();
+            self.unindex_pod(&key, &old);
+        }
+        self.index_pod(&key, &pod);
+        self.pods.insert(key, pod);
+    }
+
+    /// A pod was deleted.
+    pub fn remove_pod(&mut self, key: &str) {
+        if let Some(old) = self.pods.remove(key) {
+            self.unindex_pod(key, &old);
+        }
+    }
+
+    /// A node was added or changed.
+    pub fn upsert_node(&mut self, node: Arc<NodeInfo>) {
+        if self.nodes.get(&node.name).is_some_and(|old| **old == *node) {
+            return;
+        }
+        self.dirty.insert(node.name.clone());
+        self.nodes.insert(node.name.clone(), node);
+        self.nodes_changed = true;
+    }
+
+    /// A node was deleted.
+    pub fn remove_node(&mut self, name: &str) {
+        if self.nodes.remove(name).is_some() {
+            self.dirty.insert(name.to_owned());
+            self.nodes_changed = true;
+        }
+    }
+
+    /// An EC2 poll delivered a new inventory.
+    pub fn set_inventory(&mut self, inventory: Arc<Inventory>) {
+        self.inventory_changed = Some(inventory);
+    }
+
+    /// Every node and pod the cache holds after a (re-)list: what is not listed is gone.
+    pub fn replace_all(
+        &mut self,
+        nodes: impl IntoIterator<Item = Arc<NodeInfo>>,
+        pods: impl IntoIterator<Item = Arc<PodInfo>>,
+    ) {
+        let nodes: Vec<_> = nodes.into_iter().collect();
+        let listed: HashSet<&str> = nodes.iter().map(|node| node.name.as_str()).collect();
+        let gone: Vec<String> = (self.nodes.keys())
+            .filter(|name| !listed.contains(name.as_str()))
+            .cloned()
+            .collect();
+        gone.iter().for_each(|name| self.remove_node(name));
+        nodes.iter().for_each(|node| self.upsert_node(node.clone()));
+
+        let pods: Vec<_> = pods.into_iter().collect();
+        let listed: HashSet<String> = pods.iter().map(|pod| pod.key()).collect();
+        let gone: Vec<String> = (self.pods.keys())
+            .filter(|key| !listed.contains(*key))
+            .cloned()
+            .collect();
+        gone.iter().for_each(|key| self.remove_pod(key));
+        pods.into_iter().for_each(|pod| self.upsert_pod(pod));
+    }
+
+    /// The snapshot as of `clock`: recomputes the nodes events touched and those that
+    /// follow the clock, then assembles every node's last slice.
+    pub fn publish(&mut self, clock: Clock, settings: &Settings) -> Snapshot {
+        self.refresh_views();
+        let previous = std::mem::take(&mut self.carry);
+        let mut carry = Carry::default();
+        for pod in self.finished.values() {
+            rules::finish_time(pod, clock, Some(&previous), &mut carry);
+        }
+        let context = Context {
+            view: &self.view,
+            claimers: &self.claimers,
+            previous: &previous,
+            clock,
+            settings,
+        };
+        let mut targets = std::mem::take(&mut self.dirty);
+        targets.extend(self.ticking.drain());
+        for name in targets {
+            let Some(node) = self.node_view.included.get(&name) else {
+                self.slices.remove(&name);
+                continue;
+            };
+            let pods = self.bound.get(&name).map_or(&[][..], Vec::as_slice);
+            let slice = slice::node_slice(&name, node, pods, &context);
+            if slice.follows_clock() {
+                self.ticking.insert(name.clone());
+            }
+            self.slices.insert(name, slice);
+        }
+        for name in &self.ticking {
+            let slice = &self.slices[name];
+            carry
+                .absent_claims
+                .extend(slice.carry.absent_claims.clone());
+            carry.release.extend(slice.carry.release.clone());
+        }
+        let completed_claims = self.finished.values().flat_map(|pod| {
+            let enis = pod.annotation.eni_ids().iter();
+            enis.filter_map(|eni| Some((eni.as_str(), context.claims(eni)?)))
+        });
+        rules::remember_unseen_releases(
+            completed_claims,
+            |eni| self.view.is_associated(eni),
+            Some(&previous),
+            clock,
+            settings,
+            &mut carry,
+        );
+        let snapshot = self.assemble(clock, carry.clone());
+        self.carry = carry;
+        snapshot
+    }
+
+    /// Rebuilds the views whose sources changed, marking the nodes that moved.
+    fn refresh_views(&mut self) {
+        if std::mem::take(&mut self.nodes_changed) {
+            let view = NodeView::build(&self.nodes);
+            let old = std::mem::replace(&mut self.node_view, view);
+            let included = &self.node_view.included;
+            let moved = old
+                .included
+                .keys()
+                .filter(|name| !included.contains_key(*name));
+            let moved: Vec<String> = moved
+                .chain(
+                    included
+                        .keys()
+                        .filter(|name| !old.included.contains_key(*name)),
+                )
+                .cloned()
+                .collect();
+            self.dirty.extend(moved);
+            // Placement follows the nodes' instances.
+            self.inventory_changed
+                .get_or_insert_with(|| self.view.inventory());
+        }
+        if let Some(inventory) = self.inventory_changed.take() {
+            let view = InventoryView::build(inventory, &self.node_view);
+            self.view
+                .changed_nodes(&view, &self.claimers, &mut self.dirty);
+            self.view = view;
+        }
+    }
+
+    fn assemble(&self, clock: Clock, carry: Carry) -> Snapshot {
+        let mut snapshot = Snapshot {
+            subnets: self.view.subnets.clone(),
+            unattributed: self.view.unattributed.clone(),
+            unschedulable_pods: self.unschedulable.values().cloned().collect(),
+            observed: Observed {
+                at: clock.now(),
+                from: ObservedFrom::Live,
+            },
+            carry,
+            ..Snapshot::default()
+        };
+        let warnings = &mut snapshot.warnings;
+        warnings.extend(self.node_view.warnings.iter().cloned());
+        warnings.extend(self.view.warnings.iter().cloned());
+        warnings.extend(self.pod_warnings.values().flatten().cloned());
+        for name in self.node_view.included.keys() {
+            let Some(slice) = self.slices.get(name) else {
+                continue;
+            };
+            snapshot.nodes.extend(slice.report.clone());
+            snapshot.holders.extend(slice.holders.iter().cloned());
+            snapshot.waiting_pods.extend(slice.waiting.iter().cloned());
+            snapshot.missing_pods.extend(slice.missing.iter().cloned());
+            snapshot.warnings.extend(slice.warnings.iter().cloned());
+        }
+        for (name, pods) in &self.bound {
+            if name.is_empty() || !self.nodes.contains_key(name) {
+                for pod in pods {
+                    let (waiting, warnings) = (&mut snapshot.waiting_pods, &mut snapshot.warnings);
+                    rules::absent_node(pod, name, waiting, warnings);
+                }
+            }
+        }
+        rules::sort(&mut snapshot);
+        snapshot
+    }
+
+    fn index_pod(&mut self, key: &str, pod: &Arc<PodInfo>) {
+        self.mark_touched(pod);
+        if !pod.phase.is_terminal()
+            && let Some(node) = &pod.node_name
+        {
+            self.bound
+                .entry(node.clone())
+                .or_default()
+                .push(pod.clone());
+        }
+        for eni in pod.annotation.eni_ids() {
+            self.claimers
+                .entry(eni.clone())
+                .or_default()
+                .push(pod.clone());
+        }
+        if pod.phase.is_terminal() && !pod.annotation.eni_ids().is_empty() {
+            self.finished.insert(key.to_owned(), pod.clone());
+        }
+        if let Some(unschedulable) = rules::unschedulable_pod(pod) {
+            self.unschedulable.insert(key.to_owned(), unschedulable);
+        }
+        let mut warnings = Vec::new();
+        rules::pod_warnings(pod, &mut warnings);
+        if !warnings.is_empty() {
+            self.pod_warnings.insert(key.to_owned(), warnings);
+        }
+    }
+
+    fn unindex_pod(&mut self, key: &str, pod: &Arc<PodInfo>) {
+        self.mark_touched(pod);
+        let same = |other: &Arc<PodInfo>| Arc::ptr_eq(other, pod);
+        if let Some(node) = &pod.node_name {
+            remove_from(&mut self.bound, node.as_str(), same);
+        }
+        for eni in pod.annotation.eni_ids() {
+            remove_from(&mut self.claimers, eni.as_str(), same);
+        }
+        self.finished.remove(key);
+        self.unschedulable.remove(key);
+        self.pod_warnings.remove(key);
+    }
+
+    /// Marks the nodes whose figures this pod can move: its own, and where its ENIs sit.
+    fn mark_touched(&mut self, pod: &PodInfo) {
+        if let Some(node) = &pod.node_name {
+            self.dirty.insert(node.clone());
+        }
+        for eni in pod.annotation.eni_ids() {
+            if let Some(node) = self.view.node_of(eni) {
+                self.dirty.insert(node.to_owned());
+            }
+        }
+    }
+}
+
+/// Removes `pod` from the list under `key`, dropping the list when it empties.
+fn remove_from<K, Q>(
+    index: &mut HashMap<K, Vec<Arc<PodInfo>>>,
+    key: &Q,
+    same: impl Fn(&Arc<PodInfo>) -> bool,
+) where
+    K: std::borrow::Borrow<Q> + Eq + std::hash::Hash,
+    Q: Eq + std::hash::Hash + ?Sized,
+{
+    if let Some(list) = index.get_mut(key) {
+        list.retain(|other| !same(other));
+        if list.is_empty() {
+            index.remove(key);
+        }
+    }
+}
