@@ -25,18 +25,21 @@
 //! The exporter side is modelled as `src/source/live.rs` runs it: watch events arrive 0–5 s
 //! late (held during an API outage, then a re-list), EC2 polls every 30 s take 1–8 s,
 //! may fail and back off, and see each ENI at some moment of the poll; the real
-//! `reconcile` runs after every poll and every 10 s with the previous snapshot and the
-//! same clock rule. Time is simulated seconds; nothing reads the wall clock.
+//! incremental `Join` is fed every delivered event and publishes after every poll and
+//! every 10 s with the same clock rule, and each publish is compared with the full
+//! `reconcile` over the same view (a difference is a failure). Time is simulated
+//! seconds; nothing reads the wall clock.
 //!
 //! Truth is kept per ENI: when (if ever) it became stuck, i.e. something the controller
 //! will not free by itself, and the time and rule its release was due by. The checks
 //! compare every snapshot with it.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use pod_eni_exporter::accounting::{Clock, EniState, Settings, Snapshot, reconcile};
+use pod_eni_exporter::accounting::{Clock, EniState, Join, Settings, Snapshot, reconcile};
 use pod_eni_exporter::k8s::{pod_info, wire};
 use pod_eni_exporter::model::{Compute, Eni, Inventory, NodeInfo, PodInfo, PodPhase};
 use pod_eni_exporter::source::live::next_poll_delay;
@@ -217,6 +220,8 @@ pub struct Report {
     pub lifecycles: u64,
     pub simulated_hours: f64,
     pub reconciles: u64,
+    /// Publishes of the incremental join that differ from the full join's snapshot.
+    pub join_mismatches: u64,
     pub false_leaked: u64,
     pub missed_leaks: u64,
     /// Leaks reported once and then no longer, while the ENI was still attached.
@@ -254,6 +259,7 @@ impl Report {
             + self.missed_unschedulable
             + self.false_forgotten
             + self.conservation_violations
+            + self.join_mismatches
     }
 }
 
@@ -373,7 +379,7 @@ impl TruthEni {
 }
 
 struct Polled {
-    inventory: Inventory,
+    inventory: Arc<Inventory>,
     started: u64,
 }
 
@@ -398,7 +404,9 @@ struct Sim {
     poll_failures: u32,
     inventory: Option<Polled>,
     in_flight: Option<(u64, u64, Option<Inventory>)>,
+    /// The full join's last snapshot, carried into the next as the live loop used to.
     snapshot: Option<Snapshot>,
+    join: Join,
     down_windows: Vec<(u64, u64)>,
     ec2_down_since: Option<u64>,
     settings: Settings,
@@ -466,6 +474,7 @@ impl Sim {
             created_pods: 0,
             view_pods: HashMap::new(),
             view_nodes: BTreeMap::new(),
+            join: Join::default(),
             events: BTreeMap::new(),
             sequence: 0,
             last_delivery: HashMap::new(),
@@ -1254,6 +1263,10 @@ impl Sim {
                 .filter(|&n| self.nodes[n].alive)
                 .map(|n| (n, self.node_info(n)))
                 .collect();
+            self.join.replace_all(
+                self.view_nodes.values().cloned().map(Arc::new),
+                self.view_pods.values().cloned().map(Arc::new),
+            );
             return;
         }
         while let Some(entry) = self.events.first_entry() {
@@ -1262,16 +1275,22 @@ impl Sim {
             }
             match entry.remove() {
                 Event::Pod(index, Some(info)) => {
+                    self.join.upsert_pod(Arc::new(info.clone()));
                     self.view_pods.insert(index, info);
                 }
                 Event::Pod(index, None) => {
-                    self.view_pods.remove(&index);
+                    if let Some(gone) = self.view_pods.remove(&index) {
+                        self.join.remove_pod(&gone.key());
+                    }
                 }
                 Event::Node(index, Some(info)) => {
+                    self.join.upsert_node(Arc::new(info.clone()));
                     self.view_nodes.insert(index, info);
                 }
                 Event::Node(index, None) => {
-                    self.view_nodes.remove(&index);
+                    if let Some(gone) = self.view_nodes.remove(&index) {
+                        self.join.remove_node(&gone.name);
+                    }
                 }
             }
         }
@@ -1311,6 +1330,8 @@ impl Sim {
                     if let Some(since) = self.ec2_down_since.take() {
                         self.down_windows.push((since, started));
                     }
+                    let inventory = Arc::new(inventory);
+                    self.join.set_inventory(inventory.clone());
                     self.inventory = Some(Polled { inventory, started });
                 }
                 None => {
@@ -1387,7 +1408,7 @@ impl Sim {
             ec2_polled_at: time(polled.started),
             kube_fresh_until: time(kube_fresh_until),
         };
-        let snapshot = reconcile(
+        let full = reconcile(
             self.view_nodes.values(),
             self.view_pods.values(),
             &polled.inventory,
@@ -1395,14 +1416,18 @@ impl Sim {
             self.snapshot.as_ref(),
             &self.settings,
         );
+        let snapshot = self.join.publish(clock, &self.settings);
         self.report.reconciles += 1;
+        if snapshot != full {
+            self.report.join_mismatches += 1;
+        }
         for (&index, pod) in &self.view_pods {
             if pod.phase.is_terminal() {
                 self.pods[index].seen_finished = true;
             }
         }
         self.check(now, &snapshot);
-        self.snapshot = Some(snapshot);
+        self.snapshot = Some(full);
     }
 
     /// How long outages between `from` and `to` held the exporter's clock back.
