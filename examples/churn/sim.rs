@@ -1263,10 +1263,10 @@ impl Sim {
                 .filter(|&n| self.nodes[n].alive)
                 .map(|n| (n, self.node_info(n)))
                 .collect();
-            self.join.replace_all(
-                self.view_nodes.values().cloned().map(Arc::new),
-                self.view_pods.values().cloned().map(Arc::new),
-            );
+            let nodes = self.view_nodes.values().cloned().map(Arc::new);
+            self.join.replace_nodes(nodes.collect());
+            let pods = self.view_pods.values().cloned().map(Arc::new);
+            self.join.replace_pods(pods.collect());
             return;
         }
         while let Some(entry) = self.events.first_entry() {

@@ -8,13 +8,15 @@
 //! version, never a half-listed cluster (which would make every unlisted pod's ENI look
 //! orphaned), and a re-list of 100,000 pods never holds two caches at once.
 //!
-//! Values are shared (`Arc`): the join takes a [`shared`](Index::shared) copy of the
-//! pointers under the lock (a millisecond for 100,000 pods) and runs without it, so
-//! watch events never wait for a join.
+//! Values are shared (`Arc`): the join takes the [changes](Index::take_changes) since it
+//! last looked under the lock (the keys changed, each with its value now; everything
+//! after a list) and applies them without it, so watch events never wait for a join.
+//! An update that changes nothing the join reads (a node's heartbeat, a pod's status
+//! that reduces to the same `PodInfo`) is no change.
 
 use std::sync::Arc;
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 use kube::runtime::watcher::Event;
 
 use super::watched::{Kind, Watched};
@@ -40,9 +42,21 @@ struct Entry<V> {
     list: u64,
 }
 
+/// What changed in an index since the join last took its changes.
+#[derive(Debug, PartialEq)]
+pub enum Changes<V> {
+    /// A list began since (or nothing was taken yet): every value, as it is now.
+    All(Vec<Arc<V>>),
+    /// Each key changed since, with its value now (`None`: gone).
+    Keys(Vec<(String, Option<Arc<V>>)>),
+}
+
 #[derive(Debug)]
 pub struct Index<V> {
     live: HashMap<String, Entry<V>>,
+    /// Keys changed since the last `take_changes`; `None` when everything is to be
+    /// taken (before the first take, and once a list begins).
+    changed: Option<HashSet<String>>,
     /// Lists started so far; the one in progress, if any, is `listing`.
     lists: u64,
     listing: bool,
@@ -55,6 +69,7 @@ impl<V> Default for Index<V> {
     fn default() -> Self {
         Self {
             live: HashMap::default(),
+            changed: None,
             lists: 0,
             listing: false,
             synced: false,
@@ -68,10 +83,14 @@ impl<V> Index<V> {
     pub fn init(&mut self) {
         self.lists += 1;
         self.listing = true;
+        self.changed = None;
     }
 
     /// An object of the list; `None` when the object is not worth caching.
-    pub fn init_apply(&mut self, key: String, value: Option<V>) {
+    pub fn init_apply(&mut self, key: String, value: Option<V>)
+    where
+        V: PartialEq,
+    {
         self.apply(key, value);
     }
 
@@ -79,29 +98,64 @@ impl<V> Index<V> {
     pub fn init_done(&mut self) {
         if std::mem::take(&mut self.listing) {
             let current = self.lists;
-            self.live.retain(|_, entry| entry.list == current);
+            let changed = &mut self.changed;
+            self.live.retain(|key, entry| {
+                let kept = entry.list == current;
+                if !kept && let Some(changed) = changed {
+                    changed.insert(key.clone());
+                }
+                kept
+            });
         }
         self.synced = true;
     }
 
     /// A watch event for a live object; `None` drops it (no longer relevant).
-    pub fn apply(&mut self, key: String, value: Option<V>) {
-        match value {
-            Some(value) => {
-                let entry = Entry {
-                    value: Arc::new(value),
-                    list: self.lists,
-                };
-                self.live.insert(key, entry);
-            }
-            None => {
-                self.live.remove(&key);
-            }
+    pub fn apply(&mut self, key: String, value: Option<V>)
+    where
+        V: PartialEq,
+    {
+        let Some(value) = value else {
+            self.delete(&key);
+            return;
+        };
+        let list = self.lists;
+        if let Some(entry) = self.live.get_mut(&key)
+            && *entry.value == value
+        {
+            entry.list = list;
+            return;
         }
+        self.mark(&key);
+        let value = Arc::new(value);
+        self.live.insert(key, Entry { value, list });
     }
 
     pub fn delete(&mut self, key: &str) {
-        self.live.remove(key);
+        if self.live.remove(key).is_some() {
+            self.mark(key);
+        }
+    }
+
+    fn mark(&mut self, key: &str) {
+        if let Some(changed) = &mut self.changed {
+            changed.insert(key.to_owned());
+        }
+    }
+
+    /// What changed since the last call, with the values as they are now.
+    pub fn take_changes(&mut self) -> Changes<V> {
+        match self.changed.replace(HashSet::default()) {
+            None => Changes::All(self.shared()),
+            Some(keys) => Changes::Keys(
+                keys.into_iter()
+                    .map(|key| {
+                        let value = self.live.get(&key).map(|entry| entry.value.clone());
+                        (key, value)
+                    })
+                    .collect(),
+            ),
+        }
     }
 
     pub fn is_synced(&self) -> bool {
@@ -257,6 +311,65 @@ mod tests {
         assert_eq!(keys(&index), vec![2]);
         index.delete("a");
         assert!(index.is_empty());
+    }
+
+    /// The keys of `Changes::Keys`, with the values they carry.
+    fn changed(index: &mut Index<u32>) -> Vec<(String, Option<u32>)> {
+        match index.take_changes() {
+            Changes::All(_) => panic!("expected changed keys, got everything"),
+            Changes::Keys(keys) => {
+                let mut keys: Vec<_> = keys.into_iter().map(|(k, v)| (k, v.map(|v| *v))).collect();
+                keys.sort();
+                keys
+            }
+        }
+    }
+
+    #[test]
+    fn the_join_takes_what_changed_since_it_last_looked() {
+        let mut index = Index::default();
+        index.init();
+        index.init_apply("a".into(), Some(1));
+        index.init_done();
+        let Changes::All(all) = index.take_changes() else {
+            panic!("the first take is everything");
+        };
+        assert_eq!(all.iter().map(|v| **v).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(changed(&mut index), vec![], "nothing since");
+
+        index.apply("a".into(), Some(1));
+        assert_eq!(
+            changed(&mut index),
+            vec![],
+            "an update to the same value is no change"
+        );
+        index.apply("a".into(), Some(2));
+        index.apply("b".into(), Some(3));
+        index.apply("b".into(), Some(4));
+        assert_eq!(
+            changed(&mut index),
+            vec![("a".into(), Some(2)), ("b".into(), Some(4))],
+            "each key once, with its value now"
+        );
+        index.delete("a");
+        index.apply("b".into(), None);
+        index.delete("never-there");
+        assert_eq!(
+            changed(&mut index),
+            vec![("a".into(), None), ("b".into(), None)]
+        );
+
+        // A re-list: everything is taken again, and what the list did not see goes.
+        index.apply("c".into(), Some(5));
+        index.init();
+        assert!(matches!(index.take_changes(), Changes::All(_)));
+        index.init_apply("d".into(), Some(6));
+        index.init_done();
+        assert_eq!(
+            changed(&mut index),
+            vec![("c".into(), None), ("d".into(), Some(6))],
+            "taken during the list: the rest of it still arrives as keys"
+        );
     }
 
     fn pod(name: &str, eni: Option<&str>) -> Watched<PodInfo> {

@@ -13,7 +13,7 @@ mod watch;
 mod watched;
 pub mod wire;
 
-pub use cache::{ClusterCache, Index};
+pub use cache::{Changes, ClusterCache, Index};
 pub use client::{client, client_from, read_kubeconfig};
 pub use cni_config::{CooldownSetting, parse_cooldown, read_cooldown};
 pub use convert::{node_info, pod_info};

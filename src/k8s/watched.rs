@@ -20,7 +20,7 @@ use super::wire;
 use crate::model::{NodeInfo, PodInfo};
 
 /// A kind of object the exporter watches, and how it becomes its compact form.
-pub trait Kind: Clone + Debug + Send + Sync + 'static {
+pub trait Kind: Clone + Debug + PartialEq + Send + Sync + 'static {
     const KIND: &'static str;
     const PLURAL: &'static str;
     type Wire: DeserializeOwned;

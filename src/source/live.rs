@@ -1,5 +1,7 @@
-//! The live loop: Kubernetes watchers and a paced EC2 poll feed the join, which runs
-//! once per EC2 poll and after Kubernetes changes (debounced), never per scrape.
+//! The live loop: Kubernetes watchers and a paced EC2 poll feed the incremental join,
+//! which publishes after each EC2 poll and after Kubernetes changes (debounced), never
+//! per scrape. A publish recomputes only the nodes the changes touched, so a pod event
+//! reaches `/metrics` within the debounce plus a few milliseconds at any cluster size.
 //!
 //! Safety rules from DESIGN §4–§5: nothing is reconciled before the Kubernetes cache has
 //! synced and EC2 has been polled once; the join is told the time up to which *both*
@@ -14,27 +16,20 @@ use jiff::Timestamp;
 
 use kube::Client;
 
-use crate::accounting::{Clock, DEFAULT_BRANCH_ENI_COOLDOWN, GraceOverrides, Settings, reconcile};
+use crate::accounting::{Clock, DEFAULT_BRANCH_ENI_COOLDOWN, GraceOverrides, Join, Settings};
 use crate::ec2::Ec2Poller;
-use crate::k8s::{CooldownSetting, KubeShared, read_cooldown};
+use crate::k8s::{Changes, CooldownSetting, KubeShared, read_cooldown};
 use tracing::Instrument;
 
 use crate::lock;
 use crate::metrics::{Metrics, SharedSnapshot, Source};
-use crate::model::Inventory;
+use crate::model::{Inventory, NodeInfo, PodInfo};
 use crate::source::warning_log::WarningLog;
 
 /// Kubernetes events arrive in bursts (a rollout touches many pods): wait this long
-/// after the first before reconciling, to reconcile once for the burst.
+/// after the first before publishing, to publish once for the burst. It bounds how
+/// often a busy cluster is published, and so the join's CPU (BENCHMARKS.md, "Envelope").
 const DEBOUNCE: Duration = Duration::from_millis(500);
-/// A busy cluster changes pods every second: joins are at least this far apart…
-const MIN_RECONCILE_INTERVAL: Duration = Duration::from_secs(2);
-/// …and, on a cluster large enough for a join to take long (BENCHMARKS.md, "Envelope",
-/// has the join's time at 5,000 nodes), far enough apart that joins use at most this
-/// share of one core however fast pods change: a 200 ms join runs every 8 s. The
-/// figures then lag the cluster by at most that interval, well inside a scrape interval
-/// plus any alert's `for`.
-const MAX_JOIN_DUTY: f64 = 0.025;
 /// Longest wait between polls while EC2 keeps failing.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// How often the controller's cool-down setting is re-read: it rarely changes, and a
@@ -42,7 +37,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const COOLDOWN_REFRESH: Duration = Duration::from_secs(300);
 
 struct Polled {
-    inventory: Inventory,
+    inventory: Arc<Inventory>,
     /// When the poll that produced it started: EC2 is known good up to here.
     at: Timestamp,
 }
@@ -56,6 +51,8 @@ pub struct Live {
     cooldown: Mutex<Duration>,
     inventory: Mutex<Option<Arc<Polled>>>,
     ec2_polled: AtomicBool,
+    /// Only the join task publishes; the lock is held for one publish at a time.
+    join: Mutex<Join>,
     snapshot: SharedSnapshot,
     metrics: Metrics,
     warnings: WarningLog,
@@ -78,6 +75,7 @@ impl Live {
             cooldown: Mutex::new(DEFAULT_BRANCH_ENI_COOLDOWN),
             inventory: Mutex::new(None),
             ec2_polled: AtomicBool::new(false),
+            join: Mutex::new(Join::default()),
             snapshot,
             warnings: WarningLog::new(metrics.clone()),
             metrics,
@@ -147,7 +145,7 @@ impl Live {
                     }
                     failures = 0;
                     *lock(&self.inventory) = Some(Arc::new(Polled {
-                        inventory,
+                        inventory: Arc::new(inventory),
                         at: started,
                     }));
                     self.ec2_polled.store(true, Ordering::Relaxed);
@@ -209,19 +207,14 @@ impl Live {
             .settings(*lock(&self.cooldown), self.poll_interval)
     }
 
-    /// Reconciles after every change signal, debounced and rate-limited. The join runs
-    /// on a blocking thread: the runtime's threads stay free for scrapes and watch
-    /// events however long it takes.
+    /// Publishes after every change signal, debounced. The join runs on a blocking
+    /// thread: the runtime's threads stay free for scrapes and watch events whatever
+    /// a publish costs (an EC2 poll's diff is the largest).
     pub async fn reconcile_on_change(self: Arc<Self>) {
-        let mut last: Option<(tokio::time::Instant, Duration)> = None;
         loop {
             self.kube.changed.notified().await;
-            let cooldown = last.map_or(Duration::ZERO, |(at, took)| {
-                join_interval(took).saturating_sub(at.elapsed())
-            });
-            tokio::time::sleep(DEBOUNCE.max(cooldown)).await;
+            tokio::time::sleep(DEBOUNCE).await;
             let live = self.clone();
-            let started = tokio::time::Instant::now();
             if let Err(error) =
                 tokio::task::spawn_blocking(move || live.reconcile_now(Timestamp::now())).await
             {
@@ -229,13 +222,12 @@ impl Live {
                 // next change tries again.
                 tracing::error!(%error, "reconcile failed");
             }
-            last = Some((tokio::time::Instant::now(), started.elapsed()));
         }
     }
 
-    /// One join over the current cache and inventory; returns false when a source has
-    /// not delivered yet (nothing is published then). The cache lock is held only to
-    /// copy its pointers, never for the join.
+    /// Hands the join what changed since the last call and publishes; returns false
+    /// when a source has not delivered yet (nothing is published then). The cache lock
+    /// is held only to take the changes, never for the join.
     pub fn reconcile_now(&self, now: Timestamp) -> bool {
         let Some(polled) = lock(&self.inventory).clone() else {
             return false;
@@ -248,25 +240,19 @@ impl Live {
         };
         let settings = self.settings();
         let (nodes, pods) = {
-            let cache = self.kube.cache();
+            let mut cache = self.kube.cache();
             if !cache.is_synced() {
                 return false;
             }
-            (cache.nodes.shared(), cache.pods.shared())
+            (cache.nodes.take_changes(), cache.pods.take_changes())
         };
-        let previous = self.snapshot.get();
         let started = std::time::Instant::now();
-        let snapshot = reconcile(
-            nodes.iter().map(|node| &**node),
-            pods.iter().map(|pod| &**pod),
-            &polled.inventory,
-            clock,
-            previous.as_deref(),
-            &settings,
-        );
-        // The previous snapshot and the pointer copies go before publishing, so two
-        // full snapshots never coexist longer than needed.
-        drop((previous, nodes, pods));
+        let snapshot = {
+            let mut join = lock(&self.join);
+            follow(&mut join, nodes, pods);
+            join.set_inventory(polled.inventory.clone());
+            join.publish(clock, &settings)
+        };
         self.metrics
             .reconcile_duration(started.elapsed().as_secs_f64());
         if kube_healthy {
@@ -282,9 +268,30 @@ impl Live {
     }
 }
 
-/// The least time between the starts of two joins, after one that took `took`.
-fn join_interval(took: Duration) -> Duration {
-    MIN_RECONCILE_INTERVAL.max(took.div_f64(MAX_JOIN_DUTY))
+/// Applies the cache's changes to the join.
+fn follow(join: &mut Join, nodes: Changes<NodeInfo>, pods: Changes<PodInfo>) {
+    match nodes {
+        Changes::All(nodes) => join.replace_nodes(nodes),
+        Changes::Keys(changed) => {
+            for (name, node) in changed {
+                match node {
+                    Some(node) => join.upsert_node(node),
+                    None => join.remove_node(&name),
+                }
+            }
+        }
+    }
+    match pods {
+        Changes::All(pods) => join.replace_pods(pods),
+        Changes::Keys(changed) => {
+            for (key, pod) in changed {
+                match pod {
+                    Some(pod) => join.upsert_pod(pod),
+                    None => join.remove_pod(&key),
+                }
+            }
+        }
+    }
 }
 
 pub fn unix_seconds(time: Timestamp) -> f64 {
@@ -309,19 +316,6 @@ pub fn next_poll_delay(interval: Duration, failures: u32, jitter: f64) -> Durati
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn joins_use_a_bounded_share_of_a_core() {
-        // Small clusters: the 2 s floor keeps figures fresh.
-        assert_eq!(
-            join_interval(Duration::from_millis(3)),
-            MIN_RECONCILE_INTERVAL
-        );
-        // The full envelope: a 200 ms join runs at most every 8 s, 2.5 % of a core.
-        let interval = join_interval(Duration::from_millis(200));
-        assert_eq!(interval, Duration::from_secs(8));
-        assert!(Duration::from_millis(200).as_secs_f64() / interval.as_secs_f64() <= MAX_JOIN_DUTY);
-    }
 
     #[test]
     fn poll_delay_backs_off_with_jitter_and_a_cap() {

@@ -98,27 +98,30 @@ impl Join {
         }
     }
 
-    /// An EC2 poll delivered a new inventory.
+    /// An EC2 poll delivered an inventory (the one the join has already is no change).
     pub fn set_inventory(&mut self, inventory: Arc<Inventory>) {
-        self.inventory_changed = Some(inventory);
+        let current = self
+            .inventory_changed
+            .clone()
+            .unwrap_or(self.view.inventory());
+        if !Arc::ptr_eq(&current, &inventory) {
+            self.inventory_changed = Some(inventory);
+        }
     }
 
-    /// Every node and pod the cache holds after a (re-)list: what is not listed is gone.
-    pub fn replace_all(
-        &mut self,
-        nodes: impl IntoIterator<Item = Arc<NodeInfo>>,
-        pods: impl IntoIterator<Item = Arc<PodInfo>>,
-    ) {
-        let nodes: Vec<_> = nodes.into_iter().collect();
+    /// Every node there is, after a (re-)list: what is not listed is gone.
+    pub fn replace_nodes(&mut self, nodes: Vec<Arc<NodeInfo>>) {
         let listed: HashSet<&str> = nodes.iter().map(|node| node.name.as_str()).collect();
         let gone: Vec<String> = (self.nodes.keys())
             .filter(|name| !listed.contains(name.as_str()))
             .cloned()
             .collect();
         gone.iter().for_each(|name| self.remove_node(name));
-        nodes.iter().for_each(|node| self.upsert_node(node.clone()));
+        nodes.into_iter().for_each(|node| self.upsert_node(node));
+    }
 
-        let pods: Vec<_> = pods.into_iter().collect();
+    /// Every pod there is, after a (re-)list: what is not listed is gone.
+    pub fn replace_pods(&mut self, pods: Vec<Arc<PodInfo>>) {
         let listed: HashSet<String> = pods.iter().map(|pod| pod.key()).collect();
         let gone: Vec<String> = (self.pods.keys())
             .filter(|key| !listed.contains(*key))
