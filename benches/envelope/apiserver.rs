@@ -10,6 +10,9 @@ use hyper::body::Bytes;
 use crate::support::apiserver::{FakeApiServer, Options, key_of};
 use crate::support::synthetic::World;
 
+/// The latency probe's pod name.
+const PROBE: &str = "envelope-latency-probe";
+
 pub struct StandIn {
     server: FakeApiServer,
     world: World,
@@ -67,6 +70,23 @@ impl StandIn {
         // The server sets the resourceVersion.
         self.server
             .apply("pods", self.world.pod(index, 0, restarts));
+    }
+
+    /// The latency probe: a pod on node 0 that is created Pending with no ENI yet (the
+    /// node's waiting figure goes up by one) or deleted (down again).
+    pub fn probe(&self, waiting: bool) {
+        let mut pod = self.world.pod(0, 0, 0);
+        pod["metadata"]["name"] = PROBE.into();
+        let key = key_of(&pod);
+        if !waiting {
+            self.server.delete("pods", &key);
+            return;
+        }
+        if let Some(annotations) = pod["metadata"]["annotations"].as_object_mut() {
+            annotations.remove("vpc.amazonaws.com/pod-eni");
+        }
+        pod["status"]["phase"] = "Pending".into();
+        self.server.apply("pods", pod);
     }
 
     /// What an etcd compaction past every watcher's version does: open watches end, and

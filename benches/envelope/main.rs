@@ -8,6 +8,8 @@
 //! - CPU seconds per minute idle (EC2 polls only), for one gzip scrape a second, and
 //!   for pod churn on top of those scrapes;
 //! - the join's mean time (from the exporter's own histogram);
+//! - a pod event to `/metrics`: a probe pod created Pending or deleted while the churn
+//!   runs, timed until `/metrics` shows its node's waiting figure change;
 //! - `/metrics` latency during churn, and its body plain and gzip;
 //! - a live `audit` against the same servers: its time and peak RSS.
 //!
@@ -115,6 +117,9 @@ struct Figures {
     scrape_p50_ms: f64,
     scrape_max_ms: f64,
     scrapes: usize,
+    event_p50_ms: f64,
+    event_max_ms: f64,
+    probes: usize,
     relist_s: f64,
     relist_cpu_s: f64,
     relist_peak_mib: f64,
@@ -136,7 +141,7 @@ struct Figures {
 /// (what, the figure, its limit)
 type Limit = (&'static str, fn(&Figures) -> f64, f64);
 
-const TENTH_LIMITS: [Limit; 6] = [
+const TENTH_LIMITS: [Limit; 7] = [
     ("start → ready (s)", |f| f.ready_s, 2.0 * 3.0),
     ("RSS settled (MiB)", |f| f.rss_settled_mib, 2.0 * 35.0),
     (
@@ -154,6 +159,11 @@ const TENTH_LIMITS: [Limit; 6] = [
         "scrape max during churn (ms)",
         |f| f.scrape_max_ms,
         2.0 * 25.0,
+    ),
+    (
+        "a pod event to /metrics, max (ms)",
+        |f| f.event_max_ms,
+        2.0 * 1000.0,
     ),
 ];
 
@@ -353,6 +363,27 @@ async fn run(flags: &Flags) -> Figures {
         figures.scrape_max_ms
     );
 
+    // A pod event to /metrics, under the same churn (reading /metrics that often would
+    // skew the CPU figures above, hence a window of its own).
+    let churned = window(
+        process,
+        port,
+        &api,
+        world,
+        flags.churn,
+        Some(flags.rate),
+        false,
+    );
+    let (_, mut latencies) = tokio::join!(churned, probe_latencies(port, &api, flags.churn));
+    latencies.sort();
+    figures.probes = latencies.len();
+    figures.event_p50_ms = latencies.get(latencies.len() / 2).map_or(f64::NAN, ms);
+    figures.event_max_ms = latencies.last().map_or(f64::NAN, ms);
+    eprintln!(
+        "a pod event to /metrics: p50 {:.0} ms, max {:.0} ms over {} probes",
+        figures.event_p50_ms, figures.event_max_ms, figures.probes
+    );
+
     // A forced re-list: every watch ends and resuming gets 410 Gone.
     process.reset_peak();
     let cpu = process.cpu_seconds();
@@ -457,6 +488,41 @@ async fn window(
         events,
         latencies,
     }
+}
+
+/// For `length`: the probe pod created, then deleted, every two seconds, each change
+/// timed until `/metrics` shows node 0's waiting figure follow (at most 30 s each).
+async fn probe_latencies(port: u16, api: &StandIn, length: Duration) -> Vec<Duration> {
+    let series = format!(
+        "podeni_node_pods_waiting_for_branch_eni{{node=\"{}\"}}",
+        support::synthetic::node_name(0)
+    );
+    let started = Instant::now();
+    let mut latencies = Vec::new();
+    let mut waiting = true;
+    while started.elapsed() < length {
+        let sent = Instant::now();
+        api.probe(waiting);
+        let expected = if waiting { 1.0 } else { 0.0 };
+        let reading = series.clone();
+        let seen = tokio::task::spawn_blocking(move || {
+            while sent.elapsed() < Duration::from_secs(30) {
+                let body = get(port, "/metrics", false).map(|(_, body, _)| body);
+                let value = body.and_then(|b| sample(&String::from_utf8_lossy(&b), &reading));
+                if value == Some(expected) {
+                    return Some(sent.elapsed());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            None
+        })
+        .await
+        .expect("probe reader");
+        latencies.push(seen.unwrap_or_else(|| panic!("{series} never became {expected}")));
+        waiting = !waiting;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    latencies
 }
 
 fn ms(duration: &Duration) -> f64 {
@@ -596,6 +662,13 @@ fn print_table(f: &Figures) {
             format!(
                 "p50 {:.1} ms, max {:.1} ms ({} scrapes, gzip)",
                 f.scrape_p50_ms, f.scrape_max_ms, f.scrapes
+            ),
+        ),
+        (
+            "a pod event to /metrics (under the same churn)",
+            format!(
+                "p50 {:.0} ms, max {:.0} ms ({} probes)",
+                f.event_p50_ms, f.event_max_ms, f.probes
             ),
         ),
         (

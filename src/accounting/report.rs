@@ -307,7 +307,8 @@ pub struct Snapshot {
     /// snapshot directory's capture time).
     pub observed: Observed,
     /// First-seen times carried into the next join, which is how an ENI becomes
-    /// `leaked` only once its grace has passed.
+    /// `leaked` only once its grace has passed. `reconcile`'s; the incremental
+    /// [`Join`](super::Join) keeps its own and publishes this empty.
     pub carry: Carry,
 }
 

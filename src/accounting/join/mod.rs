@@ -42,6 +42,8 @@ pub struct Join {
     claimers: HashMap<CompactString, Vec<Arc<PodInfo>>>,
     /// Finished pods that name ENIs: their ENIs' release clocks outlive the inventory.
     finished: HashMap<String, Arc<PodInfo>>,
+    /// Those whose status has no finish time: theirs is carried.
+    undated: HashMap<String, Arc<PodInfo>>,
     unschedulable: HashMap<String, UnschedulablePod>,
     pod_warnings: HashMap<String, Vec<InputWarning>>,
     node_view: NodeView,
@@ -52,10 +54,13 @@ pub struct Join {
     slices: HashMap<String, NodeSlice>,
     /// Nodes to recompute at the next publish.
     dirty: HashSet<String>,
-    /// Nodes whose figures follow the clock: recomputed at every publish.
+    /// Nodes whose figures follow the clock: recomputed at a publish when they are due.
     ticking: HashSet<String>,
-    /// What the last publish carried (empty before the first).
+    /// What the last publish carried (empty before the first), as the full join's
+    /// snapshot carries it; updated in place.
     carry: Carry,
+    /// The release clocks in `carry` of ENIs EC2 does not show associated.
+    unseen: Vec<CompactString>,
 }
 
 impl Join {
@@ -131,58 +136,104 @@ impl Join {
         pods.into_iter().for_each(|pod| self.upsert_pod(pod));
     }
 
-    /// The snapshot as of `clock`: recomputes the nodes events touched and those that
-    /// follow the clock, then assembles every node's last slice.
+    /// The snapshot as of `clock`: recomputes the nodes events touched and those the
+    /// clock has moved, then assembles every node's last slice. Its `carry` is empty:
+    /// the join keeps its own ([`carry`](Self::carry)).
     pub fn publish(&mut self, clock: Clock, settings: &Settings) -> Snapshot {
         self.refresh_views();
-        let previous = std::mem::take(&mut self.carry);
-        let mut carry = Carry::default();
-        for pod in self.finished.values() {
-            rules::finish_time(pod, clock, Some(&previous), &mut carry);
-        }
+        let mut targets = std::mem::take(&mut self.dirty);
+        let due = |name: &&String| {
+            self.slices
+                .get(*name)
+                .is_none_or(|s| s.due(clock, settings))
+        };
+        targets.extend(self.ticking.iter().filter(due).cloned());
         let context = Context {
             view: &self.view,
             claimers: &self.claimers,
-            previous: &previous,
+            previous: &self.carry,
             clock,
             settings,
         };
-        let mut targets = std::mem::take(&mut self.dirty);
-        targets.extend(self.ticking.drain());
-        for name in targets {
-            let Some(node) = self.node_view.included.get(&name) else {
-                self.slices.remove(&name);
-                continue;
-            };
-            let pods = self.bound.get(&name).map_or(&[][..], Vec::as_slice);
-            let slice = slice::node_slice(&name, node, pods, &context);
-            if slice.follows_clock() {
-                self.ticking.insert(name.clone());
-            }
-            self.slices.insert(name, slice);
-        }
-        for name in &self.ticking {
-            let slice = &self.slices[name];
-            carry
-                .absent_claims
-                .extend(slice.carry.absent_claims.clone());
-            carry.release.extend(slice.carry.release.clone());
+        let recomputed: Vec<(String, Option<NodeSlice>)> = targets
+            .into_iter()
+            .map(|name| {
+                let slice = self.node_view.included.get(&name).map(|node| {
+                    let pods = self.bound.get(&name).map_or(&[][..], Vec::as_slice);
+                    slice::node_slice(&name, node, pods, &context)
+                });
+                (name, slice)
+            })
+            .collect();
+        let mut dated = Carry::default();
+        for pod in self.undated.values() {
+            rules::finish_time(pod, clock, Some(&self.carry), &mut dated);
         }
         let completed_claims = self.finished.values().flat_map(|pod| {
             let enis = pod.annotation.eni_ids().iter();
             enis.filter_map(|eni| Some((eni.as_str(), context.claims(eni)?)))
         });
+        let mut unseen = Carry::default();
         rules::remember_unseen_releases(
             completed_claims,
             |eni| self.view.is_associated(eni),
-            Some(&previous),
+            Some(&self.carry),
             clock,
             settings,
-            &mut carry,
+            &mut unseen,
         );
-        let snapshot = self.assemble(clock, carry.clone());
-        self.carry = carry;
-        snapshot
+        self.update_carry(recomputed, unseen, dated);
+        self.assemble(clock)
+    }
+
+    /// What the last publish carried, as `reconcile` would have.
+    pub fn carry(&self) -> &Carry {
+        &self.carry
+    }
+
+    /// Replaces the recomputed nodes' slices and their part of the carry, and the
+    /// carry's global parts. Old entries go before new ones come: an ENI can move between
+    /// a node's part and the unseen ones.
+    fn update_carry(
+        &mut self,
+        recomputed: Vec<(String, Option<NodeSlice>)>,
+        unseen: Carry,
+        dated: Carry,
+    ) {
+        let carry = &mut self.carry;
+        for (name, _) in &recomputed {
+            if let Some(old) = self.slices.get(name) {
+                old.carry
+                    .release
+                    .keys()
+                    .for_each(|eni| _ = carry.release.remove(eni));
+                (old.carry.absent_claims.keys())
+                    .for_each(|claim| _ = carry.absent_claims.remove(claim));
+            }
+        }
+        self.unseen
+            .drain(..)
+            .for_each(|eni| _ = carry.release.remove(&eni));
+        for (name, slice) in recomputed {
+            let Some(slice) = slice else {
+                self.slices.remove(&name);
+                self.ticking.remove(&name);
+                continue;
+            };
+            carry.release.extend(slice.carry.release.clone());
+            carry
+                .absent_claims
+                .extend(slice.carry.absent_claims.clone());
+            if slice.follows_clock() {
+                self.ticking.insert(name.clone());
+            } else {
+                self.ticking.remove(&name);
+            }
+            self.slices.insert(name, slice);
+        }
+        self.unseen = unseen.release.keys().cloned().collect();
+        carry.release.extend(unseen.release);
+        carry.finished_first_seen = dated.finished_first_seen;
     }
 
     /// Rebuilds the views whose sources changed, marking the nodes that moved.
@@ -216,7 +267,7 @@ impl Join {
         }
     }
 
-    fn assemble(&self, clock: Clock, carry: Carry) -> Snapshot {
+    fn assemble(&self, clock: Clock) -> Snapshot {
         let mut snapshot = Snapshot {
             subnets: self.view.subnets.clone(),
             unattributed: self.view.unattributed.clone(),
@@ -225,7 +276,6 @@ impl Join {
                 at: clock.now(),
                 from: ObservedFrom::Live,
             },
-            carry,
             ..Snapshot::default()
         };
         let warnings = &mut snapshot.warnings;
@@ -273,6 +323,9 @@ impl Join {
         if pod.phase.is_terminal() && !pod.annotation.eni_ids().is_empty() {
             self.finished.insert(key.to_owned(), pod.clone());
         }
+        if rules::finish_is_carried(pod) {
+            self.undated.insert(key.to_owned(), pod.clone());
+        }
         if let Some(unschedulable) = rules::unschedulable_pod(pod) {
             self.unschedulable.insert(key.to_owned(), unschedulable);
         }
@@ -293,6 +346,7 @@ impl Join {
             remove_from(&mut self.claimers, eni.as_str(), same);
         }
         self.finished.remove(key);
+        self.undated.remove(key);
         self.unschedulable.remove(key);
         self.pod_warnings.remove(key);
     }

@@ -27,10 +27,27 @@ pub(super) struct NodeSlice {
 
 impl NodeSlice {
     /// Whether its figures can change with the clock alone (an ENI ageing towards
-    /// `leaked`, a claim on an absent ENI becoming `missing`): such a node is recomputed
-    /// at every publish, every other one only when an event touches it.
+    /// `leaked`, a claim on an absent ENI becoming `missing`): such a node is checked at
+    /// every publish with [`due`](Self::due), every other one only recomputed when an
+    /// event touches it.
     pub fn follows_clock(&self) -> bool {
         !self.holders.is_empty() || !self.carry.absent_claims.is_empty()
+    }
+
+    /// Whether a publish at `clock` could give other figures than these: an ENI held
+    /// without a live pod whose age is not known yet (or was not carried) or whose state
+    /// or `forgotten` the clock has moved, or a claim on an absent ENI not yet missing.
+    pub fn due(&self, clock: Clock, settings: &Settings) -> bool {
+        let now = clock.now();
+        let moved = |holder: &Holder| match self.carry.release.get(holder.eni_id.as_str()) {
+            None => true,
+            Some(release) => {
+                !release.known
+                    || release.state(now, settings) != holder.state
+                    || release.forgotten(now, settings) != holder.forgotten
+            }
+        };
+        self.holders.iter().any(moved) || self.carry.absent_claims.values().any(|c| !c.missing)
     }
 }
 

@@ -169,6 +169,8 @@ enum Step {
     Pod(PodInfo),
     RemovePod(usize),
     Poll(Inventory),
+    /// A poll that finds the inventory unchanged: only the clock moves.
+    Repoll,
     /// The clock moves on this many seconds.
     Tick(i64),
     /// The Kubernetes view stops (or resumes) being current.
@@ -183,6 +185,7 @@ fn step() -> impl Strategy<Value = Step> {
         6 => pod().prop_map(Step::Pod),
         2 => (0..PODS).prop_map(Step::RemovePod),
         2 => inventory().prop_map(Step::Poll),
+        2 => Just(Step::Repoll),
         2 => (1..700i64).prop_map(Step::Tick),
         1 => any::<bool>().prop_map(Step::KubeStale),
         4 => Just(Step::Publish),
@@ -251,6 +254,14 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                 world.inventory = Some(inventory.clone());
                 join.set_inventory(inventory);
             }
+            Step::Repoll => {
+                if let Some(inventory) = &world.inventory {
+                    let inventory = Arc::new(Inventory::clone(inventory));
+                    world.polled_at = world.now;
+                    world.inventory = Some(inventory.clone());
+                    join.set_inventory(inventory);
+                }
+            }
             Step::Tick(seconds) => world.now += seconds,
             Step::KubeStale(stale) => {
                 world.stale_since = stale.then_some(world.stale_since.unwrap_or(world.now));
@@ -269,7 +280,13 @@ fn run(steps: Vec<Step>) -> Result<(), TestCaseError> {
                     oracle.as_ref(),
                     &settings,
                 );
-                let got = join.publish(clock, &settings);
+                // The join keeps its carry; the snapshot it publishes has none.
+                let published = join.publish(clock, &settings);
+                prop_assert_eq!(&published.carry, &Carry::default());
+                let got = Snapshot {
+                    carry: join.carry().clone(),
+                    ..published
+                };
                 prop_assert_eq!(&got, &expected, "publish at step {}", at);
                 oracle = Some(expected);
             }
@@ -347,6 +364,66 @@ fn a_completion_a_vanished_eni_and_a_late_node_publish_as_the_full_join_does() {
         Step::Poll(inventory(&[0])),
         Step::Publish,
         Step::Tick(400),
+        Step::Publish,
+    ];
+    run(steps).expect("every publish equals the full join");
+}
+
+/// A completed pod's leaked ENI that the controller's pod resync would still have
+/// freed, then past it: only `forgotten` changes, with no event.
+#[test]
+fn a_leak_becomes_forgotten_with_time_alone() {
+    let node = NodeInfo {
+        name: "n0".into(),
+        compute: Compute::Ec2 {
+            instance_id: "i-0".into(),
+        },
+        instance_type: Some("m5.large".into()),
+        zone: None,
+        allocatable_pod_eni: Ok(Some(9)),
+        os: Some("linux".into()),
+        nodegroup: None,
+        unschedulable: false,
+    };
+    let pod = PodInfo {
+        namespace: "a".into(),
+        name: "job".into(),
+        node_name: Some("n0".into()),
+        phase: PodPhase::Succeeded,
+        pod_eni_request: 1,
+        app_eni_request: 1,
+        annotation: annotation(&[0]),
+        completed_at: Some(t(0)),
+        ..PodInfo::default()
+    };
+    let inventory = Inventory {
+        enis: vec![
+            Eni {
+                id: "eni-trunk-0".into(),
+                interface_type: Some("trunk".into()),
+                attached_instance_id: Some("i-0".into()),
+                ..Eni::default()
+            },
+            Eni {
+                id: "eni-0".into(),
+                interface_type: Some("branch".into()),
+                status: Some("in-use".into()),
+                trunk_eni_tag: Some("eni-trunk-0".into()),
+                ..Eni::default()
+            },
+        ],
+        subnets: Vec::new(),
+    };
+    let forgotten_after = settings().forgotten_after().as_secs() as i64;
+    let steps = vec![
+        Step::Node(node),
+        Step::Pod(pod),
+        Step::Tick(400),
+        Step::Poll(inventory.clone()),
+        Step::Publish,
+        // The clock is the older source's: it moves with the next poll.
+        Step::Tick(forgotten_after),
+        Step::Poll(inventory),
         Step::Publish,
     ];
     run(steps).expect("every publish equals the full join");
