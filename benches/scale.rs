@@ -1,6 +1,8 @@
 //! Scale benchmark (DESIGN §10): a synthetic 5,000-node / 150,000-pod / 90,000-branch-ENI /
-//! 300-subnet world. Reports reconcile time, `/metrics` render time and size, the heap
-//! held by the compact cluster cache, and EC2 requests per poll.
+//! 300-subnet world. Reports the full join's time, the incremental join's (its first
+//! publish, a publish after one pod event, after a poll that changed nothing) and the
+//! heap it holds, `/metrics` render time and size, the heap held by the compact cluster
+//! cache, and EC2 requests per poll.
 //!
 //! Run: `cargo bench --bench scale` (figures go to BENCHMARKS.md).
 
@@ -13,7 +15,7 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
-use pod_eni_exporter::accounting::{Clock, Settings, reconcile};
+use pod_eni_exporter::accounting::{Clock, Join, Settings, reconcile};
 use pod_eni_exporter::ec2::{Ec2Poller, Ec2Settings};
 use pod_eni_exporter::k8s::wire::{Node, Pod};
 use pod_eni_exporter::k8s::{ClusterCache, node_info, pod_info};
@@ -207,7 +209,7 @@ fn main() {
             available_ip_addresses: 700,
         })
         .collect();
-    let inventory = Inventory { enis, subnets };
+    let inventory = Arc::new(Inventory { enis, subnets });
     // What the rest of the process holds, measured the same way: one EC2 inventory and
     // one joined snapshot (the live loop keeps one of each, two briefly while replacing).
     let inventory_mib = live_mib() - before - cache_mib;
@@ -235,6 +237,42 @@ fn main() {
     let snapshot_mib = live_mib() - before - cache_mib - inventory_mib;
     let attached: u32 = snapshot.nodes.iter().map(|n| n.attached()).sum();
     assert_eq!(attached as usize, branches, "every branch placed");
+
+    // The incremental join over the same world: its indexes and slices, measured
+    // without the snapshot it publishes (the loop's `SharedSnapshot` holds that).
+    let join_start = live_mib();
+    let mut join = Join::default();
+    let clock = Clock::at(now);
+    let started = Instant::now();
+    join.replace_nodes(cache.nodes.shared());
+    join.replace_pods(cache.pods.shared());
+    join.set_inventory(inventory.clone());
+    let published = join.publish(clock, &settings);
+    let join_first = started.elapsed();
+    assert_eq!(published.nodes, snapshot.nodes, "the same figures as the full join");
+    drop(published);
+    let join_mib = live_mib() - join_start;
+    // One pod completing and coming back, published each time; then polls that
+    // changed nothing (the same ENIs, newly listed).
+    let pod = cache.pods.shared().into_iter().find(|p| p.node_name.is_some()).expect("a pod");
+    let mut completed = PodInfo::clone(&pod);
+    completed.phase = pod_eni_exporter::model::PodPhase::Succeeded;
+    let completed = Arc::new(completed);
+    let mut event_times = Vec::new();
+    for round in 0..7 {
+        join.upsert_pod(if round % 2 == 0 { completed.clone() } else { pod.clone() });
+        let started = Instant::now();
+        drop(join.publish(clock, &settings));
+        event_times.push(started.elapsed());
+    }
+    let mut poll_times = Vec::new();
+    for _ in 0..5 {
+        join.set_inventory(Arc::new(Inventory::clone(&inventory)));
+        let started = Instant::now();
+        drop(join.publish(clock, &settings));
+        poll_times.push(started.elapsed());
+    }
+    drop(join);
 
     let shared = SharedSnapshot::default();
     shared.set(Arc::new(snapshot));
@@ -327,6 +365,20 @@ fn main() {
     println!("| heap held by the compact cluster cache | {cache_mib:.1} MiB |");
     println!("| heap held by one EC2 inventory | {inventory_mib:.1} MiB |");
     println!("| heap held by one joined snapshot | {snapshot_mib:.1} MiB |");
+    println!("| heap held by the incremental join (indexes, slices, views) | {join_mib:.1} MiB |");
+    println!(
+        "| incremental join: first publish (every node) | {:.1} ms |",
+        ms(join_first)
+    );
+    println!(
+        "| incremental join: publish after one pod event (median of 7 / max) | {:.1} ms / {:.1} ms |",
+        ms(median(event_times.clone())),
+        ms(*event_times.iter().max().unwrap())
+    );
+    println!(
+        "| incremental join: publish after a poll that changed nothing (median of 5) | {:.1} ms |",
+        ms(median(poll_times))
+    );
     println!(
         "| reconcile (median of 7 / max) | {:.1} ms / {:.1} ms |",
         ms(median(reconcile_times.clone())),

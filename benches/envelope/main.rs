@@ -490,8 +490,9 @@ async fn window(
     }
 }
 
-/// For `length`: the probe pod created, then deleted, every two seconds, each change
-/// timed until `/metrics` shows node 0's waiting figure follow (at most 30 s each).
+/// For `length`: the probe pod created, then deleted, every 2–2.5 s, each change timed
+/// until `/metrics` shows node 0's waiting figure follow (at most 30 s each). The pause
+/// varies so the probes do not lock onto the exporter's publish cycle.
 async fn probe_latencies(port: u16, api: &StandIn, length: Duration) -> Vec<Duration> {
     let series = format!(
         "podeni_node_pods_waiting_for_branch_eni{{node=\"{}\"}}",
@@ -520,7 +521,8 @@ async fn probe_latencies(port: u16, api: &StandIn, length: Duration) -> Vec<Dura
         .expect("probe reader");
         latencies.push(seen.unwrap_or_else(|| panic!("{series} never became {expected}")));
         waiting = !waiting;
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        let pause = 2000 + (latencies.len() as u64 * 317) % 500;
+        tokio::time::sleep(Duration::from_millis(pause)).await;
     }
     latencies
 }
