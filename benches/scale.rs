@@ -249,18 +249,30 @@ fn main() {
     join.set_inventory(inventory.clone());
     let published = join.publish(clock, &settings);
     let join_first = started.elapsed();
-    assert_eq!(published.nodes, snapshot.nodes, "the same figures as the full join");
+    assert_eq!(
+        published.nodes, snapshot.nodes,
+        "the same figures as the full join"
+    );
     drop(published);
     let join_mib = live_mib() - join_start;
     // One pod completing and coming back, published each time; then polls that
     // changed nothing (the same ENIs, newly listed).
-    let pod = cache.pods.shared().into_iter().find(|p| p.node_name.is_some()).expect("a pod");
+    let pod = cache
+        .pods
+        .shared()
+        .into_iter()
+        .find(|p| p.node_name.is_some())
+        .expect("a pod");
     let mut completed = PodInfo::clone(&pod);
     completed.phase = pod_eni_exporter::model::PodPhase::Succeeded;
     let completed = Arc::new(completed);
     let mut event_times = Vec::new();
     for round in 0..7 {
-        join.upsert_pod(if round % 2 == 0 { completed.clone() } else { pod.clone() });
+        join.upsert_pod(if round % 2 == 0 {
+            completed.clone()
+        } else {
+            pod.clone()
+        });
         let started = Instant::now();
         drop(join.publish(clock, &settings));
         event_times.push(started.elapsed());

@@ -53,6 +53,29 @@ impl ReleaseClock {
             }
     }
 
+    /// The first time after `now` at which the clock alone changes [`state`](Self::state)
+    /// or [`forgotten`](Self::forgotten); `now` itself while the age is unknown (the
+    /// next join that carries this clock knows it).
+    pub fn next_change(&self, now: Timestamp, settings: &Settings) -> Option<Timestamp> {
+        if !self.known {
+            return Some(now);
+        }
+        let (grace, forgotten) = match self.basis {
+            ReleaseBasis::Completed => (settings.completed_grace, Some(settings.forgotten_after())),
+            ReleaseBasis::Orphan => (settings.orphan_grace, None),
+        };
+        let at = |after: std::time::Duration| {
+            let after = jiff::SignedDuration::try_from(after).ok()?;
+            self.started.checked_add(after).ok()
+        };
+        [Some(grace), forgotten]
+            .into_iter()
+            .flatten()
+            .filter_map(at)
+            .filter(|&t| t > now)
+            .min()
+    }
+
     pub fn state(&self, now: Timestamp, settings: &Settings) -> EniState {
         let grace = match self.basis {
             ReleaseBasis::Completed => settings.completed_grace,

@@ -59,7 +59,7 @@ pub fn headroom(snapshot: &Snapshot, pods: u32) -> Headroom<'_> {
             group.fitting += u32::from(fits);
         }
         if fits {
-            nodes.push(node);
+            nodes.push(&**node);
         }
     }
     nodes.sort_by(|a, b| {
@@ -102,7 +102,7 @@ mod tests {
 
     fn snapshot(nodes: Vec<NodeReport>) -> Snapshot {
         Snapshot {
-            nodes,
+            nodes: nodes.into_iter().map(std::sync::Arc::new).collect(),
             ..Default::default()
         }
     }

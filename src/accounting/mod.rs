@@ -24,6 +24,8 @@ mod tests;
 
 // foldhash (hashbrown's own default): seeded per process like SipHash, several times
 // faster on the short string keys a join hashes hundreds of thousands of times.
+use std::sync::Arc;
+
 use foldhash::{HashMap, HashSet};
 
 use jiff::Timestamp;
@@ -170,7 +172,7 @@ pub fn reconcile<'a>(
         let branch = rules::branch(eni, node, claim, previous_carry, clock, settings);
         states.entry(node).or_default().add(branch.state);
         if let Some((holder, carried)) = branch.held {
-            holders.push(holder);
+            holders.push(Arc::new(holder));
             if let Some(release) = carried {
                 carry.release.insert(eni.id.clone(), release);
             }
@@ -179,7 +181,7 @@ pub fn reconcile<'a>(
     rules::remember_unseen_releases(
         claims.iter().map(|(eni, claim)| (*eni, *claim)),
         is_associated,
-        previous_carry,
+        previous_carry.into_iter().flat_map(|p| &p.release),
         clock,
         settings,
         &mut carry,
@@ -192,14 +194,8 @@ pub fn reconcile<'a>(
         let pods = node_pods.remove(name).unwrap_or_default();
         let branch_enis = states.remove(name).unwrap_or_default();
         let trunk = node_trunk.get(name).copied();
-        reports.extend(rules::node_report(
-            name,
-            node,
-            &pods.tally,
-            branch_enis,
-            trunk,
-            &mut warnings,
-        ));
+        let report = rules::node_report(name, node, &pods.tally, branch_enis, trunk, &mut warnings);
+        reports.extend(report.map(Arc::new));
         waiting_pods.extend(pods.waiting);
         missing_pods.extend(pods.missing);
     }

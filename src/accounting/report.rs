@@ -1,6 +1,8 @@
 //! What one reconcile produces: an immutable picture of every node's branch ENIs, which
 //! the metrics collector, the audit table and the JSON output only format.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 
 use super::Carry;
@@ -295,8 +297,11 @@ impl Unattributed {
 /// The result of one reconcile. Lists are sorted, so output is stable.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Snapshot {
-    pub nodes: Vec<NodeReport>,
-    pub holders: Vec<Holder>,
+    /// Shared: the live loop's successive snapshots hold the same report for every node
+    /// nothing changed on, so a publish copies pointers, not reports.
+    pub nodes: Vec<Arc<NodeReport>>,
+    /// Shared like `nodes`.
+    pub holders: Vec<Arc<Holder>>,
     pub waiting_pods: Vec<WaitingPod>,
     pub missing_pods: Vec<MissingPod>,
     pub unschedulable_pods: Vec<UnschedulablePod>,

@@ -581,11 +581,12 @@ fn release_clock(
 /// deleted before any poll sees it, and without this its clock would restart as an
 /// orphan's when it shows up. Kept only while younger than the orphan grace, so
 /// completed pods whose ENIs are long gone cost nothing. `claims` need only cover the
-/// ENIs completed pods name.
-pub(super) fn remember_unseen_releases<'a>(
+/// unassociated ENIs completed pods name, `previous` the previous release clocks of
+/// ENIs that may be unassociated now.
+pub(super) fn remember_unseen_releases<'a, 'b>(
     claims: impl IntoIterator<Item = (&'a str, EniClaims<'a>)>,
     associated: impl Fn(&str) -> bool,
-    previous: Option<&Carry>,
+    previous: impl IntoIterator<Item = (&'b CompactString, &'b ReleaseClock)>,
     clock: Clock,
     settings: &Settings,
     carry: &mut Carry,
@@ -606,7 +607,7 @@ pub(super) fn remember_unseen_releases<'a>(
             release_clock(claim.completed, None, clock),
         );
     }
-    for (eni, release) in previous.into_iter().flat_map(|p| &p.release) {
+    for (eni, release) in previous {
         let unseen = !associated(eni.as_str()) && !carry.release.contains_key(eni);
         let known_young = release.known && young(release.started);
         if unseen && release.basis == ReleaseBasis::Completed && known_young {

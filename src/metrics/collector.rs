@@ -3,6 +3,7 @@
 //! a scrape copies no strings (labels borrow from the snapshot).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use prometheus_client::collector::Collector;
@@ -80,7 +81,7 @@ impl Collector for SnapshotCollector {
 
 fn node_gauges(
     encoder: &mut DescriptorEncoder,
-    nodes: &[NodeReport],
+    nodes: &[Arc<NodeReport>],
     gauges: &[NodeGauge],
 ) -> Result<(), std::fmt::Error> {
     for (def, value) in gauges {
@@ -98,7 +99,7 @@ fn node_gauges(
 /// `podeni_node_info`: one per node, its identity in labels.
 fn node_identity(
     encoder: &mut DescriptorEncoder,
-    nodes: &[NodeReport],
+    nodes: &[Arc<NodeReport>],
 ) -> Result<(), std::fmt::Error> {
     gauge_family(
         encoder,
@@ -135,7 +136,7 @@ fn node_identity(
 /// `podeni_node_branch_enis`: every state of every node, zeros included.
 fn node_states(
     encoder: &mut DescriptorEncoder,
-    nodes: &[NodeReport],
+    nodes: &[Arc<NodeReport>],
 ) -> Result<(), std::fmt::Error> {
     gauge_family(
         encoder,

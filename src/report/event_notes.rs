@@ -48,7 +48,7 @@ pub fn intents(snapshot: &Snapshot) -> Vec<Intent> {
     let nodes: HashMap<&str, &NodeReport> = snapshot
         .nodes
         .iter()
-        .map(|n| (n.name.as_str(), n))
+        .map(|n| (n.name.as_str(), &**n))
         .collect();
 
     let mut intents = Vec::new();

@@ -109,7 +109,7 @@ pub fn node_enis<'a>(
 /// The node's row as the audit prints it, then one row per branch ENI with its holder
 /// and owner; `wide` adds why the pod failed.
 pub fn render_node_table(node: &NodeEnis, wide: bool) -> String {
-    let mut out = columns(node_rows(std::slice::from_ref(node.report)));
+    let mut out = columns(node_rows([node.report]));
     if node.enis.is_empty() {
         out.push_str("\nNo branch ENI is attached to this node.\n");
     } else {

@@ -81,7 +81,7 @@ fn full_nodes(snapshot: &Snapshot, hints: &mut Vec<String>) {
         .nodes
         .iter()
         .filter(|n| n.is_full())
-        .filter_map(|n| Some((n, n.capacity.filter(|c| n.requested < *c)?)))
+        .filter_map(|n| Some((&**n, n.capacity.filter(|c| n.requested < *c)?)))
         .collect();
     for (node, capacity) in misjudged.iter().take(FULL_NODE_HINTS) {
         hints.push(format!(
@@ -124,6 +124,7 @@ fn leaked(snapshot: &Snapshot, hints: &mut Vec<String>) {
             .holders
             .iter()
             .filter(move |h| h.state == EniState::Leaked && h.forgotten == forgotten)
+            .map(|h| &**h)
             .collect::<Vec<_>>()
     };
     let maybe_missed = leaked(false);
@@ -221,6 +222,7 @@ fn releasing(snapshot: &Snapshot, hints: &mut Vec<String>) {
             .filter(move |h| {
                 h.state == state && h.pod.is_some() == last_held && h.since.is_some() == known
             })
+            .map(|h| &**h)
             .collect::<Vec<_>>()
     };
     let completing = held(EniState::CompletedPod, true, true);

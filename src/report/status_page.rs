@@ -97,7 +97,7 @@ fn sources_table(sources: &[SourceHealth], now: Option<jiff::Timestamp>) -> Mark
 }
 
 fn report(snapshot: &Snapshot) -> Markup {
-    let mut nodes: Vec<&NodeReport> = snapshot.nodes.iter().collect();
+    let mut nodes: Vec<&NodeReport> = snapshot.nodes.iter().map(|n| &**n).collect();
     // Fullest first: no slot left, then fewest left; nodes without a figure last.
     nodes.sort_by(|a, b| {
         (!a.is_full(), a.remaining.is_none(), a.remaining, &a.name).cmp(&(

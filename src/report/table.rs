@@ -29,7 +29,7 @@ pub fn render_table(snapshot: &Snapshot, headroom: Option<&Headroom>) -> String 
             observed.at,
             observed.from.describe()
         );
-        out.push_str(&columns(node_rows(&snapshot.nodes)));
+        out.push_str(&columns(node_rows(snapshot.nodes.iter().map(|n| &**n))));
         if snapshot
             .nodes
             .iter()
@@ -224,7 +224,7 @@ pub(crate) fn summary(snapshot: &Snapshot) -> String {
     )
 }
 
-pub(super) fn node_rows(nodes: &[NodeReport]) -> Vec<Vec<String>> {
+pub(super) fn node_rows<'a>(nodes: impl IntoIterator<Item = &'a NodeReport>) -> Vec<Vec<String>> {
     let mut rows = vec![cells([
         "NODE",
         "INSTANCE TYPE",
@@ -347,7 +347,7 @@ mod tests {
             remaining: Some(0),
         };
         let snapshot = Snapshot {
-            nodes: (0..13).map(full).collect(),
+            nodes: (0..13).map(full).map(std::sync::Arc::new).collect(),
             ..Default::default()
         };
         let hints = hints(&snapshot);

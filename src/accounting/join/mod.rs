@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use compact_str::CompactString;
 use foldhash::{HashMap, HashSet};
+use jiff::Timestamp;
 
 use super::rules;
 use super::{Carry, Clock, Observed, ObservedFrom, Settings, Snapshot, UnschedulablePod};
@@ -50,12 +51,13 @@ pub struct Join {
     nodes_changed: bool,
     view: InventoryView,
     inventory_changed: Option<Arc<Inventory>>,
-    /// The last slice of every included node.
-    slices: HashMap<String, NodeSlice>,
+    /// The last slice of every included node, in name order.
+    slices: BTreeMap<String, NodeSlice>,
     /// Nodes to recompute at the next publish.
     dirty: HashSet<String>,
-    /// Nodes whose figures follow the clock: recomputed at a publish when they are due.
-    ticking: HashSet<String>,
+    /// Nodes whose figures follow the clock: when they are due, and the time their
+    /// slice was computed for.
+    ticking: HashMap<String, (Timestamp, Timestamp)>,
     /// What the last publish carried (empty before the first), as the full join's
     /// snapshot carries it; updated in place.
     carry: Carry,
@@ -142,12 +144,16 @@ impl Join {
     pub fn publish(&mut self, clock: Clock, settings: &Settings) -> Snapshot {
         self.refresh_views();
         let mut targets = std::mem::take(&mut self.dirty);
-        let due = |name: &&String| {
-            self.slices
-                .get(*name)
-                .is_none_or(|s| s.due(clock, settings))
+        let now = clock.now();
+        let due = |(_, (due_at, computed_at)): &(&String, &(Timestamp, Timestamp))| {
+            now >= *due_at || now < *computed_at
         };
-        targets.extend(self.ticking.iter().filter(due).cloned());
+        targets.extend(
+            self.ticking
+                .iter()
+                .filter(due)
+                .map(|(name, _)| name.clone()),
+        );
         let context = Context {
             view: &self.view,
             claimers: &self.claimers,
@@ -165,24 +171,35 @@ impl Join {
                 (name, slice)
             })
             .collect();
-        let mut dated = Carry::default();
-        for pod in self.undated.values() {
-            rules::finish_time(pod, clock, Some(&self.carry), &mut dated);
-        }
+        // Only ENIs EC2 does not show associated can be unseen: those finished pods
+        // name, and those whose clocks were unseen last time or belong to a node
+        // recomputed now (an ENI that vanished dirties its node).
+        let associated = |eni: &str| self.view.is_associated(eni);
         let completed_claims = self.finished.values().flat_map(|pod| {
-            let enis = pod.annotation.eni_ids().iter();
+            let enis = pod
+                .annotation
+                .eni_ids()
+                .iter()
+                .filter(|eni| !associated(eni));
             enis.filter_map(|eni| Some((eni.as_str(), context.claims(eni)?)))
         });
+        let recomputed_clocks = recomputed
+            .iter()
+            .filter_map(|(name, _)| self.slices.get(name))
+            .flat_map(|old| old.carry.release.keys());
+        let previous = (self.unseen.iter().chain(recomputed_clocks))
+            .filter_map(|eni| self.carry.release.get_key_value(eni));
         let mut unseen = Carry::default();
         rules::remember_unseen_releases(
             completed_claims,
-            |eni| self.view.is_associated(eni),
-            Some(&self.carry),
+            associated,
+            previous,
             clock,
             settings,
             &mut unseen,
         );
-        self.update_carry(recomputed, unseen, dated);
+        self.update_carry(recomputed, unseen);
+        self.date_finishes(clock);
         self.assemble(clock)
     }
 
@@ -194,12 +211,7 @@ impl Join {
     /// Replaces the recomputed nodes' slices and their part of the carry, and the
     /// carry's global parts. Old entries go before new ones come: an ENI can move between
     /// a node's part and the unseen ones.
-    fn update_carry(
-        &mut self,
-        recomputed: Vec<(String, Option<NodeSlice>)>,
-        unseen: Carry,
-        dated: Carry,
-    ) {
+    fn update_carry(&mut self, recomputed: Vec<(String, Option<NodeSlice>)>, unseen: Carry) {
         let carry = &mut self.carry;
         for (name, _) in &recomputed {
             if let Some(old) = self.slices.get(name) {
@@ -224,16 +236,30 @@ impl Join {
             carry
                 .absent_claims
                 .extend(slice.carry.absent_claims.clone());
-            if slice.follows_clock() {
-                self.ticking.insert(name.clone());
-            } else {
-                self.ticking.remove(&name);
+            match slice.due_at {
+                Some(due_at) => {
+                    _ = self
+                        .ticking
+                        .insert(name.clone(), (due_at, slice.computed_at))
+                }
+                None => _ = self.ticking.remove(&name),
             }
             self.slices.insert(name, slice);
         }
         self.unseen = unseen.release.keys().cloned().collect();
         carry.release.extend(unseen.release);
-        carry.finished_first_seen = dated.finished_first_seen;
+    }
+
+    /// The first-seen finish times of finished pods whose status has none, in place: the
+    /// pods first seen now start at `kube_fresh_until`, those gone or dated since go.
+    fn date_finishes(&mut self, clock: Clock) {
+        let seen = &mut self.carry.finished_first_seen;
+        seen.retain(|key, _| self.undated.contains_key(key));
+        for key in self.undated.keys() {
+            if !seen.contains_key(key) {
+                seen.insert(key.clone(), clock.kube_fresh_until);
+            }
+        }
     }
 
     /// Rebuilds the views whose sources changed, marking the nodes that moved.
@@ -282,10 +308,7 @@ impl Join {
         warnings.extend(self.node_view.warnings.iter().cloned());
         warnings.extend(self.view.warnings.iter().cloned());
         warnings.extend(self.pod_warnings.values().flatten().cloned());
-        for name in self.node_view.included.keys() {
-            let Some(slice) = self.slices.get(name) else {
-                continue;
-            };
+        for slice in self.slices.values() {
             snapshot.nodes.extend(slice.report.clone());
             snapshot.holders.extend(slice.holders.iter().cloned());
             snapshot.waiting_pods.extend(slice.waiting.iter().cloned());

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use compact_str::CompactString;
 use foldhash::HashMap;
+use jiff::Timestamp;
 
 use super::super::rules::{self, EniClaims, NodePods};
 use super::super::{
@@ -14,40 +15,37 @@ use super::view::InventoryView;
 use crate::model::{InputWarning, NodeInfo, PodInfo};
 
 /// A node's report and the lists it contributes to.
-#[derive(Default)]
 pub(super) struct NodeSlice {
-    pub report: Option<NodeReport>,
-    pub holders: Vec<Holder>,
+    pub report: Option<Arc<NodeReport>>,
+    pub holders: Vec<Arc<Holder>>,
     pub waiting: Vec<WaitingPod>,
     pub missing: Vec<MissingPod>,
     pub warnings: Vec<InputWarning>,
     /// What it hands to the next publish: its absent claims and release clocks.
     pub carry: Carry,
+    /// See [`NodeSlice::due_at`].
+    pub due_at: Option<Timestamp>,
+    /// The time it was computed for: a clock that went back (a source that recovered
+    /// with an older view) recomputes it.
+    pub computed_at: Timestamp,
 }
 
 impl NodeSlice {
-    /// Whether its figures can change with the clock alone (an ENI ageing towards
-    /// `leaked`, a claim on an absent ENI becoming `missing`): such a node is checked at
-    /// every publish with [`due`](Self::due), every other one only recomputed when an
-    /// event touches it.
-    pub fn follows_clock(&self) -> bool {
-        !self.holders.is_empty() || !self.carry.absent_claims.is_empty()
-    }
-
-    /// Whether a publish at `clock` could give other figures than these: an ENI held
-    /// without a live pod whose age is not known yet (or was not carried) or whose state
-    /// or `forgotten` the clock has moved, or a claim on an absent ENI not yet missing.
-    pub fn due(&self, clock: Clock, settings: &Settings) -> bool {
-        let now = clock.now();
-        let moved = |holder: &Holder| match self.carry.release.get(holder.eni_id.as_str()) {
-            None => true,
-            Some(release) => {
-                !release.known
-                    || release.state(now, settings) != holder.state
-                    || release.forgotten(now, settings) != holder.forgotten
+    /// When the clock alone could next give this node other figures, if ever: when one
+    /// of its held ENIs turns `leaked` or `forgotten`; at once (the next publish) while
+    /// such an ENI's age is not known or was not carried, or a claim on an absent ENI
+    /// is not yet `missing`. A node is recomputed at a publish only when an event
+    /// touched it or this time has come.
+    fn due_at(&self, now: Timestamp, settings: &Settings) -> Option<Timestamp> {
+        let held = self.holders.iter().map(|holder| {
+            match self.carry.release.get(holder.eni_id.as_str()) {
+                Some(release) => release.next_change(now, settings),
+                None => Some(now),
             }
-        };
-        self.holders.iter().any(moved) || self.carry.absent_claims.values().any(|c| !c.missing)
+        });
+        let claims = self.carry.absent_claims.values();
+        let pending = claims.filter(|claim| !claim.missing).map(|_| Some(now));
+        held.chain(pending).flatten().min()
     }
 }
 
@@ -99,7 +97,7 @@ pub(super) fn node_slice(
         let branch = rules::branch(eni, name, claim.as_ref(), previous, clock, context.settings);
         states.add(branch.state);
         if let Some((holder, carried)) = branch.held {
-            holders.push(holder);
+            holders.push(Arc::new(holder));
             if let Some(release) = carried {
                 carry.release.insert(eni.id.clone(), release);
             }
@@ -107,12 +105,18 @@ pub(super) fn node_slice(
     }
     let mut warnings = Vec::new();
     let report = rules::node_report(name, node, &node_pods.tally, states, trunk, &mut warnings);
-    NodeSlice {
-        report,
+    holders.sort_by(|a, b| (a.state, &a.eni_id).cmp(&(b.state, &b.eni_id)));
+    let now = clock.now();
+    let mut slice = NodeSlice {
+        report: report.map(Arc::new),
         holders,
         waiting: node_pods.waiting,
         missing: node_pods.missing,
         warnings,
         carry,
-    }
+        due_at: None,
+        computed_at: now,
+    };
+    slice.due_at = slice.due_at(now, context.settings);
+    slice
 }
