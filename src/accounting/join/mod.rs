@@ -45,6 +45,11 @@ pub struct Join {
     finished: HashMap<String, Arc<PodInfo>>,
     /// Those whose status has no finish time: theirs is carried.
     undated: HashMap<String, Arc<PodInfo>>,
+    /// `undated` changed since the carry's finish times were last patched.
+    undated_changed: bool,
+    /// The ENIs finished pods name that EC2 does not show associated (`None`: to be
+    /// found again, after a finished pod or the inventory changed).
+    unseen_candidates: Option<Vec<CompactString>>,
     unschedulable: HashMap<String, UnschedulablePod>,
     pod_warnings: HashMap<String, Vec<InputWarning>>,
     node_view: NodeView,
@@ -175,14 +180,16 @@ impl Join {
         // name, and those whose clocks were unseen last time or belong to a node
         // recomputed now (an ENI that vanished dirties its node).
         let associated = |eni: &str| self.view.is_associated(eni);
-        let completed_claims = self.finished.values().flat_map(|pod| {
-            let enis = pod
-                .annotation
-                .eni_ids()
-                .iter()
-                .filter(|eni| !associated(eni));
-            enis.filter_map(|eni| Some((eni.as_str(), context.claims(eni)?)))
+        let candidates = self.unseen_candidates.get_or_insert_with(|| {
+            let named = self
+                .finished
+                .values()
+                .flat_map(|pod| pod.annotation.eni_ids());
+            named.filter(|eni| !associated(eni)).cloned().collect()
         });
+        let completed_claims = candidates
+            .iter()
+            .filter_map(|eni| Some((eni.as_str(), context.claims(eni)?)));
         let recomputed_clocks = recomputed
             .iter()
             .filter_map(|(name, _)| self.slices.get(name))
@@ -253,6 +260,9 @@ impl Join {
     /// The first-seen finish times of finished pods whose status has none, in place: the
     /// pods first seen now start at `kube_fresh_until`, those gone or dated since go.
     fn date_finishes(&mut self, clock: Clock) {
+        if !std::mem::take(&mut self.undated_changed) {
+            return;
+        }
         let seen = &mut self.carry.finished_first_seen;
         seen.retain(|key, _| self.undated.contains_key(key));
         for key in self.undated.keys() {
@@ -286,6 +296,7 @@ impl Join {
                 .get_or_insert_with(|| self.view.inventory());
         }
         if let Some(inventory) = self.inventory_changed.take() {
+            self.unseen_candidates = None;
             let view = InventoryView::build(inventory, &self.node_view);
             self.view
                 .changed_nodes(&view, &self.claimers, &mut self.dirty);
@@ -345,9 +356,11 @@ impl Join {
         }
         if pod.phase.is_terminal() && !pod.annotation.eni_ids().is_empty() {
             self.finished.insert(key.to_owned(), pod.clone());
+            self.unseen_candidates = None;
         }
         if rules::finish_is_carried(pod) {
             self.undated.insert(key.to_owned(), pod.clone());
+            self.undated_changed = true;
         }
         if let Some(unschedulable) = rules::unschedulable_pod(pod) {
             self.unschedulable.insert(key.to_owned(), unschedulable);
@@ -368,8 +381,12 @@ impl Join {
         for eni in pod.annotation.eni_ids() {
             remove_from(&mut self.claimers, eni.as_str(), same);
         }
-        self.finished.remove(key);
-        self.undated.remove(key);
+        if self.finished.remove(key).is_some() {
+            self.unseen_candidates = None;
+        }
+        if self.undated.remove(key).is_some() {
+            self.undated_changed = true;
+        }
         self.unschedulable.remove(key);
         self.pod_warnings.remove(key);
     }
