@@ -23,7 +23,9 @@ use std::sync::Arc;
 
 use compact_str::CompactString;
 use foldhash::{HashMap, HashSet};
+use hashbrown::HashTable;
 use jiff::Timestamp;
+use std::hash::BuildHasher;
 
 use super::rules;
 use super::{Carry, Clock, Observed, ObservedFrom, Settings, Snapshot, UnschedulablePod};
@@ -35,8 +37,10 @@ use view::{InventoryView, NodeView};
 pub struct Join {
     /// Every node, by name.
     nodes: BTreeMap<String, Arc<NodeInfo>>,
-    /// Every pod, by `namespace/name`.
-    pods: HashMap<String, Arc<PodInfo>>,
+    /// Every pod, found by its namespace and name (hashed with `hasher`): a pointer
+    /// each, where a map keyed by `namespace/name` would hold a second copy of every name.
+    pods: HashTable<Arc<PodInfo>>,
+    hasher: foldhash::fast::RandomState,
     /// Live pods by the node name they are bound to, whether that node is there or not.
     bound: HashMap<String, Vec<Arc<PodInfo>>>,
     /// Pods by the ENIs their annotation names.
@@ -73,8 +77,11 @@ pub struct Join {
 impl Join {
     /// A pod was added or changed.
     pub fn upsert_pod(&mut self, pod: Arc<PodInfo>) {
+        let (hasher, parts) = (self.hasher.clone(), pod.key_parts());
+        let hash = hasher.hash_one(parts);
+        let same = |other: &Arc<PodInfo>| other.key_parts() == parts;
         let key = pod.key();
-        if let Some(old) = self.pods.get(&key) {
+        if let Some(old) = self.pods.find(hash, same) {
             if **old == *pod {
                 return;
             }
@@ -82,12 +89,24 @@ impl Join {
             self.unindex_pod(&key, &old);
         }
         self.index_pod(&key, &pod);
-        self.pods.insert(key, pod);
+        match self.pods.find_mut(hash, same) {
+            Some(slot) => *slot = pod,
+            None => {
+                let rehash = |other: &Arc<PodInfo>| hasher.hash_one(other.key_parts());
+                self.pods.insert_unique(hash, pod, rehash);
+            }
+        }
     }
 
-    /// A pod was deleted.
+    /// A pod was deleted; `key` is `namespace/name`.
     pub fn remove_pod(&mut self, key: &str) {
-        if let Some(old) = self.pods.remove(key) {
+        let Some(parts) = key.split_once('/') else {
+            return;
+        };
+        let hash = self.hasher.hash_one(parts);
+        let found = self.pods.find_entry(hash, |pod| pod.key_parts() == parts);
+        if let Ok(entry) = found {
+            let (old, _) = entry.remove();
             self.unindex_pod(key, &old);
         }
     }
@@ -134,10 +153,10 @@ impl Join {
 
     /// Every pod there is, after a (re-)list: what is not listed is gone.
     pub fn replace_pods(&mut self, pods: Vec<Arc<PodInfo>>) {
-        let listed: HashSet<String> = pods.iter().map(|pod| pod.key()).collect();
-        let gone: Vec<String> = (self.pods.keys())
-            .filter(|key| !listed.contains(*key))
-            .cloned()
+        let listed: HashSet<(&str, &str)> = pods.iter().map(|pod| pod.key_parts()).collect();
+        let gone: Vec<String> = (self.pods.iter())
+            .filter(|pod| !listed.contains(&pod.key_parts()))
+            .map(|pod| pod.key())
             .collect();
         gone.iter().for_each(|key| self.remove_pod(key));
         pods.into_iter().for_each(|pod| self.upsert_pod(pod));
