@@ -2,9 +2,9 @@
 //! sees them, next to what the scheduler believes.
 //!
 //! ```text
-//!  k8s: Pod/Node watch ──► model: PodInfo/NodeInfo ────────┐
-//!                                                          ├─► accounting::reconcile(.., now, prev) ─► Arc<Snapshot>
-//!  ec2: poll (paginated, paced) ──► model: Inventory ──────┤     (source::live joins them,                  │
+//!  k8s: Pod/Node watch ──► model: PodInfo/NodeInfo ────────┐   accounting::Join (live: what changed only)
+//!                                                          ├─► accounting::reconcile (a directory: all) ─► Arc<Snapshot>
+//!  ec2: poll (paginated, paced) ──► model: Inventory ──────┤     (source::live feeds the Join,              │
 //!  snapshot_dir: kubectl / AWS CLI JSON ──► model types ───┘      source::dir re-reads a directory)          │
 //!                                                    metrics: collector ◄──────────────────────────────────┤ http: /metrics
 //!                                                    report: table, JSON, status page, Event notes ◄──────┘ http: /, /status.json
