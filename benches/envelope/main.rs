@@ -349,11 +349,8 @@ async fn run(flags: &Flags) -> Figures {
     let (sum, count) = join_totals(&exporter);
     figures.joins_during_churn = count - joins.1;
     figures.join_mean_ms = 1000.0 * (sum - joins.0) / (count - joins.1).max(1.0);
-    let mut latencies = churn.latencies;
-    latencies.sort();
-    figures.scrapes = latencies.len();
-    figures.scrape_p50_ms = latencies.get(latencies.len() / 2).map_or(f64::NAN, ms);
-    figures.scrape_max_ms = latencies.last().map_or(f64::NAN, ms);
+    figures.scrapes = churn.latencies.len();
+    (figures.scrape_p50_ms, figures.scrape_max_ms) = p50_and_max(churn.latencies);
     eprintln!(
         "churn: {} events, {:.2} CPU-s/min ({:.2} above scrapes alone), join {:.1} ms, scrape max {:.1} ms",
         figures.churn_events,
@@ -374,11 +371,9 @@ async fn run(flags: &Flags) -> Figures {
         Some(flags.rate),
         false,
     );
-    let (_, mut latencies) = tokio::join!(churned, probe_latencies(port, &api, flags.churn));
-    latencies.sort();
+    let (_, latencies) = tokio::join!(churned, probe_latencies(port, &api, flags.churn));
     figures.probes = latencies.len();
-    figures.event_p50_ms = latencies.get(latencies.len() / 2).map_or(f64::NAN, ms);
-    figures.event_max_ms = latencies.last().map_or(f64::NAN, ms);
+    (figures.event_p50_ms, figures.event_max_ms) = p50_and_max(latencies);
     eprintln!(
         "a pod event to /metrics: p50 {:.0} ms, max {:.0} ms over {} probes",
         figures.event_p50_ms, figures.event_max_ms, figures.probes
@@ -525,6 +520,13 @@ async fn probe_latencies(port: u16, api: &StandIn, length: Duration) -> Vec<Dura
         tokio::time::sleep(Duration::from_millis(pause)).await;
     }
     latencies
+}
+
+/// The median and the largest, in milliseconds (NaN for none).
+fn p50_and_max(mut latencies: Vec<Duration>) -> (f64, f64) {
+    latencies.sort();
+    let p50 = latencies.get(latencies.len() / 2).map_or(f64::NAN, ms);
+    (p50, latencies.last().map_or(f64::NAN, ms))
 }
 
 fn ms(duration: &Duration) -> f64 {

@@ -304,14 +304,12 @@ proptest! {
     }
 }
 
-/// The shapes the property test is there for, spelled out: a completion, an ENI that
-/// vanishes from a poll, a node that appears after its pods, each published once.
-#[test]
-fn a_completion_a_vanished_eni_and_a_late_node_publish_as_the_full_join_does() {
-    let node = |index: usize| NodeInfo {
-        name: format!("n{index}"),
+/// Node `name` on `instance`: Linux, m5.large, 9 slots advertised.
+fn node_on(name: &str, instance: &str) -> NodeInfo {
+    NodeInfo {
+        name: name.into(),
         compute: Compute::Ec2 {
-            instance_id: format!("i-{index}"),
+            instance_id: instance.into(),
         },
         instance_type: Some("m5.large".into()),
         zone: None,
@@ -319,10 +317,14 @@ fn a_completion_a_vanished_eni_and_a_late_node_publish_as_the_full_join_does() {
         os: Some("linux".into()),
         nodegroup: None,
         unschedulable: false,
-    };
-    let pod = |index: usize, phase: PodPhase, eni: usize| PodInfo {
+    }
+}
+
+/// Pod `a/name` on n0, asking for one slot and naming `eni-N`.
+fn pod_on_n0(name: &str, phase: PodPhase, eni: usize) -> PodInfo {
+    PodInfo {
         namespace: "a".into(),
-        name: format!("p{index}"),
+        name: name.into(),
         node_name: Some("n0".into()),
         phase,
         pod_eni_request: 1,
@@ -330,40 +332,49 @@ fn a_completion_a_vanished_eni_and_a_late_node_publish_as_the_full_join_does() {
         annotation: annotation(&[eni]),
         sandbox_seen_at: Some(t(-3500)),
         ..PodInfo::default()
-    };
-    let inventory = |branches: &[usize]| {
-        let mut enis = vec![Eni {
-            id: "eni-trunk-0".into(),
-            interface_type: Some("trunk".into()),
-            attached_instance_id: Some("i-0".into()),
-            ..Eni::default()
-        }];
-        enis.extend(branches.iter().map(|b| Eni {
-            id: format!("eni-{b}").into(),
-            interface_type: Some("branch".into()),
-            status: Some("in-use".into()),
-            trunk_eni_tag: Some("eni-trunk-0".into()),
-            ..Eni::default()
-        }));
-        Inventory {
-            enis,
-            subnets: Vec::new(),
-        }
-    };
+    }
+}
+
+/// A trunk on i-0 with these branches (`eni-N`) associated to it.
+fn trunk_with(branches: &[usize]) -> Inventory {
+    let mut enis = vec![Eni {
+        id: "eni-trunk-0".into(),
+        interface_type: Some("trunk".into()),
+        attached_instance_id: Some("i-0".into()),
+        ..Eni::default()
+    }];
+    enis.extend(branches.iter().map(|b| Eni {
+        id: format!("eni-{b}").into(),
+        interface_type: Some("branch".into()),
+        status: Some("in-use".into()),
+        trunk_eni_tag: Some("eni-trunk-0".into()),
+        ..Eni::default()
+    }));
+    Inventory {
+        enis,
+        subnets: Vec::new(),
+    }
+}
+
+/// The shapes the property test is there for, spelled out: a completion, an ENI that
+/// vanishes from a poll, a node that appears after its pods, each published once.
+#[test]
+fn a_completion_a_vanished_eni_and_a_late_node_publish_as_the_full_join_does() {
     let steps = vec![
-        Step::Pod(pod(0, PodPhase::Running, 0)),
-        Step::Pod(pod(1, PodPhase::Running, 1)),
-        Step::Poll(inventory(&[0, 1])),
+        Step::Pod(pod_on_n0("p0", PodPhase::Running, 0)),
+        Step::Pod(pod_on_n0("p1", PodPhase::Running, 1)),
+        Step::Poll(trunk_with(&[0, 1])),
         Step::Publish,
-        Step::Node(node(0)),
-        Step::Publish,
-        Step::Tick(30),
-        Step::Pod(pod(0, PodPhase::Succeeded, 0)),
+        Step::Node(node_on("n0", "i-0")),
         Step::Publish,
         Step::Tick(30),
-        Step::Poll(inventory(&[0])),
+        Step::Pod(pod_on_n0("p0", PodPhase::Succeeded, 0)),
+        Step::Publish,
+        Step::Tick(30),
+        Step::Poll(trunk_with(&[0])),
         Step::Publish,
         Step::Tick(400),
+        Step::Repoll,
         Step::Publish,
     ];
     run(steps).expect("every publish equals the full join");
@@ -373,57 +384,20 @@ fn a_completion_a_vanished_eni_and_a_late_node_publish_as_the_full_join_does() {
 /// freed, then past it: only `forgotten` changes, with no event.
 #[test]
 fn a_leak_becomes_forgotten_with_time_alone() {
-    let node = NodeInfo {
-        name: "n0".into(),
-        compute: Compute::Ec2 {
-            instance_id: "i-0".into(),
-        },
-        instance_type: Some("m5.large".into()),
-        zone: None,
-        allocatable_pod_eni: Ok(Some(9)),
-        os: Some("linux".into()),
-        nodegroup: None,
-        unschedulable: false,
-    };
     let pod = PodInfo {
-        namespace: "a".into(),
-        name: "job".into(),
-        node_name: Some("n0".into()),
-        phase: PodPhase::Succeeded,
-        pod_eni_request: 1,
-        app_eni_request: 1,
-        annotation: annotation(&[0]),
         completed_at: Some(t(0)),
-        ..PodInfo::default()
-    };
-    let inventory = Inventory {
-        enis: vec![
-            Eni {
-                id: "eni-trunk-0".into(),
-                interface_type: Some("trunk".into()),
-                attached_instance_id: Some("i-0".into()),
-                ..Eni::default()
-            },
-            Eni {
-                id: "eni-0".into(),
-                interface_type: Some("branch".into()),
-                status: Some("in-use".into()),
-                trunk_eni_tag: Some("eni-trunk-0".into()),
-                ..Eni::default()
-            },
-        ],
-        subnets: Vec::new(),
+        ..pod_on_n0("job", PodPhase::Succeeded, 0)
     };
     let forgotten_after = settings().forgotten_after().as_secs() as i64;
     let steps = vec![
-        Step::Node(node),
+        Step::Node(node_on("n0", "i-0")),
         Step::Pod(pod),
         Step::Tick(400),
-        Step::Poll(inventory.clone()),
+        Step::Poll(trunk_with(&[0])),
         Step::Publish,
         // The clock is the older source's: it moves with the next poll.
         Step::Tick(forgotten_after),
-        Step::Poll(inventory),
+        Step::Repoll,
         Step::Publish,
     ];
     run(steps).expect("every publish equals the full join");
@@ -433,21 +407,9 @@ fn a_leak_becomes_forgotten_with_time_alone() {
 /// other takes over without an event of its own.
 #[test]
 fn a_node_that_takes_over_its_instance_is_reported() {
-    let node = |index: usize| NodeInfo {
-        name: format!("n{index}"),
-        compute: Compute::Ec2 {
-            instance_id: "i-0".into(),
-        },
-        instance_type: Some("m5.large".into()),
-        zone: None,
-        allocatable_pod_eni: Ok(Some(9)),
-        os: Some("linux".into()),
-        nodegroup: None,
-        unschedulable: false,
-    };
     let steps = vec![
-        Step::Node(node(0)),
-        Step::Node(node(4)),
+        Step::Node(node_on("n0", "i-0")),
+        Step::Node(node_on("n4", "i-0")),
         Step::Poll(Inventory::default()),
         Step::Publish,
         Step::RemoveNode(0),
