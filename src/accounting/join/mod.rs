@@ -5,9 +5,10 @@
 //! A pod or node event updates the indexes it touches and marks the nodes whose figures
 //! it can move: the node it is bound to, and the nodes of the ENIs it names. An EC2 poll
 //! rebuilds the inventory view and marks the nodes whose branches, trunk or claimed
-//! ENIs changed. [`Join::publish`] then recomputes only the marked nodes and those whose
-//! figures follow the clock (ENIs held without a live pod, claims on absent ENIs, a few
-//! per cluster), and assembles the snapshot from every node's last slice.
+//! ENIs changed. [`Join::publish`] then recomputes only the marked nodes and those the
+//! clock has reached (each slice says when an ENI it holds without a live pod turns
+//! `leaked` or `forgotten`), and assembles the snapshot from every node's last slice,
+//! sharing each unchanged node's report and holders with the previous snapshot.
 //!
 //! `reconcile` stays the oracle: `tests` drives random event sequences through both
 //! and requires identical snapshots after each publish.
@@ -21,11 +22,12 @@ mod tests;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use std::hash::BuildHasher;
+
 use compact_str::CompactString;
 use foldhash::{HashMap, HashSet};
 use hashbrown::HashTable;
 use jiff::Timestamp;
-use std::hash::BuildHasher;
 
 use super::rules;
 use super::{Carry, Clock, Observed, ObservedFrom, Settings, Snapshot, UnschedulablePod};
