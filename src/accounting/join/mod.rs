@@ -66,8 +66,9 @@ pub struct Join {
     slices: BTreeMap<String, NodeSlice>,
     /// Nodes to recompute at the next publish.
     dirty: HashSet<String>,
-    /// Nodes whose figures follow the clock: when they are due, and the time their
-    /// slice was computed for.
+    /// Nodes whose figures follow the clock: when they are due
+    /// ([`NodeSlice::next_due`]), and the time their slice was computed for (a clock
+    /// that went back, a source recovering with an older view, recomputes them too).
     ticking: HashMap<String, (Timestamp, Timestamp)>,
     /// What the last publish carried (empty before the first), as the full join's
     /// snapshot carries it; updated in place.
@@ -82,12 +83,12 @@ impl Join {
         let (hasher, parts) = (self.hasher.clone(), pod.key_parts());
         let hash = hasher.hash_one(parts);
         let same = |other: &Arc<PodInfo>| other.key_parts() == parts;
+        let old = self.pods.find(hash, same);
+        if old.is_some_and(|old| **old == *pod) {
+            return;
+        }
         let key = pod.key();
-        if let Some(old) = self.pods.find(hash, same) {
-            if **old == *pod {
-                return;
-            }
-            let old = old.clone();
+        if let Some(old) = old.cloned() {
             self.unindex_pod(&key, &old);
         }
         self.index_pod(&key, &pod);
@@ -226,7 +227,7 @@ impl Join {
             settings,
             &mut unseen,
         );
-        self.update_carry(recomputed, unseen);
+        self.update_carry(recomputed, unseen, now, settings);
         self.date_finishes(clock);
         self.assemble(clock)
     }
@@ -239,7 +240,13 @@ impl Join {
     /// Replaces the recomputed nodes' slices and their part of the carry, and the
     /// carry's global parts. Old entries go before new ones come: an ENI can move between
     /// a node's part and the unseen ones.
-    fn update_carry(&mut self, recomputed: Vec<(String, Option<NodeSlice>)>, unseen: Carry) {
+    fn update_carry(
+        &mut self,
+        recomputed: Vec<(String, Option<NodeSlice>)>,
+        unseen: Carry,
+        now: Timestamp,
+        settings: &Settings,
+    ) {
         let carry = &mut self.carry;
         for (name, _) in &recomputed {
             if let Some(old) = self.slices.get(name) {
@@ -264,12 +271,8 @@ impl Join {
             carry
                 .absent_claims
                 .extend(slice.carry.absent_claims.clone());
-            match slice.due_at {
-                Some(due_at) => {
-                    _ = self
-                        .ticking
-                        .insert(name.clone(), (due_at, slice.computed_at))
-                }
+            match slice.next_due(now, settings) {
+                Some(due) => _ = self.ticking.insert(name.clone(), (due, now)),
                 None => _ = self.ticking.remove(&name),
             }
             self.slices.insert(name, slice);

@@ -23,11 +23,6 @@ pub(super) struct NodeSlice {
     pub warnings: Vec<InputWarning>,
     /// What it hands to the next publish: its absent claims and release clocks.
     pub carry: Carry,
-    /// See [`NodeSlice::due_at`].
-    pub due_at: Option<Timestamp>,
-    /// The time it was computed for: a clock that went back (a source that recovered
-    /// with an older view) recomputes it.
-    pub computed_at: Timestamp,
 }
 
 impl NodeSlice {
@@ -36,7 +31,7 @@ impl NodeSlice {
     /// such an ENI's age is not known or was not carried, or a claim on an absent ENI
     /// is not yet `missing`. A node is recomputed at a publish only when an event
     /// touched it or this time has come.
-    fn due_at(&self, now: Timestamp, settings: &Settings) -> Option<Timestamp> {
+    pub fn next_due(&self, now: Timestamp, settings: &Settings) -> Option<Timestamp> {
         let held = self.holders.iter().map(|holder| {
             match self.carry.release.get(holder.eni_id.as_str()) {
                 Some(release) => release.next_change(now, settings),
@@ -106,17 +101,12 @@ pub(super) fn node_slice(
     let mut warnings = Vec::new();
     let report = rules::node_report(name, node, &node_pods.tally, states, trunk, &mut warnings);
     holders.sort_by(|a, b| (a.state, &a.eni_id).cmp(&(b.state, &b.eni_id)));
-    let now = clock.now();
-    let mut slice = NodeSlice {
+    NodeSlice {
         report: report.map(Arc::new),
         holders,
         waiting: node_pods.waiting,
         missing: node_pods.missing,
         warnings,
         carry,
-        due_at: None,
-        computed_at: now,
-    };
-    slice.due_at = slice.due_at(now, context.settings);
-    slice
+    }
 }
