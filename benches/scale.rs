@@ -126,7 +126,7 @@ fn main() {
     for n in 0..NODES {
         cache
             .nodes
-            .init_apply(node_name(n), Some(node_info(&node(n))));
+            .init_apply(("", &node_name(n)), Some(node_info(&node(n))));
     }
     cache.nodes.init_done();
     let mut enis = Vec::with_capacity(NODES * 19);
@@ -135,10 +135,10 @@ fn main() {
     // As the watcher does: convert, keep only what uses branch ENIs, drop the object.
     let add_pod = |cache: &mut ClusterCache, pod: Pod, count: &mut usize| {
         let info = pod_info(&pod);
-        let key = info.key();
+        let key = (info.namespace.to_string(), info.name.clone());
         cache
             .pods
-            .init_apply(key, Some(info).filter(PodInfo::is_relevant));
+            .init_apply((&key.0, &key.1), Some(info).filter(PodInfo::is_relevant));
         *count += 1;
     };
     for n in 0..NODES {

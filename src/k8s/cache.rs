@@ -14,13 +14,47 @@
 //! An update that changes nothing the join reads (a node's heartbeat, a pod's status
 //! that reduces to the same `PodInfo`) is no change.
 
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use foldhash::{HashMap, HashSet};
+use foldhash::HashSet;
+use hashbrown::HashTable;
 use kube::runtime::watcher::Event;
 
 use super::watched::{Kind, Watched};
 use crate::model::{NodeInfo, PodInfo};
+
+/// What identifies a cached object: its namespace (empty for a cluster-scoped one) and
+/// name, read from the object itself, so the cache holds no key beside it.
+pub trait Keyed {
+    fn key_parts(&self) -> (&str, &str);
+}
+
+impl Keyed for PodInfo {
+    fn key_parts(&self) -> (&str, &str) {
+        PodInfo::key_parts(self)
+    }
+}
+
+impl Keyed for NodeInfo {
+    fn key_parts(&self) -> (&str, &str) {
+        ("", &self.name)
+    }
+}
+
+/// `namespace/name`, or the name of a cluster-scoped object: the key `Changes` names.
+pub fn key_string((namespace, name): (&str, &str)) -> String {
+    if namespace.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{namespace}/{name}")
+    }
+}
+
+/// The parts of a [`key_string`].
+pub fn key_parts(key: &str) -> (&str, &str) {
+    key.split_once('/').unwrap_or(("", key))
+}
 
 /// What one watch event did to an index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,13 +81,16 @@ struct Entry<V> {
 pub enum Changes<V> {
     /// A list began since (or nothing was taken yet): every value, as it is now.
     All(Vec<Arc<V>>),
-    /// Each key changed since, with its value now (`None`: gone).
+    /// Each key ([`key_string`]) changed since, with its value now (`None`: gone).
     Keys(Vec<(String, Option<Arc<V>>)>),
 }
 
 #[derive(Debug)]
 pub struct Index<V> {
-    live: HashMap<String, Entry<V>>,
+    /// Every object, found by its own key parts (hashed with `hasher`): a map keyed by
+    /// `namespace/name` strings would hold a second copy of every name.
+    live: HashTable<Entry<V>>,
+    hasher: foldhash::fast::RandomState,
     /// Keys changed since the last `take_changes`; `None` when everything is to be
     /// taken (before the first take, and once a list begins).
     changed: Option<HashSet<String>>,
@@ -68,7 +105,8 @@ pub struct Index<V> {
 impl<V> Default for Index<V> {
     fn default() -> Self {
         Self {
-            live: HashMap::default(),
+            live: HashTable::default(),
+            hasher: foldhash::fast::RandomState::default(),
             changed: None,
             lists: 0,
             listing: false,
@@ -78,7 +116,7 @@ impl<V> Default for Index<V> {
     }
 }
 
-impl<V> Index<V> {
+impl<V: Keyed> Index<V> {
     /// A (re-)list starts.
     pub fn init(&mut self) {
         self.lists += 1;
@@ -86,8 +124,9 @@ impl<V> Index<V> {
         self.changed = None;
     }
 
-    /// An object of the list; `None` when the object is not worth caching.
-    pub fn init_apply(&mut self, key: String, value: Option<V>)
+    /// An object of the list, by its key parts; `None` when the object is not worth
+    /// caching.
+    pub fn init_apply(&mut self, key: (&str, &str), value: Option<V>)
     where
         V: PartialEq,
     {
@@ -99,10 +138,10 @@ impl<V> Index<V> {
         if std::mem::take(&mut self.listing) {
             let current = self.lists;
             let changed = &mut self.changed;
-            self.live.retain(|key, entry| {
+            self.live.retain(|entry| {
                 let kept = entry.list == current;
-                if !kept && let Some(changed) = changed {
-                    changed.insert(key.clone());
+                if !kept {
+                    mark(changed, entry.value.key_parts());
                 }
                 kept
             });
@@ -110,36 +149,54 @@ impl<V> Index<V> {
         self.synced = true;
     }
 
-    /// A watch event for a live object; `None` drops it (no longer relevant).
-    pub fn apply(&mut self, key: String, value: Option<V>)
+    /// A watch event for a live object (found by its own key parts); `None` drops the
+    /// one at `key` (no longer relevant).
+    pub fn apply(&mut self, key: (&str, &str), value: Option<V>)
     where
         V: PartialEq,
     {
         let Some(value) = value else {
-            self.delete(&key);
+            self.delete(key);
             return;
         };
-        let list = self.lists;
-        if let Some(entry) = self.live.get_mut(&key)
-            && *entry.value == value
-        {
-            entry.list = list;
-            return;
+        let Self {
+            live,
+            hasher,
+            changed,
+            lists,
+            ..
+        } = self;
+        let parts = value.key_parts();
+        let hash = hasher.hash_one(parts);
+        match live.find_mut(hash, |entry| entry.value.key_parts() == parts) {
+            Some(entry) => {
+                entry.list = *lists;
+                if *entry.value != value {
+                    mark(changed, parts);
+                    entry.value = Arc::new(value);
+                }
+            }
+            None => {
+                mark(changed, parts);
+                let entry = Entry {
+                    value: Arc::new(value),
+                    list: *lists,
+                };
+                live.insert_unique(hash, entry, |entry| {
+                    hasher.hash_one(entry.value.key_parts())
+                });
+            }
         }
-        self.mark(&key);
-        let value = Arc::new(value);
-        self.live.insert(key, Entry { value, list });
     }
 
-    pub fn delete(&mut self, key: &str) {
-        if self.live.remove(key).is_some() {
-            self.mark(key);
-        }
-    }
-
-    fn mark(&mut self, key: &str) {
-        if let Some(changed) = &mut self.changed {
-            changed.insert(key.to_owned());
+    pub fn delete(&mut self, key: (&str, &str)) {
+        let hash = self.hasher.hash_one(key);
+        let found = self
+            .live
+            .find_entry(hash, |entry| entry.value.key_parts() == key);
+        if let Ok(entry) = found {
+            entry.remove();
+            mark(&mut self.changed, key);
         }
     }
 
@@ -150,7 +207,12 @@ impl<V> Index<V> {
             Some(keys) => Changes::Keys(
                 keys.into_iter()
                     .map(|key| {
-                        let value = self.live.get(&key).map(|entry| entry.value.clone());
+                        let parts = key_parts(&key);
+                        let hash = self.hasher.hash_one(parts);
+                        let value = self
+                            .live
+                            .find(hash, |entry| entry.value.key_parts() == parts)
+                            .map(|entry| entry.value.clone());
                         (key, value)
                     })
                     .collect(),
@@ -171,15 +233,12 @@ impl<V> Index<V> {
     }
 
     pub fn values(&self) -> impl Iterator<Item = &V> {
-        self.live.values().map(|entry| &*entry.value)
+        self.live.iter().map(|entry| &*entry.value)
     }
 
     /// Every value, shared: what a join reads after the lock is released.
     pub fn shared(&self) -> Vec<Arc<V>> {
-        self.live
-            .values()
-            .map(|entry| entry.value.clone())
-            .collect()
+        self.live.iter().map(|entry| entry.value.clone()).collect()
     }
 }
 
@@ -191,16 +250,14 @@ impl<V: Kind> Index<V> {
         event: Event<Watched<V>>,
         undecodable: &mut impl FnMut(String, String),
     ) -> Applied {
-        let mut decoded = |object: Watched<V>| {
-            let key = object.key();
-            match object.decoded {
-                Ok(value) => Some((key, value)),
+        let mut decoded =
+            |mut object: Watched<V>| match std::mem::replace(&mut object.decoded, Ok(None)) {
+                Ok(value) => Some((object, value)),
                 Err(error) => {
-                    undecodable(key, error);
+                    undecodable(object.key(), error);
                     None
                 }
-            }
-        };
+            };
         match event {
             Event::Init => {
                 self.init();
@@ -209,8 +266,8 @@ impl<V: Kind> Index<V> {
             }
             Event::InitApply(object) => {
                 self.listed += 1;
-                if let Some((key, value)) = decoded(object) {
-                    self.init_apply(key, value);
+                if let Some((object, value)) = decoded(object) {
+                    self.init_apply(object.key_parts(), value);
                 }
                 Applied::Listing
             }
@@ -221,17 +278,24 @@ impl<V: Kind> Index<V> {
                 }
             }
             Event::Apply(object) => {
-                if let Some((key, value)) = decoded(object) {
-                    self.apply(key, value);
+                if let Some((object, value)) = decoded(object) {
+                    self.apply(object.key_parts(), value);
                 }
                 Applied::Changed
             }
             Event::Delete(object) => {
                 // A deleted object goes whatever its last state decodes to.
-                self.delete(&object.key());
+                self.delete(object.key_parts());
                 Applied::Changed
             }
         }
+    }
+}
+
+/// Notes `key` as changed, unless everything is to be taken anyway.
+fn mark(changed: &mut Option<HashSet<String>>, key: (&str, &str)) {
+    if let Some(changed) = changed {
+        changed.insert(key_string(key));
     }
 }
 
@@ -251,8 +315,31 @@ impl ClusterCache {
 mod tests {
     use super::*;
 
-    fn keys(index: &Index<u32>) -> Vec<u32> {
-        let mut values: Vec<u32> = index.values().copied().collect();
+    /// A cached object: its name and a value.
+    #[derive(Debug, PartialEq)]
+    struct Object(&'static str, u32);
+
+    impl Keyed for Object {
+        fn key_parts(&self) -> (&str, &str) {
+            ("", self.0)
+        }
+    }
+
+    fn object(name: &'static str, value: Option<u32>) -> Option<Object> {
+        value.map(|value| Object(name, value))
+    }
+
+    /// Sets `name` to `value` (`None`: drops it), as a watch event does.
+    fn apply(index: &mut Index<Object>, name: &'static str, value: Option<u32>) {
+        index.apply(("", name), object(name, value));
+    }
+
+    fn list(index: &mut Index<Object>, name: &'static str, value: Option<u32>) {
+        index.init_apply(("", name), object(name, value));
+    }
+
+    fn keys(index: &Index<Object>) -> Vec<u32> {
+        let mut values: Vec<u32> = index.values().map(|object| object.1).collect();
         values.sort();
         values
     }
@@ -261,9 +348,9 @@ mod tests {
     fn a_relist_never_shows_a_half_listed_cluster() {
         let mut index = Index::default();
         index.init();
-        index.init_apply("a".into(), Some(1));
-        index.init_apply("b".into(), Some(2));
-        index.init_apply("skipped".into(), None);
+        list(&mut index, "a", Some(1));
+        list(&mut index, "b", Some(2));
+        list(&mut index, "skipped", None);
         assert!(
             !index.is_synced(),
             "nothing is joined before the first list completes"
@@ -275,13 +362,13 @@ mod tests {
         // A re-list after a watch error: what it has not reached yet keeps its last
         // version, so no object is missing half-way; what it never sees goes at the end.
         index.init();
-        index.init_apply("b".into(), Some(20));
+        list(&mut index, "b", Some(20));
         assert_eq!(
             keys(&index),
             vec![1, 20],
             "a is still there until the list ends"
         );
-        index.init_apply("c".into(), Some(3));
+        list(&mut index, "c", Some(3));
         index.init_done();
         assert_eq!(
             keys(&index),
@@ -291,8 +378,8 @@ mod tests {
 
         // A list that drops an object as no longer relevant drops it at once.
         index.init();
-        index.init_apply("c".into(), None);
-        index.init_apply("b".into(), Some(20));
+        list(&mut index, "c", None);
+        list(&mut index, "b", Some(20));
         assert_eq!(keys(&index), vec![20]);
         index.init_done();
         assert_eq!(keys(&index), vec![20]);
@@ -303,22 +390,22 @@ mod tests {
         let mut index = Index::default();
         index.init();
         index.init_done();
-        index.apply("a".into(), Some(1));
-        index.apply("a".into(), Some(2));
-        index.apply("b".into(), Some(3));
-        index.apply("b".into(), None);
-        index.delete("missing");
+        apply(&mut index, "a", Some(1));
+        apply(&mut index, "a", Some(2));
+        apply(&mut index, "b", Some(3));
+        apply(&mut index, "b", None);
+        index.delete(("", "missing"));
         assert_eq!(keys(&index), vec![2]);
-        index.delete("a");
+        index.delete(("", "a"));
         assert!(index.is_empty());
     }
 
     /// The keys of `Changes::Keys`, with the values they carry.
-    fn changed(index: &mut Index<u32>) -> Vec<(String, Option<u32>)> {
+    fn changed(index: &mut Index<Object>) -> Vec<(String, Option<u32>)> {
         match index.take_changes() {
             Changes::All(_) => panic!("expected changed keys, got everything"),
             Changes::Keys(keys) => {
-                let mut keys: Vec<_> = keys.into_iter().map(|(k, v)| (k, v.map(|v| *v))).collect();
+                let mut keys: Vec<_> = keys.into_iter().map(|(k, v)| (k, v.map(|v| v.1))).collect();
                 keys.sort();
                 keys
             }
@@ -329,41 +416,41 @@ mod tests {
     fn the_join_takes_what_changed_since_it_last_looked() {
         let mut index = Index::default();
         index.init();
-        index.init_apply("a".into(), Some(1));
+        list(&mut index, "a", Some(1));
         index.init_done();
         let Changes::All(all) = index.take_changes() else {
             panic!("the first take is everything");
         };
-        assert_eq!(all.iter().map(|v| **v).collect::<Vec<_>>(), vec![1]);
+        assert_eq!(all.iter().map(|v| v.1).collect::<Vec<_>>(), vec![1]);
         assert_eq!(changed(&mut index), vec![], "nothing since");
 
-        index.apply("a".into(), Some(1));
+        apply(&mut index, "a", Some(1));
         assert_eq!(
             changed(&mut index),
             vec![],
             "an update to the same value is no change"
         );
-        index.apply("a".into(), Some(2));
-        index.apply("b".into(), Some(3));
-        index.apply("b".into(), Some(4));
+        apply(&mut index, "a", Some(2));
+        apply(&mut index, "b", Some(3));
+        apply(&mut index, "b", Some(4));
         assert_eq!(
             changed(&mut index),
             vec![("a".into(), Some(2)), ("b".into(), Some(4))],
             "each key once, with its value now"
         );
-        index.delete("a");
-        index.apply("b".into(), None);
-        index.delete("never-there");
+        index.delete(("", "a"));
+        apply(&mut index, "b", None);
+        index.delete(("", "never-there"));
         assert_eq!(
             changed(&mut index),
             vec![("a".into(), None), ("b".into(), None)]
         );
 
         // A re-list: everything is taken again, and what the list did not see goes.
-        index.apply("c".into(), Some(5));
+        apply(&mut index, "c", Some(5));
         index.init();
         assert!(matches!(index.take_changes(), Changes::All(_)));
-        index.init_apply("d".into(), Some(6));
+        list(&mut index, "d", Some(6));
         index.init_done();
         assert_eq!(
             changed(&mut index),

@@ -15,12 +15,13 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer};
 use serde_json::value::RawValue;
 
+use super::cache::{Keyed, key_string};
 use super::convert::{node_info, pod_info};
 use super::wire;
 use crate::model::{NodeInfo, PodInfo};
 
 /// A kind of object the exporter watches, and how it becomes its compact form.
-pub trait Kind: Clone + Debug + PartialEq + Send + Sync + 'static {
+pub trait Kind: Clone + Debug + PartialEq + Keyed + Send + Sync + 'static {
     const KIND: &'static str;
     const PLURAL: &'static str;
     type Wire: DeserializeOwned;
@@ -76,13 +77,15 @@ pub struct Watched<T> {
 }
 
 impl<T> Watched<T> {
-    /// `namespace/name` for namespaced objects, else the name: the cache key.
-    pub fn key(&self) -> String {
+    /// Namespace (empty for cluster-scoped objects) and name: the cache key.
+    pub fn key_parts(&self) -> (&str, &str) {
         let name = self.meta.name.as_deref().unwrap_or_default();
-        match self.meta.namespace.as_deref() {
-            Some(namespace) => format!("{namespace}/{name}"),
-            None => name.to_owned(),
-        }
+        (self.meta.namespace.as_deref().unwrap_or_default(), name)
+    }
+
+    /// `namespace/name` for namespaced objects, else the name: what reports name it by.
+    pub fn key(&self) -> String {
+        key_string(self.key_parts())
     }
 }
 

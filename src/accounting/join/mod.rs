@@ -13,6 +13,7 @@
 //! `reconcile` stays the oracle: `tests` drives random event sequences through both
 //! and requires identical snapshots after each publish.
 
+mod claimers;
 mod slice;
 mod view;
 
@@ -32,6 +33,7 @@ use jiff::Timestamp;
 use super::rules;
 use super::{Carry, Clock, Observed, ObservedFrom, Settings, Snapshot, UnschedulablePod};
 use crate::model::{InputWarning, Inventory, NodeInfo, PodInfo};
+use claimers::Claimers;
 use slice::{Context, NodeSlice};
 use view::{InventoryView, NodeView};
 
@@ -46,7 +48,7 @@ pub struct Join {
     /// Live pods by the node name they are bound to, whether that node is there or not.
     bound: HashMap<String, Vec<Arc<PodInfo>>>,
     /// Pods by the ENIs their annotation names.
-    claimers: HashMap<CompactString, Vec<Arc<PodInfo>>>,
+    claimers: Claimers,
     /// Finished pods that name ENIs: their ENIs' release clocks outlive the inventory.
     finished: HashMap<String, Arc<PodInfo>>,
     /// Those whose status has no finish time: theirs is carried.
@@ -372,12 +374,7 @@ impl Join {
                 .or_default()
                 .push(pod.clone());
         }
-        for eni in pod.annotation.eni_ids() {
-            self.claimers
-                .entry(eni.clone())
-                .or_default()
-                .push(pod.clone());
-        }
+        self.claimers.add(pod);
         if pod.phase.is_terminal() && !pod.annotation.eni_ids().is_empty() {
             self.finished.insert(key.to_owned(), pod.clone());
             self.unseen_candidates = None;
@@ -402,9 +399,7 @@ impl Join {
         if let Some(node) = &pod.node_name {
             remove_from(&mut self.bound, node.as_str(), same);
         }
-        for eni in pod.annotation.eni_ids() {
-            remove_from(&mut self.claimers, eni.as_str(), same);
-        }
+        self.claimers.remove(pod);
         if self.finished.remove(key).is_some() {
             self.unseen_candidates = None;
         }

@@ -3,14 +3,13 @@
 
 use std::sync::Arc;
 
-use compact_str::CompactString;
-use foldhash::HashMap;
 use jiff::Timestamp;
 
 use super::super::rules::{self, EniClaims, NodePods};
 use super::super::{
     Carry, Clock, Holder, MissingPod, NodeReport, Settings, StateCounts, WaitingPod,
 };
+use super::claimers::Claimers;
 use super::view::InventoryView;
 use crate::model::{InputWarning, NodeInfo, PodInfo};
 
@@ -47,7 +46,7 @@ impl NodeSlice {
 /// What every node's slice reads besides its own pods.
 pub(super) struct Context<'a> {
     pub view: &'a InventoryView,
-    pub claimers: &'a HashMap<CompactString, Vec<Arc<PodInfo>>>,
+    pub claimers: &'a Claimers,
     pub previous: &'a Carry,
     pub clock: Clock,
     pub settings: &'a Settings,
@@ -57,7 +56,9 @@ impl Context<'_> {
     /// Who names `eni`, as the full join's claims would say.
     pub fn claims(&self, eni: &str) -> Option<EniClaims<'_>> {
         let mut claim = EniClaims::default();
-        for pod in self.claimers.get(eni)? {
+        let mut claimers = self.claimers.of(eni).peekable();
+        claimers.peek()?;
+        for pod in claimers {
             let finished = pod
                 .phase
                 .is_terminal()

@@ -4,14 +4,18 @@
 //! moved, so a poll that changed ten ENIs recomputes the nodes of those ten.
 
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use compact_str::CompactString;
 use foldhash::{HashMap, HashSet};
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 use super::super::rules;
 use super::super::{Placement, SubnetReport, Unattributed};
-use crate::model::{Association, Eni, EniRole, InputWarning, Inventory, NodeInfo, PodInfo};
+use super::claimers::Claimers;
+use crate::model::{Association, Eni, EniRole, InputWarning, Inventory, NodeInfo};
 
 /// The nodes that take part, as [`rules::select_nodes`] chooses them.
 #[derive(Default)]
@@ -53,7 +57,7 @@ const NOWHERE: u32 = u32::MAX;
 pub(super) struct InventoryView {
     inventory: Arc<Inventory>,
     /// ENI ID → index in `inventory.enis` of its first listing.
-    by_id: HashMap<CompactString, u32>,
+    by_id: EniIndex,
     /// The included nodes' names, in name order; the indexes below are into it.
     names: Vec<String>,
     node_index: HashMap<String, u32>,
@@ -70,14 +74,15 @@ pub(super) struct InventoryView {
 impl InventoryView {
     pub fn build(inventory: Arc<Inventory>, nodes: &NodeView) -> Self {
         let mut warnings = Vec::new();
-        let mut by_id = HashMap::default();
-        let mut unique = Vec::new();
+        let mut by_id = EniIndex::default();
+        // The first listing of each ENI, and where it is in `inventory.enis`.
+        let (mut unique, mut unique_at) = (Vec::new(), Vec::new());
         for (index, eni) in inventory.enis.iter().enumerate() {
-            if by_id.contains_key(&eni.id) {
-                warnings.push(rules::duplicate(format!("eni {}", eni.id)));
-            } else {
-                by_id.insert(eni.id.clone(), index as u32);
+            if by_id.insert_first(&inventory.enis, index as u32) {
                 unique.push(eni);
+                unique_at.push(index as u32);
+            } else {
+                warnings.push(rules::duplicate(format!("eni {}", eni.id)));
             }
         }
         let names: Vec<String> = nodes.included.keys().cloned().collect();
@@ -100,13 +105,14 @@ impl InventoryView {
         let placement = Placement::new(trunk_node, by_instance);
         let mut placed_on = vec![NOWHERE; inventory.enis.len()];
         let mut unattributed = Unattributed::default();
-        for &eni in unique.iter().filter(|e| e.role() == EniRole::Branch) {
+        let branches = unique.iter().zip(&unique_at);
+        for (&eni, &index) in branches.filter(|(eni, _)| eni.role() == EniRole::Branch) {
             if eni.association() == Association::Detached {
                 continue;
             }
             match placement.node_of(eni) {
                 Ok(node) => {
-                    let (index, node) = (by_id[&eni.id], node_index[node]);
+                    let node = node_index[node];
                     placed[node as usize].0.push(index);
                     placed_on[index as usize] = node;
                 }
@@ -138,13 +144,13 @@ impl InventoryView {
     }
 
     fn eni(&self, eni: &str) -> Option<&Eni> {
-        let index = *self.by_id.get(eni)?;
+        let index = self.by_id.get(&self.inventory.enis, eni)?;
         Some(&self.inventory.enis[index as usize])
     }
 
     /// The node an ENI is placed on, if it is an associated branch on an included node.
     pub fn node_of(&self, eni: &str) -> Option<&str> {
-        let index = *self.by_id.get(eni)?;
+        let index = self.by_id.get(&self.inventory.enis, eni)?;
         let node = self.placed_on[index as usize];
         (node != NOWHERE).then(|| self.names[node as usize].as_str())
     }
@@ -170,7 +176,7 @@ impl InventoryView {
     pub fn changed_nodes(
         &self,
         new: &InventoryView,
-        claimers: &HashMap<CompactString, Vec<Arc<PodInfo>>>,
+        claimers: &Claimers,
         dirty: &mut HashSet<String>,
     ) {
         for name in self.names.iter().chain(&new.names) {
@@ -180,12 +186,56 @@ impl InventoryView {
                 dirty.insert(name.clone());
             }
         }
-        let ids = self.by_id.keys().chain(new.by_id.keys());
+        let ids = self.by_id.ids(&self.inventory.enis);
+        let ids = ids.chain(new.by_id.ids(&new.inventory.enis));
         for id in ids.filter(|id| self.is_associated(id) != new.is_associated(id)) {
-            let bound = claimers.get(id).into_iter().flatten();
-            for pod in bound.filter(|pod| !pod.phase.is_terminal()) {
+            for pod in claimers.of(id).filter(|pod| !pod.phase.is_terminal()) {
                 dirty.extend(pod.node_name.clone());
             }
         }
+    }
+}
+
+/// ENI ID → index in an inventory's `enis` of its first listing. The table holds only
+/// the index (4 bytes a slot) and hashes the ID it points at, where a map keyed by ID
+/// held a copy of each (32 bytes a slot).
+#[derive(Default)]
+struct EniIndex {
+    table: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl EniIndex {
+    /// Adds ENI `index` unless an ENI with its ID is there already (then `false`).
+    fn insert_first(&mut self, enis: &[Eni], index: u32) -> bool {
+        let id = enis[index as usize].id.as_str();
+        let hash = self.hasher.hash_one(id);
+        let hasher = &self.hasher;
+        match self.table.entry(
+            hash,
+            |&other| enis[other as usize].id == id,
+            |&other| hasher.hash_one(enis[other as usize].id.as_str()),
+        ) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(slot) => {
+                slot.insert(index);
+                true
+            }
+        }
+    }
+
+    fn get(&self, enis: &[Eni], id: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(id);
+        let found = self
+            .table
+            .find(hash, |&index| enis[index as usize].id == id);
+        found.copied()
+    }
+
+    /// The IDs it holds.
+    fn ids<'a>(&'a self, enis: &'a [Eni]) -> impl Iterator<Item = &'a str> {
+        self.table
+            .iter()
+            .map(|&index| enis[index as usize].id.as_str())
     }
 }
