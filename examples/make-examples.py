@@ -17,7 +17,13 @@ Scenarios:
              condition 13 minutes older) still holds its ENI in the cool-down. Also a
              node with an orphaned ENI and no pod-eni allocatable (legacy labels), a
              detached ENI, a Fargate node, a plain node.
-  healthy/   two nodes whose every branch ENI belongs to a running pod.
+  healthy/   two nodes whose every branch ENI belongs to a running pod (cluster
+             prod-us, its own VPC and subnets).
+  waiting/   a batch cluster (batch-eu, its own VPC) whose subnet in zone b has run
+             out of addresses: the node there has free slots, but the controller cannot
+             create branch ENIs, so two new pods wait in ContainerCreating. With the
+             other two it makes the fleet of tests/fleet.rs: one cluster full with
+             leaks, one healthy, one with pods waiting.
 
 Each directory has a metadata.json with the capture time, as `snapshot --out` writes
 it: ages are measured to that time, so the audit reads the same on any day.
@@ -34,6 +40,14 @@ SUBNETS = {
     "b": ("subnet-0b22c0ffee0000002", "10.0.32.0/19", "euw1-az2", 8012),
     "c": ("subnet-0c33c0ffee0000003", "10.0.64.0/19", "euw1-az3", 402),
 }
+
+
+def network(cluster, vpc, subnet_prefix):
+    """Another cluster's VPC: subnets with the same CIDRs and zones as SUBNETS (clusters
+    in different VPCs often reuse them), their own IDs."""
+    subnets = {zone: (f"subnet-{subnet_prefix}{sid[-13:]}", cidr, az, free)
+               for zone, (sid, cidr, az, free) in SUBNETS.items()}
+    return cluster, vpc, subnets
 HERE = os.path.dirname(os.path.abspath(__file__))
 CAPTURED_AT = "2026-11-24T09:45:00Z"
 
@@ -51,10 +65,11 @@ def uid(*parts):
 
 
 class World:
-    def __init__(self, free_ips=None):
+    def __init__(self, free_ips=None, net=(CLUSTER, VPC, SUBNETS)):
         self.nodes, self.pods, self.enis, self.ip = [], [], [], {}
+        self.cluster, self.vpc, self.subnets = net
         # Free IPs per zone; the incident's subnet c is nearly full.
-        self.free_ips = free_ips or {zone: spec[3] for zone, spec in SUBNETS.items()}
+        self.free_ips = free_ips or {zone: spec[3] for zone, spec in self.subnets.items()}
 
     def next_ip(self, zone):
         base = {"a": 0, "b": 32, "c": 64}[zone]
@@ -128,10 +143,10 @@ class World:
         return eni_id
 
     def eni_json(self, eni_id, zone, itype, description, status, ip, tags, attachment=None):
-        subnet_id = SUBNETS[zone][0]
+        subnet_id = self.subnets[zone][0]
         dns = f"ip-{ip.replace('.', '-')}.{REGION}.compute.internal"
         tag_set = [{"Key": "eks:eni:owner", "Value": "eks-vpc-resource-controller"},
-                   {"Key": f"kubernetes.io/cluster/{CLUSTER}", "Value": "owned"}]
+                   {"Key": f"kubernetes.io/cluster/{self.cluster}", "Value": "owned"}]
         tag_set += [{"Key": k, "Value": v} for k, v in tags.items()]
         eni = {
             "AvailabilityZone": f"{REGION}{zone}",
@@ -151,7 +166,7 @@ class World:
             "Status": status,
             "SubnetId": subnet_id,
             "TagSet": tag_set,
-            "VpcId": VPC,
+            "VpcId": self.vpc,
         }
         if attachment:
             eni["Attachment"] = {
@@ -167,7 +182,7 @@ class World:
         annotations = {}
         if eni:
             entry = {"eniId": eni, "ifAddress": "02:" + ":".join(eni[4 + 2 * i:6 + 2 * i] for i in range(5)),
-                     "privateIp": ip, "ipv6Addr": "", "vlanId": vlan, "subnetCidr": SUBNETS[zone][1],
+                     "privateIp": ip, "ipv6Addr": "", "vlanId": vlan, "subnetCidr": self.subnets[zone][1],
                      "subnetV6Cidr": "", "associationID": hexid("trunk-assoc", eni)}
             if annotation_style == "old":  # controllers before v1.1: fewer fields
                 entry = {k: entry[k] for k in ("eniId", "ifAddress", "privateIp", "vlanId", "subnetCidr")}
@@ -263,16 +278,16 @@ class World:
         subnets = [{
             "AvailabilityZone": f"{REGION}{zone}", "AvailabilityZoneId": az_id,
             "AvailableIpAddressCount": free, "CidrBlock": cidr, "DefaultForAz": False,
-            "MapPublicIpOnLaunch": False, "State": "available", "SubnetId": sid, "VpcId": VPC,
+            "MapPublicIpOnLaunch": False, "State": "available", "SubnetId": sid, "VpcId": self.vpc,
             "OwnerId": ACCOUNT, "AssignIpv6AddressOnCreation": False, "Ipv6CidrBlockAssociationSet": [],
-            "Tags": [{"Key": "Name", "Value": f"{CLUSTER}-private-{REGION}{zone}"},
-                     {"Key": f"kubernetes.io/cluster/{CLUSTER}", "Value": "shared"},
+            "Tags": [{"Key": "Name", "Value": f"{self.cluster}-private-{REGION}{zone}"},
+                     {"Key": f"kubernetes.io/cluster/{self.cluster}", "Value": "shared"},
                      {"Key": "kubernetes.io/role/internal-elb", "Value": "1"}],
             "SubnetArn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:subnet/{sid}",
             "EnableDns64": False, "Ipv6Native": False,
             "PrivateDnsNameOptionsOnLaunch": {"HostnameType": "ip-name", "EnableResourceNameDnsARecord": False,
                                               "EnableResourceNameDnsAAAARecord": False},
-        } for zone, (sid, cidr, az_id, _) in SUBNETS.items() for free in [self.free_ips[zone]]]
+        } for zone, (sid, cidr, az_id, _) in self.subnets.items() for free in [self.free_ips[zone]]]
         files = {"nodes.json": kube(self.nodes), "pods.json": kube(self.pods),
                  "network-interfaces.json": {"NetworkInterfaces": self.enis},
                  "subnets.json": {"Subnets": subnets},
@@ -386,7 +401,8 @@ def incident():
 
 
 def healthy():
-    w = World(free_ips={"a": 7893, "b": 8012, "c": 7950})
+    w = World(free_ips={"a": 7893, "b": 8012, "c": 7950},
+              net=network("prod-us", "vpc-0b4d6f8a0c2e3f5a7", "0d44"))
     for n, (zone, itype, limit) in enumerate([("a", "m5.xlarge", 18), ("b", "m5.large", 9)], start=1):
         name = f"ip-10-0-{n}-1{n}.eu-west-1.compute.internal"
         instance = f"i-0b1c2d3e4f5a6000{n}"
@@ -399,6 +415,29 @@ def healthy():
     w.write("healthy")
 
 
+def waiting():
+    w = World(free_ips={"a": 6120, "b": 0, "c": 7311},
+              net=network("batch-eu", "vpc-0c5e7a9b1d3f4a6b8", "0e55"))
+    pods = {}
+    for n, zone in enumerate(["a", "b"], start=1):
+        name = f"ip-10-0-{n}-4{n}.eu-west-1.compute.internal"
+        instance = f"i-0c2d3e4f5a6b7000{n}"
+        w.node(name, zone, "m5.xlarge", instance, allocatable=18)
+        trunk = w.trunk(zone, instance)
+        w.system_pods(name, zone)
+        for vlan in range(1, 6):
+            w.sgp_pod(trunk, zone, vlan, "ingest", f"ingest-worker-6f7a8b9c0-{n}{vlan}xyz", name,
+                      owner=("ReplicaSet", "ingest-worker-6f7a8b9c0"))
+        pods[zone] = name
+    # Scheduled on the node in zone b 20 and 14 minutes before the capture: the node has
+    # 13 slots left, but subnet b has no address for a new branch ENI.
+    for suffix, created in [("w8q2z", "2026-11-24T09:25:00Z"), ("t4n6k", "2026-11-24T09:31:00Z")]:
+        w.pod("ingest", f"ingest-worker-6f7a8b9c0-{suffix}", pods["b"], "b", phase="Pending",
+              owner=("ReplicaSet", "ingest-worker-6f7a8b9c0"), created=created)
+    w.write("waiting")
+
+
 if __name__ == "__main__":
     incident()
     healthy()
+    waiting()

@@ -299,12 +299,16 @@ fn everything_on_renders_every_value() {
     let endpoint = &monitor["spec"]["endpoints"][0];
     assert_eq!(endpoint["interval"], "15s");
     assert_eq!(endpoint["metricRelabelings"][0]["action"], "drop");
-    assert_eq!(endpoint["relabelings"][0]["targetLabel"], "exporter_node");
+    // serviceMonitor.clusterLabel comes first, then the user's own relabelings.
+    assert_eq!(endpoint["relabelings"][0]["targetLabel"], "cluster");
+    assert_eq!(endpoint["relabelings"][0]["replacement"], "prod-eu-west-1");
+    assert_eq!(endpoint["relabelings"][1]["targetLabel"], "exporter_node");
 
     let dashboards: Vec<&Value> = of_kind(&objects, "ConfigMap")
         .into_iter()
         .filter(|c| c["metadata"]["labels"]["grafana_dashboard"] == "1")
         .collect();
+    // The three per-cluster dashboards; the Fleet one belongs to the central Grafana.
     assert_eq!(dashboards.len(), 3);
     assert!(
         dashboards
