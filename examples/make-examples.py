@@ -23,7 +23,8 @@ Scenarios:
              out of addresses: the node there has free slots, but the controller cannot
              create branch ENIs, so two new pods wait in ContainerCreating. With the
              other two it makes the fleet of tests/fleet.rs: one cluster full with
-             leaks, one healthy, one with pods waiting.
+             leaks, one healthy, one with pods waiting (and a node named like one
+             of prod-us's).
 
 Each directory has a metadata.json with the capture time, as `snapshot --out` writes
 it: ages are measured to that time, so the audit reads the same on any day.
@@ -419,8 +420,12 @@ def waiting():
     w = World(free_ips={"a": 6120, "b": 0, "c": 7311},
               net=network("batch-eu", "vpc-0c5e7a9b1d3f4a6b8", "0e55"))
     pods = {}
+    # Its VPC reuses prod-us's CIDRs, so its node in zone a has the same name as
+    # prod-us's there, as EKS names nodes after their private IP: a fleet view that
+    # tells nodes apart by name alone merges the two.
     for n, zone in enumerate(["a", "b"], start=1):
-        name = f"ip-10-0-{n}-4{n}.eu-west-1.compute.internal"
+        name = ("ip-10-0-1-11.eu-west-1.compute.internal" if zone == "a"
+                else f"ip-10-0-{n}-4{n}.eu-west-1.compute.internal")
         instance = f"i-0c2d3e4f5a6b7000{n}"
         w.node(name, zone, "m5.xlarge", instance, allocatable=18)
         trunk = w.trunk(zone, instance)

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use support::dashboards;
 use support::moto::free_port;
 use support::prometheus::{Prometheus, query};
 use support::repo;
@@ -152,35 +153,6 @@ fn substitute(expr: &str) -> String {
         .replace("$node", FULL_NODE)
 }
 
-struct Panel {
-    dashboard: String,
-    title: String,
-    exprs: Vec<String>,
-}
-
-fn dashboard_panels() -> Vec<Panel> {
-    let mut panels = Vec::new();
-    for name in ["overview", "node", "subnets"] {
-        let board: Value = serde_json::from_str(
-            &std::fs::read_to_string(repo().join(format!("dashboards/{name}.json"))).unwrap(),
-        )
-        .unwrap();
-        for panel in board["panels"].as_array().unwrap() {
-            panels.push(Panel {
-                dashboard: name.to_owned(),
-                title: panel["title"].as_str().unwrap().to_owned(),
-                exprs: panel["targets"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|t| t["expr"].as_str().unwrap().to_owned())
-                    .collect(),
-            });
-        }
-    }
-    panels
-}
-
 fn start_prometheus(dir: &Path, exporter_port: u16) -> Prometheus {
     let rules: Vec<String> = rule_files()
         .iter()
@@ -239,7 +211,7 @@ async fn dashboards_and_alerts_evaluate_in_a_real_prometheus() {
         ("subnets", "Subnets"),
     ];
     let mut checked = 0;
-    for panel in dashboard_panels() {
+    for panel in dashboards::panels(&["overview", "node", "subnets"]) {
         let mut has_data = false;
         for expr in &panel.exprs {
             let result = query(port, &substitute(expr))

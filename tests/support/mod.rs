@@ -4,6 +4,7 @@
 
 pub mod apiserver;
 pub mod clients;
+pub mod dashboards;
 pub mod ec2_stub;
 pub mod exporter;
 pub mod manifests;
@@ -13,6 +14,7 @@ pub mod prometheus;
 pub mod proxy;
 pub mod real_apiserver;
 pub mod synthetic;
+pub mod victoria;
 pub mod world;
 
 use std::path::PathBuf;
