@@ -126,6 +126,10 @@ struct Figures {
     rss_after_relist_mib: f64,
     body_plain_kib: f64,
     body_gzip_kib: f64,
+    /// Series in one `/metrics`, all and per metric family (the fleet sizing of
+    /// docs/fleet.md).
+    series: usize,
+    series_by_family: std::collections::BTreeMap<String, usize>,
     /// How the exporter listed: "Streaming", "Paginated", or "Paginated after refusal".
     initial_list: String,
     /// A live `audit` against the same servers: wall time and peak RSS.
@@ -408,6 +412,10 @@ async fn run(flags: &Flags) -> Figures {
     };
     figures.body_plain_kib = size(false);
     figures.body_gzip_kib = size(true);
+    if let Some((_, body, _)) = get(port, "/metrics", false) {
+        figures.series_by_family = series_by_family(&String::from_utf8_lossy(&body));
+        figures.series = figures.series_by_family.values().sum();
+    }
     (figures.audit_s, figures.audit_peak_mib) = live_audit(&binary, &kubeconfig, &endpoint);
     eprintln!(
         "live audit: {:.1} s, peak {:.1} MiB",
@@ -689,6 +697,18 @@ fn print_table(f: &Figures) {
                 f.body_plain_kib, f.body_gzip_kib
             ),
         ),
+        (
+            "/metrics series (what a fleet's store holds per cluster)",
+            format!(
+                "{} ({})",
+                f.series,
+                f.series_by_family
+                    .iter()
+                    .map(|(family, n)| format!("{family} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
         ("initial list", f.initial_list.clone()),
         (
             "live `audit` against the same servers",
@@ -699,4 +719,15 @@ fn print_table(f: &Figures) {
     for (name, value) in rows {
         println!("| {name} | {value} |");
     }
+}
+
+/// Series per metric name in a text exposition (histogram buckets count under their
+/// `_bucket` name).
+fn series_by_family(exposition: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut families = std::collections::BTreeMap::new();
+    for line in exposition.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let name = line.split(['{', ' ']).next().unwrap_or_default();
+        *families.entry(name.to_owned()).or_insert(0) += 1;
+    }
+    families
 }
