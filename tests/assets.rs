@@ -188,6 +188,39 @@ fn the_tls_component_and_the_readme_example_agree() {
     assert!(bcrypt::verify("correct horse battery staple", hash).unwrap());
 }
 
+/// The cluster-label component puts the cluster name the ConfigMap carries on every
+/// series the ServiceMonitor scrapes, as the target label `cluster` (docs/fleet.md),
+/// and changes nothing else.
+#[test]
+fn the_cluster_label_component_labels_series_with_the_configured_cluster() {
+    let objects = kustomize("deploy/examples/fleet");
+    let config = of_kind(&objects, "ConfigMap")
+        .into_iter()
+        .find(|c| c["data"]["PODENI_CLUSTER_NAME"].is_string())
+        .expect("the exporter's ConfigMap");
+    let name = config["data"]["PODENI_CLUSTER_NAME"].as_str().unwrap();
+    assert!(!name.is_empty(), "the example sets a cluster name");
+    let monitor = of_kind(&objects, "ServiceMonitor")[0];
+    let relabelings = &monitor["spec"]["endpoints"][0]["relabelings"];
+    assert_eq!(
+        relabelings,
+        &serde_json::json!([{"action": "replace", "replacement": name, "targetLabel": "cluster"}])
+    );
+    let base = kustomize("deploy/kubernetes");
+    let without = |objects: &[Value]| -> Vec<Value> {
+        objects
+            .iter()
+            // The Deployment names the ConfigMap by its content's hash.
+            .filter(|o| {
+                !["ServiceMonitor", "ConfigMap", "Deployment"]
+                    .contains(&o["kind"].as_str().unwrap())
+            })
+            .cloned()
+            .collect()
+    };
+    assert_eq!(without(&objects), without(&base), "nothing else differs");
+}
+
 /// The events component adds `--emit-events` and a ClusterRole that can only create
 /// and patch Events, bound to the exporter; the base's role stays read-only.
 #[test]

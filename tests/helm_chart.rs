@@ -593,6 +593,7 @@ fn the_chart_and_every_kustomization_pass_a_server_side_dry_run() {
     for dir in [
         "deploy/kubernetes",
         "deploy/examples/events",
+        "deploy/examples/fleet",
         "deploy/examples/tls",
     ] {
         let objects: Vec<Value> = kustomize(dir)
