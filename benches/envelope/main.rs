@@ -725,7 +725,10 @@ fn print_table(f: &Figures) {
 /// `_bucket` name).
 fn series_by_family(exposition: &str) -> std::collections::BTreeMap<String, usize> {
     let mut families = std::collections::BTreeMap::new();
-    for line in exposition.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+    for line in exposition
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
         let name = line.split(['{', ' ']).next().unwrap_or_default();
         *families.entry(name.to_owned()).or_insert(0) += 1;
     }
