@@ -11,7 +11,7 @@ mod support;
 use pod_eni_exporter::http::web::config::{Pem, WebConfig};
 use serde_json::Value;
 use support::manifests::{
-    DASHBOARDS, dashboards_are_the_json, kustomize, least_privilege_and_hardened, of_kind,
+    dashboards_are_the_json, kustomize, least_privilege_and_hardened, of_kind,
     rules_are_the_alerts, tls_wiring,
 };
 use support::repo;
@@ -23,7 +23,7 @@ fn read(path: &str) -> String {
 #[test]
 fn dashboards_follow_the_house_rules() {
     let mut uids = Vec::new();
-    for name in DASHBOARDS {
+    for name in support::dashboards::ALL {
         let board: Value = serde_json::from_str(&read(&format!("dashboards/{name}.json"))).unwrap();
         assert!(
             board["schemaVersion"].as_u64().unwrap() >= 39,
@@ -51,10 +51,10 @@ fn dashboards_follow_the_house_rules() {
             "{name}"
         );
         let cluster = variable("cluster").unwrap_or_else(|| panic!("{name}: no cluster variable"));
-        assert_eq!(
-            cluster["hide"], 2,
-            "{name}: cluster variable hidden for a single cluster"
-        );
+        // Hidden where it matches everything (one cluster); the Fleet dashboard is
+        // about choosing clusters.
+        let hide = if name == "fleet" { 0 } else { 2 };
+        assert_eq!(cluster["hide"], hide, "{name}: cluster variable visibility");
         assert_eq!(
             cluster["allValue"], ".*",
             "{name}: 'All' matches series without a cluster label"
@@ -90,7 +90,61 @@ fn dashboards_follow_the_house_rules() {
     }
     uids.sort();
     uids.dedup();
-    assert_eq!(uids.len(), DASHBOARDS.len(), "unique uids");
+    assert_eq!(uids.len(), support::dashboards::ALL.len(), "unique uids");
+}
+
+/// The grouping clauses (`by (…)`, `on (…)`) of a PromQL expression, each with what
+/// precedes it and what follows it.
+fn groupings(expr: &str) -> Vec<(&str, &str, &str)> {
+    let mut found = Vec::new();
+    for keyword in ["by (", "on ("] {
+        for (at, _) in expr.match_indices(keyword) {
+            let rest = &expr[at + keyword.len()..];
+            let labels = &rest[..rest.find(')').unwrap()];
+            found.push((&expr[..at], labels, rest));
+        }
+    }
+    found
+}
+
+/// On a central store several clusters write to (docs/fleet.md), nothing may group
+/// across clusters: every rule groups and matches by `cluster`, and every dashboard
+/// query does before anything else (a fleet-wide `sum by (state)` is fine over a
+/// `max by (cluster, …)`, never over the raw series).
+#[test]
+fn no_rule_or_panel_mixes_clusters() {
+    let rules = read("alerts/pod-eni-exporter.rules.yml");
+    let rules: Value = serde_yaml_ng::from_str(&rules).unwrap();
+    let mut checked = 0;
+    for group in rules["groups"].as_array().unwrap() {
+        for rule in group["rules"].as_array().unwrap() {
+            let expr = rule["expr"].as_str().unwrap();
+            for (_, labels, _) in groupings(expr) {
+                assert!(
+                    labels.contains("cluster"),
+                    "{}: groups by ({labels}) without cluster",
+                    rule["alert"]
+                );
+                checked += 1;
+            }
+        }
+    }
+    for panel in support::dashboards::panels(&support::dashboards::ALL) {
+        for expr in &panel.exprs {
+            for (before, labels, after) in groupings(expr) {
+                let fleet_wide_sum =
+                    before.trim_end().ends_with("sum") && after.contains("by (cluster");
+                assert!(
+                    labels.contains("cluster") || fleet_wide_sum,
+                    "{} / {}: groups by ({labels}) without cluster: {expr}",
+                    panel.dashboard,
+                    panel.title
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} groupings found");
 }
 
 #[test]

@@ -212,6 +212,8 @@ pub fn rules_are_the_alerts(objects: &[Value], what: &str) {
     );
 }
 
+/// The per-cluster dashboards, which the base and the chart deploy to every cluster
+/// (the Fleet one is for the central Grafana: docs/fleet.md).
 pub const DASHBOARDS: [&str; 3] = ["overview", "node", "subnets"];
 
 /// One ConfigMap per dashboard, labelled for the Grafana sidecar, holding dashboards/'s JSON.
