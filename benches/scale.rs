@@ -245,10 +245,16 @@ fn main() {
     let clock = Clock::at(now);
     let started = Instant::now();
     join.replace_nodes(cache.nodes.shared());
+    let join_nodes_mib = live_mib() - join_start;
     join.replace_pods(cache.pods.shared());
+    let join_pods_mib = live_mib() - join_start - join_nodes_mib;
     join.set_inventory(inventory.clone());
     let published = join.publish(clock, &settings);
     let join_first = started.elapsed();
+    // What the first publish added: the views, every node's slice (its report and
+    // holders shared with the snapshot, measured while that is still alive) and the
+    // carry.
+    let join_publish_mib = live_mib() - join_start - join_nodes_mib - join_pods_mib;
     assert_eq!(
         published.nodes, snapshot.nodes,
         "the same figures as the full join"
@@ -381,6 +387,9 @@ fn main() {
     println!("| heap held by one EC2 inventory | {inventory_mib:.1} MiB |");
     println!("| heap held by one joined snapshot | {snapshot_mib:.1} MiB |");
     println!("| heap held by the incremental join (indexes, slices, views) | {join_mib:.1} MiB |");
+    println!(
+        "| of which: nodes / pod indexes / first publish (views, slices, carry; with its snapshot) | {join_nodes_mib:.1} / {join_pods_mib:.1} / {join_publish_mib:.1} MiB |"
+    );
     println!(
         "| incremental join: first publish (every node) | {:.1} ms |",
         ms(join_first)
