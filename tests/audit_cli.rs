@@ -479,3 +479,32 @@ fn readme_shows_the_current_audit_output() {
         "README audit block is stale: run UPDATE_README=1 cargo test --test audit_cli"
     );
 }
+
+/// Pods waiting where the trunk has slots free do not wait for a slot: the audit says
+/// the controller could not create their ENI and names the subnet in their zone that has
+/// no address left (`examples/waiting`); where the trunk is full it says they wait for
+/// a slot (`examples/incident`).
+#[test]
+fn waiting_pods_are_told_apart_by_what_they_wait_for() {
+    let waiting = stdout(&audit(&["--from", "examples/waiting"]));
+    let hint = waiting
+        .lines()
+        .find(|line| line.contains("2 pods wait for a branch ENI"))
+        .unwrap_or_else(|| panic!("no remedy for the waiting pods:\n{waiting}"));
+    assert!(hint.contains("trunk has slots free"), "{hint}");
+    assert!(
+        hint.contains("subnet-0e55c0ffee0000002") && !hint.contains("subnet-0e55c0ffee0000001"),
+        "names the zone's subnet with no address, not the other zones': {hint}"
+    );
+    assert!(
+        !waiting.contains("until a slot on its node is freed"),
+        "{waiting}"
+    );
+
+    let incident = stdout(&audit(&["--from", "examples/incident"]));
+    assert!(
+        incident.contains("1 pod waits for a branch ENI: it stays in ContainerCreating"),
+        "{incident}"
+    );
+    assert!(!incident.contains("trunk has slots free"), "{incident}");
+}

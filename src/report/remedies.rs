@@ -46,12 +46,7 @@ pub(crate) fn hints(snapshot: &Snapshot) -> Vec<String> {
     unschedulable(snapshot, &mut hints);
     leaked(snapshot, &mut hints);
     releasing(snapshot, &mut hints);
-    if !snapshot.waiting_pods.is_empty() {
-        hints.push(format!(
-            "{} for a branch ENI: it stays in ContainerCreating (\"failed to assign an IP address to container\") until a slot on its node is freed; the controller retries every cool-down without an event. A BranchAllocationFailed event on it means EC2 refused the ENI (a node with forgotten ENIs, or a subnet out of IPs). Delete it once the node is cordoned, so it is rescheduled elsewhere.",
-            count(snapshot.waiting_pods.len(), "pod waits", "pods wait")
-        ));
-    }
+    waiting(snapshot, &mut hints);
     if !snapshot.missing_pods.is_empty() {
         hints.push(format!(
             "{} a branch ENI that no longer exists in EC2: restart (kubectl delete pod) so the controller assigns a new one.",
@@ -97,6 +92,64 @@ fn full_nodes(snapshot: &Snapshot, hints: &mut Vec<String>) {
             misjudged.len() - FULL_NODE_HINTS
         ));
     }
+}
+
+/// Pods waiting for a branch ENI: on a full trunk they wait for a slot; where the trunk
+/// has slots free the controller could not create the ENI, and a subnet out of
+/// addresses in the node's zone is the likely cause (a branch ENI takes an address in
+/// the node's subnet, or its ENIConfig's; the controller retries a failed create five
+/// times, then at the next pod event or its 30-minute resync).
+fn waiting(snapshot: &Snapshot, hints: &mut Vec<String>) {
+    let node = |name: &str| snapshot.nodes.iter().find(|node| node.name == name);
+    let has_room = |name: &str| {
+        node(name).is_some_and(|node| node.capacity.is_some_and(|c| node.attached() < c))
+    };
+    let (with_room, for_a_slot): (Vec<_>, Vec<_>) = snapshot
+        .waiting_pods
+        .iter()
+        .partition(|pod| has_room(&pod.node));
+    if !for_a_slot.is_empty() {
+        hints.push(format!(
+            "{} for a branch ENI: it stays in ContainerCreating (\"failed to assign an IP address to container\") until a slot on its node is freed; the controller retries every cool-down without an event. A BranchAllocationFailed event on it means EC2 refused the ENI (a node with forgotten ENIs, or a subnet out of IPs). Delete it once the node is cordoned, so it is rescheduled elsewhere.",
+            count(for_a_slot.len(), "pod waits", "pods wait")
+        ));
+    }
+    if with_room.is_empty() {
+        return;
+    }
+    let zones: BTreeSet<&str> = with_room
+        .iter()
+        .filter_map(|pod| node(&pod.node)?.zone.as_deref())
+        .collect();
+    let dry: Vec<&str> = snapshot
+        .subnets
+        .iter()
+        .map(|report| &report.subnet)
+        .filter(|subnet| subnet.available_ip_addresses == 0)
+        .filter(|subnet| {
+            subnet
+                .availability_zone
+                .as_deref()
+                .is_some_and(|z| zones.contains(z))
+        })
+        .map(|subnet| subnet.id.as_str())
+        .collect();
+    let cause = if dry.is_empty() {
+        "Its BranchAllocationFailed events say what EC2 refused.".to_owned()
+    } else {
+        let (subnets, have) = match dry.len() {
+            1 => ("Subnet", "has"),
+            _ => ("Subnets", "have"),
+        };
+        format!(
+            "{subnets} {} in its zone {have} no free IP address left, and every branch ENI takes one in the node's subnet (or its ENIConfig's): free addresses there or move the pods to a node group on a subnet with room; its BranchAllocationFailed events confirm it.",
+            dry.join(", ")
+        )
+    };
+    hints.push(format!(
+        "{} for a branch ENI on a node whose trunk has slots free: the slot limit is not the cause, the controller could not create the ENI. {cause} The controller retries a failed create five times, then at the next pod event or its 30-minute resync: delete the pod once the cause is gone to retry at once.",
+        count(with_room.len(), "pod waits", "pods wait")
+    ));
 }
 
 fn unschedulable(snapshot: &Snapshot, hints: &mut Vec<String>) {
