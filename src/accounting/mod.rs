@@ -45,7 +45,7 @@ pub use report::{
     UnschedulablePod, WaitingPod,
 };
 
-use crate::model::{Association, EniRole, Inventory, NodeInfo, PodInfo};
+use crate::model::{Association, EniRole, Inventory, Keyed, NodeInfo, PodInfo};
 use rules::{EniClaims, NodePods, age};
 
 /// When the two sources were observed. Live, they differ: an EC2 poll started at one
@@ -96,7 +96,7 @@ pub fn reconcile<'a>(
     let node_set = rules::select_nodes(nodes, &mut warnings);
     let pods = rules::first_of_each(
         pods,
-        PodInfo::key_parts,
+        <PodInfo as Keyed>::key_parts,
         |p| format!("pod {}", p.key()),
         &mut warnings,
     );

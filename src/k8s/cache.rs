@@ -14,47 +14,13 @@
 //! An update that changes nothing the join reads (a node's heartbeat, a pod's status
 //! that reduces to the same `PodInfo`) is no change.
 
-use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use foldhash::HashSet;
-use hashbrown::HashTable;
 use kube::runtime::watcher::Event;
 
 use super::watched::{Kind, Watched};
-use crate::model::{NodeInfo, PodInfo};
-
-/// What identifies a cached object: its namespace (empty for a cluster-scoped one) and
-/// name, read from the object itself, so the cache holds no key beside it.
-pub trait Keyed {
-    fn key_parts(&self) -> (&str, &str);
-}
-
-impl Keyed for PodInfo {
-    fn key_parts(&self) -> (&str, &str) {
-        PodInfo::key_parts(self)
-    }
-}
-
-impl Keyed for NodeInfo {
-    fn key_parts(&self) -> (&str, &str) {
-        ("", &self.name)
-    }
-}
-
-/// `namespace/name`, or the name of a cluster-scoped object: the key `Changes` names.
-pub fn key_string((namespace, name): (&str, &str)) -> String {
-    if namespace.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{namespace}/{name}")
-    }
-}
-
-/// The parts of a [`key_string`].
-pub fn key_parts(key: &str) -> (&str, &str) {
-    key.split_once('/').unwrap_or(("", key))
-}
+use crate::model::{Keyed, KeyedTable, NodeInfo, PodInfo, key_parts, key_string};
 
 /// What one watch event did to an index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,21 +42,25 @@ struct Entry<V> {
     list: u64,
 }
 
+impl<V: Keyed> Keyed for Entry<V> {
+    fn key_parts(&self) -> (&str, &str) {
+        self.value.key_parts()
+    }
+}
+
 /// What changed in an index since the join last took its changes.
 #[derive(Debug, PartialEq)]
 pub enum Changes<V> {
     /// A list began since (or nothing was taken yet): every value, as it is now.
     All(Vec<Arc<V>>),
-    /// Each key ([`key_string`]) changed since, with its value now (`None`: gone).
+    /// Each key ([`key_string`](crate::model::key_string)) changed since, with its value now (`None`: gone).
     Keys(Vec<(String, Option<Arc<V>>)>),
 }
 
 #[derive(Debug)]
 pub struct Index<V> {
-    /// Every object, found by its own key parts (hashed with `hasher`): a map keyed by
-    /// `namespace/name` strings would hold a second copy of every name.
-    live: HashTable<Entry<V>>,
-    hasher: foldhash::fast::RandomState,
+    /// Every object, found by its own key.
+    live: KeyedTable<Entry<V>>,
     /// Keys changed since the last `take_changes`; `None` when everything is to be
     /// taken (before the first take, and once a list begins).
     changed: Option<HashSet<String>>,
@@ -105,8 +75,7 @@ pub struct Index<V> {
 impl<V> Default for Index<V> {
     fn default() -> Self {
         Self {
-            live: HashTable::default(),
-            hasher: foldhash::fast::RandomState::default(),
+            live: KeyedTable::default(),
             changed: None,
             lists: 0,
             listing: false,
@@ -159,43 +128,22 @@ impl<V: Keyed> Index<V> {
             self.delete(key);
             return;
         };
-        let Self {
-            live,
-            hasher,
-            changed,
-            lists,
-            ..
-        } = self;
-        let parts = value.key_parts();
-        let hash = hasher.hash_one(parts);
-        match live.find_mut(hash, |entry| entry.value.key_parts() == parts) {
-            Some(entry) => {
-                entry.list = *lists;
-                if *entry.value != value {
-                    mark(changed, parts);
-                    entry.value = Arc::new(value);
-                }
+        let list = self.lists;
+        if let Some(entry) = self.live.get_mut(value.key_parts()) {
+            entry.list = list;
+            if *entry.value != value {
+                mark(&mut self.changed, value.key_parts());
+                entry.value = Arc::new(value);
             }
-            None => {
-                mark(changed, parts);
-                let entry = Entry {
-                    value: Arc::new(value),
-                    list: *lists,
-                };
-                live.insert_unique(hash, entry, |entry| {
-                    hasher.hash_one(entry.value.key_parts())
-                });
-            }
+            return;
         }
+        mark(&mut self.changed, value.key_parts());
+        let value = Arc::new(value);
+        self.live.insert(Entry { value, list });
     }
 
     pub fn delete(&mut self, key: (&str, &str)) {
-        let hash = self.hasher.hash_one(key);
-        let found = self
-            .live
-            .find_entry(hash, |entry| entry.value.key_parts() == key);
-        if let Ok(entry) = found {
-            entry.remove();
+        if self.live.remove(key).is_some() {
             mark(&mut self.changed, key);
         }
     }
@@ -207,12 +155,8 @@ impl<V: Keyed> Index<V> {
             Some(keys) => Changes::Keys(
                 keys.into_iter()
                     .map(|key| {
-                        let parts = key_parts(&key);
-                        let hash = self.hasher.hash_one(parts);
-                        let value = self
-                            .live
-                            .find(hash, |entry| entry.value.key_parts() == parts)
-                            .map(|entry| entry.value.clone());
+                        let value = self.live.get(key_parts(&key));
+                        let value = value.map(|entry| entry.value.clone());
                         (key, value)
                     })
                     .collect(),

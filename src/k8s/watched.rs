@@ -15,10 +15,9 @@ use serde::Deserialize;
 use serde::de::{DeserializeOwned, Deserializer};
 use serde_json::value::RawValue;
 
-use super::cache::{Keyed, key_string};
 use super::convert::{node_info, pod_info};
 use super::wire;
-use crate::model::{NodeInfo, PodInfo};
+use crate::model::{Keyed, NodeInfo, PodInfo, key_string};
 
 /// A kind of object the exporter watches, and how it becomes its compact form.
 pub trait Kind: Clone + Debug + PartialEq + Keyed + Send + Sync + 'static {

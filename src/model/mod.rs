@@ -6,6 +6,7 @@
 
 mod annotation;
 mod eni;
+mod keyed;
 mod node;
 mod pod;
 mod warning;
@@ -15,6 +16,7 @@ pub use eni::{
     Association, BRANCH_DESCRIPTION, Eni, EniRole, Inventory, Subnet, TAG_INSTANCE_ID,
     TAG_TRUNK_ENI_ID, TRUNK_DESCRIPTION, usable_ipv4_addresses,
 };
+pub use keyed::{Keyed, KeyedTable, key_parts, key_string};
 pub use node::{Compute, NodeInfo, parse_provider_id};
 pub use pod::{
     ContainerRun, ContainerTimes, INSUFFICIENT_POD_ENI, InitRequest, Owner, PodInfo, PodName,

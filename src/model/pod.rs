@@ -6,6 +6,7 @@ use std::fmt;
 use compact_str::CompactString;
 use jiff::Timestamp;
 
+use super::Keyed;
 use super::annotation::EniAnnotation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -224,8 +225,9 @@ impl PodInfo {
         self.app_eni_request > 0 && self.annotation.has_no_eni()
     }
 
+    /// `namespace/name`: how the join's maps and the carry name the pod.
     pub fn key(&self) -> String {
-        self.pod_name().to_string()
+        super::key_string(self.key_parts())
     }
 
     pub fn pod_name(&self) -> PodName<'_> {
@@ -233,11 +235,6 @@ impl PodInfo {
             namespace: &self.namespace,
             name: &self.name,
         }
-    }
-
-    /// The identity `key` spells, without allocating.
-    pub fn key_parts(&self) -> (&str, &str) {
-        (&self.namespace, &self.name)
     }
 }
 

@@ -23,16 +23,13 @@ mod tests;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use std::hash::BuildHasher;
-
 use compact_str::CompactString;
 use foldhash::{HashMap, HashSet};
-use hashbrown::HashTable;
 use jiff::Timestamp;
 
 use super::rules;
 use super::{Carry, Clock, Observed, ObservedFrom, Settings, Snapshot, UnschedulablePod};
-use crate::model::{InputWarning, Inventory, NodeInfo, PodInfo};
+use crate::model::{InputWarning, Inventory, Keyed, KeyedTable, NodeInfo, PodInfo, key_parts};
 use claimers::Claimers;
 use slice::{Context, NodeSlice};
 use view::{InventoryView, NodeView};
@@ -41,10 +38,8 @@ use view::{InventoryView, NodeView};
 pub struct Join {
     /// Every node, by name.
     nodes: BTreeMap<String, Arc<NodeInfo>>,
-    /// Every pod, found by its namespace and name (hashed with `hasher`): a pointer
-    /// each, where a map keyed by `namespace/name` would hold a second copy of every name.
-    pods: HashTable<Arc<PodInfo>>,
-    hasher: foldhash::fast::RandomState,
+    /// Every pod, found by its own namespace and name.
+    pods: KeyedTable<Arc<PodInfo>>,
     /// Live pods by the node name they are bound to, whether that node is there or not.
     bound: HashMap<String, Vec<Arc<PodInfo>>>,
     /// Pods by the ENIs their annotation names.
@@ -82,10 +77,7 @@ pub struct Join {
 impl Join {
     /// A pod was added or changed.
     pub fn upsert_pod(&mut self, pod: Arc<PodInfo>) {
-        let (hasher, parts) = (self.hasher.clone(), pod.key_parts());
-        let hash = hasher.hash_one(parts);
-        let same = |other: &Arc<PodInfo>| other.key_parts() == parts;
-        let old = self.pods.find(hash, same);
+        let old = self.pods.get(pod.key_parts());
         if old.is_some_and(|old| **old == *pod) {
             return;
         }
@@ -94,24 +86,12 @@ impl Join {
             self.unindex_pod(&key, &old);
         }
         self.index_pod(&key, &pod);
-        match self.pods.find_mut(hash, same) {
-            Some(slot) => *slot = pod,
-            None => {
-                let rehash = |other: &Arc<PodInfo>| hasher.hash_one(other.key_parts());
-                self.pods.insert_unique(hash, pod, rehash);
-            }
-        }
+        self.pods.insert(pod);
     }
 
-    /// A pod was deleted; `key` is `namespace/name`.
+    /// A pod was deleted; `key` is its [`key_string`](crate::model::key_string).
     pub fn remove_pod(&mut self, key: &str) {
-        let Some(parts) = key.split_once('/') else {
-            return;
-        };
-        let hash = self.hasher.hash_one(parts);
-        let found = self.pods.find_entry(hash, |pod| pod.key_parts() == parts);
-        if let Ok(entry) = found {
-            let (old, _) = entry.remove();
+        if let Some(old) = self.pods.remove(key_parts(key)) {
             self.unindex_pod(key, &old);
         }
     }
