@@ -6,6 +6,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 use super::{NodeInfo, PodInfo};
 
@@ -81,14 +82,18 @@ impl<T: Keyed> KeyedTable<T> {
 
     /// Puts `value` in the place of the one with its key, if any, and returns that one.
     pub fn insert(&mut self, value: T) -> Option<T> {
-        if let Some(slot) = self.get_mut(value.key_parts()) {
-            return Some(std::mem::replace(slot, value));
-        }
         let hasher = &self.hasher;
-        let hash = hasher.hash_one(value.key_parts());
+        let key = value.key_parts();
+        let hash = hasher.hash_one(key);
+        let same = |other: &T| other.key_parts() == key;
         let rehash = |other: &T| hasher.hash_one(other.key_parts());
-        self.table.insert_unique(hash, value, rehash);
-        None
+        match self.table.entry(hash, same, rehash) {
+            Entry::Occupied(mut slot) => Some(std::mem::replace(slot.get_mut(), value)),
+            Entry::Vacant(slot) => {
+                slot.insert(value);
+                None
+            }
+        }
     }
 
     pub fn remove(&mut self, key: (&str, &str)) -> Option<T> {
