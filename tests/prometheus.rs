@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use support::dashboards;
 use support::moto::free_port;
-use support::prometheus::{Prometheus, query};
+use support::prometheus::{Prometheus, label_values, query};
 use support::repo;
 use support::{eventually, http_get};
 
@@ -230,8 +230,8 @@ async fn dashboards_and_alerts_evaluate_in_a_real_prometheus() {
     assert!(checked >= 30, "only {checked} dashboard queries found");
 
     // The variables' queries find the incident's nodes.
-    let (_, body) = http_get(port, "/api/v1/label/node/values?match[]=podeni_node_info").unwrap();
-    assert!(body.contains(FULL_NODE), "{body}");
+    let nodes = label_values(port, "podeni_node_info", "node").unwrap();
+    assert!(nodes.iter().any(|node| node == FULL_NODE), "{nodes:?}");
 
     // Every alert expression evaluates; the exhaustion condition holds for the
     // incident node and not for the healthy one.
@@ -278,11 +278,8 @@ async fn dashboards_and_alerts_evaluate_in_a_real_prometheus() {
         (rules.len() == expected_rules && rules.iter().all(|r| r["health"] == "ok")).then_some(())
     })
     .await;
-    let (_, alerts) = http_get(port, "/api/v1/alerts").unwrap();
-    let alerts: Value = serde_json::from_str(&alerts).unwrap();
-    let exhausted: Vec<&Value> = alerts["data"]["alerts"]
-        .as_array()
-        .unwrap()
+    let alerts = prometheus.alerts().expect("the alerts API answers");
+    let exhausted: Vec<&Value> = alerts
         .iter()
         .filter(|a| a["labels"]["alertname"] == "PodEniNodeExhausted")
         .collect();
