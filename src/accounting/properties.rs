@@ -67,8 +67,8 @@ fn pods() -> impl Strategy<Value = Vec<PodInfo>> {
                         eni_ids: vec![format!("eni-{e}").into()],
                         problem: None,
                     }),
-                    sandbox_seen_at: (phase != PodPhase::Pending).then(|| t(-3000)),
-                    completed_at: phase.is_terminal().then(|| t(-finished_ago)),
+                    sandbox_seen_at: (phase != PodPhase::Pending).then(|| t(-3000).into()),
+                    completed_at: phase.is_terminal().then(|| t(-finished_ago).into()),
                     ..PodInfo::default()
                 }
             })

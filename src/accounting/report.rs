@@ -152,7 +152,7 @@ impl PodRef {
             namespace: pod.namespace.to_string(),
             name: pod.name.clone(),
             owner: pod.owner.clone(),
-            reason: pod.reason.as_deref().map(str::to_owned),
+            reason: pod.reason().map(str::to_owned),
         }
     }
 }

@@ -12,7 +12,7 @@ use super::report::{
 };
 use super::{AbsentClaim, Carry, Clock, ReleaseBasis, ReleaseClock, Settings, limits};
 use crate::model::{
-    Association, Compute, Eni, EniRole, InputWarning, NodeInfo, PodInfo, PodPhase, Subnet,
+    Association, Compute, Eni, EniRole, InputWarning, NodeInfo, PodInfo, PodPhase, Stamp, Subnet,
     WarningKind, usable_ipv4_addresses,
 };
 
@@ -173,7 +173,7 @@ pub(super) fn unschedulable_pod(pod: &PodInfo) -> Option<UnschedulablePod> {
     counts.then(|| UnschedulablePod {
         namespace: pod.namespace.to_string(),
         name: pod.name.clone(),
-        since: failure.since.or(pod.created_at),
+        since: failure.since.or(pod.created_at.map(Stamp::get)),
         enis_needed: pod.pod_eni_request,
         message: failure.message.clone(),
     })
@@ -434,7 +434,7 @@ fn waiting_pod(pod: &PodInfo, node: &str) -> WaitingPod {
         namespace: pod.namespace.to_string(),
         name: pod.name.clone(),
         node: node.to_owned(),
-        since: pod.scheduled_at.or(pod.created_at),
+        since: pod.scheduled_at.or(pod.created_at).map(Stamp::get),
         enis_needed: pod.app_eni_request,
     }
 }
@@ -478,7 +478,7 @@ pub(super) fn finish_is_carried(pod: &PodInfo) -> bool {
 /// else when the exporter first saw it finished (unknown in a single observation).
 pub(super) fn known_finish(pod: &PodInfo, previous: Option<&Carry>) -> Option<Timestamp> {
     if !finish_is_carried(pod) {
-        return pod.completed_at;
+        return pod.completed_at.map(Stamp::get);
     }
     previous.and_then(|p| p.finished_first_seen.get(&pod.key()).copied())
 }
@@ -525,7 +525,7 @@ pub(super) fn lost_enis(
         // crash-loops, and may have none running at the capture).
         let claimed_by = pod
             .sandbox_seen_at
-            .map_or(first_seen, |seen| seen.min(first_seen));
+            .map_or(first_seen, |seen| seen.get().min(first_seen));
         // Once found missing it stays so while the ENI stays absent, even if the
         // Kubernetes view goes stale: the ENI vanished while the pod was live.
         let missing = before.is_some_and(|b| b.missing)
@@ -635,7 +635,7 @@ pub(super) fn pod_warnings(pod: &PodInfo, warnings: &mut Vec<InputWarning>) {
             problem,
         ));
     }
-    if let Some(raw) = &pod.phase_problem {
+    if let Some(raw) = pod.phase_problem() {
         warnings.push(InputWarning::new(
             WarningKind::BadObject,
             format!("pod {}", pod.key()),
@@ -644,7 +644,7 @@ pub(super) fn pod_warnings(pod: &PodInfo, warnings: &mut Vec<InputWarning>) {
             ),
         ));
     }
-    if let Some(raw) = &pod.request_problem {
+    if let Some(raw) = pod.request_problem() {
         warnings.push(InputWarning::new(
             WarningKind::BadQuantity,
             format!("pod {}", pod.key()),

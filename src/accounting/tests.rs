@@ -6,7 +6,8 @@ use jiff::Timestamp;
 
 use super::*;
 use crate::model::{
-    Compute, Eni, EniAnnotation, Owner, PodPhase, SchedulingFailure, Subnet, WarningKind,
+    Compute, Eni, EniAnnotation, Owner, PodPhase, RareFields, SchedulingFailure, Subnet,
+    WarningKind,
 };
 
 const COMPLETED_GRACE: Duration = Duration::from_secs(180);
@@ -51,8 +52,7 @@ fn mk_pod(key: &str, node: Option<&str>, phase: PodPhase, request: u32, enis: &[
         pod_eni_request: request,
         app_eni_request: request,
         terminating: false,
-        request_problem: None,
-        phase_problem: None,
+        rare: None,
         annotation: if enis.is_empty() {
             EniAnnotation::Absent
         } else {
@@ -62,12 +62,11 @@ fn mk_pod(key: &str, node: Option<&str>, phase: PodPhase, request: u32, enis: &[
             }
         },
         owner: None,
-        created_at: Some(t(-3600)),
-        scheduled_at: Some(t(-3500)),
-        sandbox_seen_at: (phase != PodPhase::Pending).then(|| t(-3400)),
+        created_at: Some(t(-3600).into()),
+        scheduled_at: Some(t(-3500).into()),
+        sandbox_seen_at: (phase != PodPhase::Pending).then(|| t(-3400).into()),
         // Completed moments ago unless a test says otherwise: still being released.
-        completed_at: phase.is_terminal().then(|| t(-30)),
-        reason: None,
+        completed_at: phase.is_terminal().then(|| t(-30).into()),
         unschedulable: None,
     }
 }
@@ -371,13 +370,13 @@ fn a_completed_pods_eni_is_released_within_the_completed_grace_then_leaked() {
     ]);
     let grace = COMPLETED_GRACE.as_secs() as i64;
     let mut stuck = completed("jobs/migrate-1-x", "n1", "eni-stuck");
-    stuck.completed_at = Some(t(-grace));
+    stuck.completed_at = Some(t(-grace).into());
     stuck.owner = Some(Owner {
         kind: "Job".into(),
         name: "migrate-1".into(),
     });
     let fresh = PodInfo {
-        completed_at: Some(t(1 - grace)),
+        completed_at: Some(t(1 - grace).into()),
         ..completed("jobs/migrate-2-x", "n1", "eni-fresh")
     };
     let pods = [stuck, fresh];
@@ -468,7 +467,7 @@ fn a_crash_looping_pod_whose_eni_vanished_is_missing_offline() {
     // its restarts (and the sandbox condition) prove the claim is older than the poll.
     let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
     let crash_looping = PodInfo {
-        sandbox_seen_at: Some(t(-900)),
+        sandbox_seen_at: Some(t(-900).into()),
         ..running("a/crash-looping", "n1", "eni-deleted")
     };
     let no_evidence = PodInfo {
@@ -494,7 +493,7 @@ fn the_latest_completion_among_claimers_decides() {
         mk_branch("eni-x", "eni-trunk"),
     ]);
     let old = PodInfo {
-        completed_at: Some(t(-10_000)),
+        completed_at: Some(t(-10_000).into()),
         ..completed("jobs/a", "n1", "eni-x")
     };
     let recent = completed("jobs/b", "n1", "eni-x");
@@ -1055,7 +1054,11 @@ fn a_pending_pod_on_a_node_not_in_the_input_still_waits_where_it_can_be_seen() {
 fn a_phase_the_api_never_writes_is_a_warning() {
     let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
     let odd = PodInfo {
-        phase_problem: Some("succeeded".into()),
+        rare: RareFields {
+            phase_problem: Some("succeeded".into()),
+            ..RareFields::default()
+        }
+        .boxed(),
         ..waiting("a/odd", "n1")
     };
     let snapshot = run(&nodes, &[odd], &inventory(vec![mk_trunk("eni-t", "i-1")]));

@@ -2,6 +2,7 @@
 
 use aws_sdk_ec2::types::{NetworkInterface, Subnet as SdkSubnet, Tag};
 use compact_str::CompactString;
+use ustr::Ustr;
 
 use crate::model::{Eni, Subnet, TAG_INSTANCE_ID, TAG_TRUNK_ENI_ID};
 
@@ -17,12 +18,12 @@ pub fn eni_from_sdk(ni: &NetworkInterface) -> Option<Eni> {
     let tags = ni.tag_set();
     Some(Eni {
         id: ni.network_interface_id()?.into(),
-        interface_type: ni.interface_type().map(|t| CompactString::from(t.as_str())),
-        description: ni.description().map(CompactString::from),
-        status: ni.status().map(|s| CompactString::from(s.as_str())),
-        subnet_id: ni.subnet_id().map(CompactString::from),
-        vpc_id: ni.vpc_id().map(CompactString::from),
-        availability_zone: ni.availability_zone().map(CompactString::from),
+        interface_type: ni.interface_type().map(|t| Ustr::from(t.as_str())),
+        description: ni.description().map(Ustr::from),
+        status: ni.status().map(|s| Ustr::from(s.as_str())),
+        subnet_id: ni.subnet_id().map(Ustr::from),
+        vpc_id: ni.vpc_id().map(Ustr::from),
+        availability_zone: ni.availability_zone().map(Ustr::from),
         attached_instance_id: ni
             .attachment()
             .and_then(|a| a.instance_id())

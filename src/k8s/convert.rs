@@ -7,8 +7,8 @@ use jiff::Timestamp;
 use super::wire::{self, Condition, ContainerState, ContainerStatus, Node, Pod, PodEniQuantity};
 use crate::model::{
     ContainerRun, ContainerTimes, EniAnnotation, INSUFFICIENT_POD_ENI, InitRequest, NodeInfo,
-    Owner, PodInfo, PodPhase, SchedulingFailure, completion_time, earliest_run, effective_request,
-    parse_count_quantity, parse_eni_annotation, parse_provider_id, sum_requests,
+    Owner, PodInfo, PodPhase, RareFields, SchedulingFailure, Stamp, completion_time, earliest_run,
+    effective_request, parse_count_quantity, parse_eni_annotation, parse_provider_id, sum_requests,
 };
 
 pub fn node_info(node: &Node) -> NodeInfo {
@@ -144,15 +144,18 @@ pub fn pod_info(pod: &Pod) -> PodInfo {
         pod_eni_request: effective_request(containers, init_containers),
         app_eni_request,
         terminating: meta.is_some_and(|m| m.deletion_timestamp.is_some()),
-        request_problem,
-        phase_problem,
+        rare: RareFields {
+            request_problem,
+            phase_problem,
+            reason,
+        }
+        .boxed(),
         annotation,
         owner,
-        created_at: meta.and_then(|m| m.creation_timestamp),
-        scheduled_at,
-        sandbox_seen_at,
-        completed_at,
-        reason,
+        created_at: meta.and_then(|m| m.creation_timestamp).map(Stamp::from),
+        scheduled_at: scheduled_at.map(Stamp::from),
+        sandbox_seen_at: sandbox_seen_at.map(Stamp::from),
+        completed_at: completed_at.map(Stamp::from),
         unschedulable,
     }
 }
@@ -284,7 +287,7 @@ mod tests {
             })
         );
         assert_eq!(
-            info.scheduled_at.map(|t| t.to_string()),
+            info.scheduled_at.map(|t| t.get().to_string()),
             Some("2026-11-24T09:00:01Z".into())
         );
         assert_eq!(
@@ -294,8 +297,8 @@ mod tests {
         assert!(info.is_relevant());
     }
 
-    fn ts(text: &str) -> Option<Timestamp> {
-        Some(text.parse().expect("a timestamp"))
+    fn ts(text: &str) -> Option<Stamp> {
+        Some(text.parse::<Timestamp>().expect("a timestamp").into())
     }
 
     /// A finished security-group pod's status as the kubelet leaves it.
@@ -340,7 +343,7 @@ mod tests {
             }),
         );
         assert_eq!(evicted.completed_at, None);
-        assert_eq!(evicted.reason.as_deref(), Some("Evicted"));
+        assert_eq!(evicted.reason(), Some("Evicted"));
         // Killed by activeDeadlineSeconds while it waited for its ENI: no container ever
         // ran, Ready has been False since it was scheduled.
         let deadline_before_start = finished(
@@ -400,7 +403,7 @@ mod tests {
                     "startedAt": "2026-11-24T09:00:01Z", "finishedAt": "2026-11-24T09:05:00Z"}}}]}
         }));
         assert_eq!(info.completed_at, ts("2026-11-24T09:05:02Z"));
-        assert_eq!(info.reason, None);
+        assert_eq!(info.reason(), None);
         assert_eq!(info.sandbox_seen_at, ts("2026-11-24T09:00:00Z"));
     }
 
@@ -451,7 +454,7 @@ mod tests {
             "0/12 nodes are available: 9 Insufficient vpc.amazonaws.com/pod-eni, 3 node(s) had untolerated taint {dedicated: gpu}. preemption: 0/12 nodes are available: 12 No preemption victims found for incoming pod.",
         );
         let failure = no_slot.unschedulable.expect("names pod-eni");
-        assert_eq!(failure.since, ts("2026-11-24T09:40:00Z"));
+        assert_eq!(failure.since.map(Stamp::from), ts("2026-11-24T09:40:00Z"));
         assert!(
             failure
                 .message
@@ -468,11 +471,11 @@ mod tests {
             "status": {"phase": "succeeded"}
         }));
         assert_eq!(info.phase, PodPhase::Pending);
-        assert_eq!(info.phase_problem.as_deref(), Some("succeeded"));
+        assert_eq!(info.phase_problem(), Some("succeeded"));
         let fine = pod(
             json!({"metadata": {"name": "p", "namespace": "n"}, "status": {"phase": "Succeeded"}}),
         );
-        assert_eq!(fine.phase_problem, None);
+        assert_eq!(fine.phase_problem(), None);
     }
 
     #[test]
@@ -501,7 +504,7 @@ mod tests {
             "metadata": {"name": "p", "namespace": "n"},
             "spec": {"containers": [{"name": "app", "resources": {"requests": {"vpc.amazonaws.com/pod-eni": "half"}}}]}
         }));
-        assert_eq!(bad.request_problem.as_deref(), Some("half"));
+        assert_eq!(bad.request_problem(), Some("half"));
         assert!(bad.is_relevant());
     }
 

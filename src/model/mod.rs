@@ -9,6 +9,7 @@ mod eni;
 mod keyed;
 mod node;
 mod pod;
+mod stamp;
 mod warning;
 
 pub use annotation::{EniAnnotation, parse_eni_annotation};
@@ -20,7 +21,8 @@ pub use keyed::{Keyed, KeyedTable, key_parts, key_string};
 pub use node::{Compute, NodeInfo, parse_provider_id};
 pub use pod::{
     ContainerRun, ContainerTimes, INSUFFICIENT_POD_ENI, InitRequest, Owner, PodInfo, PodName,
-    PodPhase, SchedulingFailure, completion_time, earliest_run, effective_request,
+    PodPhase, RareFields, SchedulingFailure, completion_time, earliest_run, effective_request,
     parse_count_quantity, sum_requests,
 };
+pub use stamp::Stamp;
 pub use warning::{InputWarning, WarningKind};

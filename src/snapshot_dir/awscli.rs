@@ -5,6 +5,7 @@
 
 use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
+use ustr::Ustr;
 
 use crate::model::{Eni, Subnet, TAG_INSTANCE_ID, TAG_TRUNK_ENI_ID};
 
@@ -30,17 +31,17 @@ pub struct Attachment {
 pub struct NetworkInterface {
     pub network_interface_id: CompactString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interface_type: Option<CompactString>,
+    pub interface_type: Option<Ustr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<CompactString>,
+    pub description: Option<Ustr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<CompactString>,
+    pub status: Option<Ustr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subnet_id: Option<CompactString>,
+    pub subnet_id: Option<Ustr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vpc_id: Option<CompactString>,
+    pub vpc_id: Option<Ustr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub availability_zone: Option<CompactString>,
+    pub availability_zone: Option<Ustr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment: Option<Attachment>,
     #[serde(default)]

@@ -12,7 +12,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::accounting::reconcile;
 use crate::model::{
-    Compute, Eni, EniAnnotation, PodPhase, SchedulingFailure, Subnet, parse_eni_annotation,
+    Compute, Eni, EniAnnotation, PodPhase, RareFields, SchedulingFailure, Subnet,
+    parse_eni_annotation,
 };
 
 fn t(seconds: i64) -> Timestamp {
@@ -87,17 +88,24 @@ fn pod() -> impl Strategy<Value = PodInfo> {
                     pod_eni_request: request,
                     app_eni_request: app,
                     annotation,
-                    created_at: Some(t(-4000)),
-                    scheduled_at: (extra == 1).then(|| t(-3900)),
-                    sandbox_seen_at: sandbox.then(|| t(-3500)),
-                    completed_at: finished.filter(|_| phase.is_terminal()).map(|ago| t(-ago)),
+                    created_at: Some(t(-4000).into()),
+                    scheduled_at: (extra == 1).then(|| t(-3900).into()),
+                    sandbox_seen_at: sandbox.then(|| t(-3500).into()),
+                    completed_at: finished
+                        .filter(|_| phase.is_terminal())
+                        .map(|ago| t(-ago).into()),
                     unschedulable: (extra == 2).then(|| {
                         Box::new(SchedulingFailure {
                             since: Some(t(-100)),
                             message: "0/5 nodes are available".into(),
                         })
                     }),
-                    request_problem: (extra == 3).then(|| "1.5".into()),
+                    rare: (extra == 3).then(|| {
+                        Box::new(RareFields {
+                            request_problem: Some("1.5".into()),
+                            ..RareFields::default()
+                        })
+                    }),
                     ..PodInfo::default()
                 }
             },
@@ -330,7 +338,7 @@ fn pod_on_n0(name: &str, phase: PodPhase, eni: usize) -> PodInfo {
         pod_eni_request: 1,
         app_eni_request: 1,
         annotation: annotation(&[eni]),
-        sandbox_seen_at: Some(t(-3500)),
+        sandbox_seen_at: Some(t(-3500).into()),
         ..PodInfo::default()
     }
 }
@@ -385,7 +393,7 @@ fn a_completion_a_vanished_eni_and_a_late_node_publish_as_the_full_join_does() {
 #[test]
 fn a_leak_becomes_forgotten_with_time_alone() {
     let pod = PodInfo {
-        completed_at: Some(t(0)),
+        completed_at: Some(t(0).into()),
         ..pod_on_n0("job", PodPhase::Succeeded, 0)
     };
     let forgotten_after = settings().forgotten_after().as_secs() as i64;
