@@ -118,6 +118,13 @@ fn live_mib() -> f64 {
 }
 
 fn main() {
+    // The interner behind `Eni`'s shared values reserves its tables at its first use
+    // (virtual memory the process touches only where strings land): measured apart.
+    let interner_mib = {
+        let start = live_mib();
+        ustr::Ustr::from("in-use");
+        live_mib() - start
+    };
     // The cache, filled the way the watchers fill it: one API object at a time, each
     // converted and dropped at once.
     let before = live_mib();
@@ -385,6 +392,7 @@ fn main() {
     );
     println!("| heap held by the compact cluster cache | {cache_mib:.1} MiB |");
     println!("| heap held by one EC2 inventory | {inventory_mib:.1} MiB |");
+    println!("| heap reserved by the ENI value interner, once | {interner_mib:.1} MiB |");
     println!("| heap held by one joined snapshot | {snapshot_mib:.1} MiB |");
     println!("| heap held by the incremental join (indexes, slices, views) | {join_mib:.1} MiB |");
     println!(
