@@ -64,7 +64,7 @@ fn pods() -> impl Strategy<Value = Vec<PodInfo>> {
                     pod_eni_request: request,
                     app_eni_request: request,
                     annotation: eni.map_or(EniAnnotation::Absent, |e| EniAnnotation::Present {
-                        eni_ids: vec![format!("eni-{e}").into()],
+                        eni_ids: smallvec::smallvec![format!("eni-{e}").into()],
                         problem: None,
                     }),
                     sandbox_seen_at: (phase != PodPhase::Pending).then(|| t(-3000).into()),

@@ -6,7 +6,7 @@ use jiff::Timestamp;
 
 use super::*;
 use crate::model::{
-    Compute, Eni, EniAnnotation, Owner, PodPhase, RareFields, SchedulingFailure, Subnet,
+    Compute, Eni, EniAnnotation, EniIds, Owner, PodPhase, RareFields, SchedulingFailure, Subnet,
     WarningKind,
 };
 
@@ -958,7 +958,7 @@ fn a_malformed_annotation_is_a_warning_and_the_rest_is_kept() {
     let nodes = [mk_node("n1", "i-1", "m5.large", Some(9))];
     let bad = PodInfo {
         annotation: EniAnnotation::Present {
-            eni_ids: vec![],
+            eni_ids: EniIds::new(),
             problem: Some("not JSON".into()),
         },
         ..mk_pod("a/bad", Some("n1"), PodPhase::Running, 1, &[])

@@ -7,6 +7,11 @@
 
 use compact_str::CompactString;
 use serde_json::Value;
+use smallvec::SmallVec;
+
+/// A pod's ENI IDs: almost always one, kept inline (a `Vec` would be a 32-byte
+/// allocation more per cached pod).
+pub type EniIds = SmallVec<[CompactString; 1]>;
 
 /// What a pod's annotation says, reduced to what the join reads.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -16,7 +21,7 @@ pub enum EniAnnotation {
     Absent,
     /// The ENI ids found, and what was wrong with the rest, if anything.
     Present {
-        eni_ids: Vec<CompactString>,
+        eni_ids: EniIds,
         problem: Option<String>,
     },
 }
@@ -51,7 +56,7 @@ pub fn parse_eni_annotation(raw: &str) -> EniAnnotation {
         Ok(single @ Value::Object(_)) => vec![single],
         Ok(other) => {
             return EniAnnotation::Present {
-                eni_ids: Vec::new(),
+                eni_ids: EniIds::new(),
                 problem: Some(format!(
                     "expected a JSON array, found {}",
                     json_kind(&other)
@@ -60,12 +65,12 @@ pub fn parse_eni_annotation(raw: &str) -> EniAnnotation {
         }
         Err(error) => {
             return EniAnnotation::Present {
-                eni_ids: Vec::new(),
+                eni_ids: EniIds::new(),
                 problem: Some(format!("not JSON: {error}")),
             };
         }
     };
-    let mut eni_ids = Vec::with_capacity(entries.len());
+    let mut eni_ids = EniIds::with_capacity(entries.len());
     let mut bad_entries = 0usize;
     for entry in &entries {
         match entry_eni_id(entry) {

@@ -12,7 +12,7 @@ mod pod;
 mod stamp;
 mod warning;
 
-pub use annotation::{EniAnnotation, parse_eni_annotation};
+pub use annotation::{EniAnnotation, EniIds, parse_eni_annotation};
 pub use eni::{
     Association, BRANCH_DESCRIPTION, Eni, EniRole, Inventory, Subnet, TAG_INSTANCE_ID,
     TAG_TRUNK_ENI_ID, TRUNK_DESCRIPTION, usable_ipv4_addresses,
