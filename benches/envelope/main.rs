@@ -107,7 +107,12 @@ struct Figures {
     rss_settled_mib: f64,
     peak_to_settled_mib: f64,
     idle_cpu_s_per_min: f64,
-    idle_ec2_polls: usize,
+    /// EC2 polls in each window (requests served / requests per poll), and what one
+    /// costs at the idle window's CPU per request.
+    idle_ec2_polls: f64,
+    scrape_ec2_polls: f64,
+    churn_ec2_polls: f64,
+    ec2_poll_cpu_s: f64,
     churn_events: usize,
     churn_cpu_s_per_min: f64,
     churn_cpu_above_idle_s_per_min: f64,
@@ -328,28 +333,71 @@ async fn run(flags: &Flags) -> Figures {
     // Three windows of the same length: idle (EC2 polls and their joins only), scrapes
     // once a second, and pod churn with the same scrapes. Churn's own cost is the
     // difference between the last two; scrape latency is sampled while joins run.
-    let requests_before = ec2.requests();
-    let idle = window(process, port, &api, world, flags.idle, None, false).await;
-    figures.idle_cpu_s_per_min = idle.cpu_per_minute;
-    figures.idle_ec2_polls =
-        (ec2.requests() - requests_before) / ec2_requests_per_poll(&figures, world);
-    eprintln!("idle: {:.2} CPU-s/min", figures.idle_cpu_s_per_min);
-    let scraped = window(process, port, &api, world, flags.churn, None, true).await;
-    figures.scrape_cpu_s_per_min = scraped.cpu_per_minute - idle.cpu_per_minute;
+    //
+    // A poll runs every interval *after* the last one ended, so a window holds one or
+    // two of them: each window counts the EC2 requests it saw, and their CPU (at the
+    // idle window's cost per request) is taken out before windows are compared.
+    let idle = window(
+        process,
+        port,
+        &api,
+        &ec2,
+        world,
+        Load {
+            length: flags.idle,
+            rate: None,
+            scrape: false,
+        },
+    )
+    .await;
+    let per_poll = ec2_requests_per_poll(&figures, world) as f64;
+    let cpu_per_request = idle.cpu_seconds / idle.ec2_requests.max(1) as f64;
+    let polls_apart = |w: &Window| {
+        per_minute(
+            w.cpu_seconds - w.ec2_requests as f64 * cpu_per_request,
+            w.length,
+        )
+    };
+    figures.idle_cpu_s_per_min = per_minute(idle.cpu_seconds, idle.length);
+    figures.idle_ec2_polls = idle.ec2_requests as f64 / per_poll;
+    figures.ec2_poll_cpu_s = cpu_per_request * per_poll;
+    eprintln!(
+        "idle: {:.2} CPU-s/min, {:.1} EC2 polls of {:.2} CPU-s",
+        figures.idle_cpu_s_per_min, figures.idle_ec2_polls, figures.ec2_poll_cpu_s
+    );
+    let scraped = window(
+        process,
+        port,
+        &api,
+        &ec2,
+        world,
+        Load {
+            length: flags.churn,
+            rate: None,
+            scrape: true,
+        },
+    )
+    .await;
+    figures.scrape_ec2_polls = scraped.ec2_requests as f64 / per_poll;
+    figures.scrape_cpu_s_per_min = polls_apart(&scraped) - polls_apart(&idle);
     let joins = join_totals(&exporter);
     let churn = window(
         process,
         port,
         &api,
+        &ec2,
         world,
-        flags.churn,
-        Some(flags.rate),
-        true,
+        Load {
+            length: flags.churn,
+            rate: Some(flags.rate),
+            scrape: true,
+        },
     )
     .await;
     figures.churn_events = churn.events;
-    figures.churn_cpu_s_per_min = churn.cpu_per_minute;
-    figures.churn_cpu_above_idle_s_per_min = churn.cpu_per_minute - scraped.cpu_per_minute;
+    figures.churn_ec2_polls = churn.ec2_requests as f64 / per_poll;
+    figures.churn_cpu_s_per_min = per_minute(churn.cpu_seconds, churn.length);
+    figures.churn_cpu_above_idle_s_per_min = polls_apart(&churn) - polls_apart(&scraped);
     let (sum, count) = join_totals(&exporter);
     figures.joins_during_churn = count - joins.1;
     figures.join_mean_ms = 1000.0 * (sum - joins.0) / (count - joins.1).max(1.0);
@@ -370,10 +418,13 @@ async fn run(flags: &Flags) -> Figures {
         process,
         port,
         &api,
+        &ec2,
         world,
-        flags.churn,
-        Some(flags.rate),
-        false,
+        Load {
+            length: flags.churn,
+            rate: Some(flags.rate),
+            scrape: false,
+        },
     );
     let (_, latencies) = tokio::join!(churned, probe_latencies(port, &api, flags.churn));
     figures.probes = latencies.len();
@@ -441,23 +492,38 @@ async fn run(flags: &Flags) -> Figures {
 const MIB: f64 = 1024.0 * 1024.0;
 
 struct Window {
-    cpu_per_minute: f64,
+    length: Duration,
+    cpu_seconds: f64,
+    /// EC2 requests served during the window.
+    ec2_requests: usize,
     events: usize,
     latencies: Vec<Duration>,
 }
 
-/// Runs for `length`: pod updates at `rate` per second if given, a gzip scrape every
-/// second if `scrape`; returns the exporter's CPU per minute and the scrape latencies.
+/// What a window puts on the exporter for `length`: pod updates at `rate` per second
+/// if given, a gzip scrape every second if `scrape`.
+struct Load {
+    length: Duration,
+    rate: Option<f64>,
+    scrape: bool,
+}
+
+/// Runs `load`; returns the exporter's CPU, the EC2 requests and the scrape latencies.
 async fn window(
     process: &Process,
     port: u16,
     api: &StandIn,
+    ec2: &Ec2StandIn,
     world: World,
-    length: Duration,
-    rate: Option<f64>,
-    scrape: bool,
+    load: Load,
 ) -> Window {
+    let Load {
+        length,
+        rate,
+        scrape,
+    } = load;
     let cpu = process.cpu_seconds();
+    let requests = ec2.requests();
     let scraper = std::thread::spawn(move || {
         let deadline = Instant::now() + length;
         let mut latencies = Vec::new();
@@ -487,7 +553,9 @@ async fn window(
     }
     let latencies = scraper.join().expect("scraper");
     Window {
-        cpu_per_minute: per_minute(process.cpu_seconds() - cpu, length),
+        length,
+        cpu_seconds: process.cpu_seconds() - cpu,
+        ec2_requests: ec2.requests() - requests,
         events,
         latencies,
     }
@@ -647,19 +715,25 @@ fn print_table(f: &Figures) {
         (
             "CPU idle",
             format!(
-                "{:.2} CPU-s/min ({} EC2 polls)",
-                f.idle_cpu_s_per_min, f.idle_ec2_polls
+                "{:.2} CPU-s/min ({:.1} EC2 polls of {:.2} CPU-s each)",
+                f.idle_cpu_s_per_min, f.idle_ec2_polls, f.ec2_poll_cpu_s
             ),
         ),
         (
             "CPU for one gzip scrape a second",
-            format!("{:.2} CPU-s/min above idle", f.scrape_cpu_s_per_min),
+            format!(
+                "{:.2} CPU-s/min above idle ({:.1} EC2 polls in its window, taken out)",
+                f.scrape_cpu_s_per_min, f.scrape_ec2_polls
+            ),
         ),
         (
             "CPU under churn (with those scrapes)",
             format!(
-                "{:.2} CPU-s/min, {:.2} of it for the churn ({} events)",
-                f.churn_cpu_s_per_min, f.churn_cpu_above_idle_s_per_min, f.churn_events
+                "{:.2} CPU-s/min, {:.2} of it for the churn ({} events; {:.1} EC2 polls in its window, taken out)",
+                f.churn_cpu_s_per_min,
+                f.churn_cpu_above_idle_s_per_min,
+                f.churn_events,
+                f.churn_ec2_polls
             ),
         ),
         (

@@ -59,7 +59,7 @@ fn pods() -> impl Strategy<Value = Vec<PodInfo>> {
                 PodInfo {
                     namespace: "ns".into(),
                     name: format!("p{index}"),
-                    node_name: Some(format!("n{node}")),
+                    node_name: Some(format!("n{node}").into()),
                     phase,
                     pod_eni_request: request,
                     app_eni_request: request,

@@ -7,8 +7,9 @@ use jiff::Timestamp;
 use super::wire::{self, Condition, ContainerState, ContainerStatus, Node, Pod, PodEniQuantity};
 use crate::model::{
     ContainerRun, ContainerTimes, EniAnnotation, INSUFFICIENT_POD_ENI, InitRequest, NodeInfo,
-    Owner, PodInfo, PodPhase, RareFields, SchedulingFailure, Stamp, completion_time, earliest_run,
-    effective_request, parse_count_quantity, parse_eni_annotation, parse_provider_id, sum_requests,
+    NodeName, Owner, PodInfo, PodPhase, RareFields, SchedulingFailure, Stamp, completion_time,
+    earliest_run, effective_request, parse_count_quantity, parse_eni_annotation, parse_provider_id,
+    sum_requests,
 };
 
 pub fn node_info(node: &Node) -> NodeInfo {
@@ -130,7 +131,9 @@ pub fn pod_info(pod: &Pod) -> PodInfo {
     } else {
         (None, None)
     };
-    let node_name = spec.and_then(|s| s.node_name.clone());
+    let node_name = spec
+        .and_then(|s| s.node_name.as_deref())
+        .map(NodeName::from);
     let unschedulable = node_name
         .is_none()
         .then(|| scheduling_failure(conditions))

@@ -20,9 +20,9 @@ pub use eni::{
 pub use keyed::{Keyed, KeyedTable, key_parts, key_string};
 pub use node::{Compute, NodeInfo, parse_provider_id};
 pub use pod::{
-    ContainerRun, ContainerTimes, INSUFFICIENT_POD_ENI, InitRequest, Owner, PodInfo, PodName,
-    PodPhase, RareFields, SchedulingFailure, completion_time, earliest_run, effective_request,
-    parse_count_quantity, sum_requests,
+    ContainerRun, ContainerTimes, INSUFFICIENT_POD_ENI, InitRequest, NodeName, Owner, PodInfo,
+    PodName, PodPhase, RareFields, SchedulingFailure, completion_time, earliest_run,
+    effective_request, parse_count_quantity, sum_requests,
 };
 pub use stamp::Stamp;
 pub use warning::{InputWarning, WarningKind};

@@ -76,7 +76,7 @@ pub fn why<'a>(
     inventory: &Inventory,
     pod: &PodInfo,
 ) -> Why<'a> {
-    let node_name = pod.node_name.clone();
+    let node_name = pod.node_name.as_deref().map(str::to_owned);
     let node = node_name
         .as_deref()
         .and_then(|name| node_enis(snapshot, pods, inventory, name));

@@ -105,12 +105,12 @@ impl From<&Eni> for NetworkInterface {
         .collect();
         NetworkInterface {
             network_interface_id: eni.id.clone(),
-            interface_type: eni.interface_type.clone(),
-            description: eni.description.clone(),
-            status: eni.status.clone(),
-            subnet_id: eni.subnet_id.clone(),
-            vpc_id: eni.vpc_id.clone(),
-            availability_zone: eni.availability_zone.clone(),
+            interface_type: eni.interface_type,
+            description: eni.description,
+            status: eni.status,
+            subnet_id: eni.subnet_id,
+            vpc_id: eni.vpc_id,
+            availability_zone: eni.availability_zone,
             attachment: eni
                 .attached_instance_id
                 .clone()

@@ -350,7 +350,7 @@ impl Join {
             && let Some(node) = &pod.node_name
         {
             self.bound
-                .entry(node.clone())
+                .entry(node.to_string())
                 .or_default()
                 .push(pod.clone());
         }
@@ -377,7 +377,7 @@ impl Join {
         self.mark_touched(pod);
         let same = |other: &Arc<PodInfo>| Arc::ptr_eq(other, pod);
         if let Some(node) = &pod.node_name {
-            remove_from(&mut self.bound, node.as_str(), same);
+            remove_from(&mut self.bound, &**node, same);
         }
         self.claimers.remove(pod);
         if self.finished.remove(key).is_some() {
@@ -393,7 +393,7 @@ impl Join {
     /// Marks the nodes whose figures this pod can move: its own, and where its ENIs sit.
     fn mark_touched(&mut self, pod: &PodInfo) {
         if let Some(node) = &pod.node_name {
-            self.dirty.insert(node.clone());
+            self.dirty.insert(node.to_string());
         }
         for eni in pod.annotation.eni_ids() {
             if let Some(node) = self.view.node_of(eni) {

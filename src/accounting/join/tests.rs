@@ -83,7 +83,7 @@ fn pod() -> impl Strategy<Value = PodInfo> {
                 PodInfo {
                     namespace: if index % 3 == 0 { "a-x" } else { "a" }.into(),
                     name: format!("p{index}"),
-                    node_name: (node < NODES + 1).then(|| format!("n{node}")),
+                    node_name: (node < NODES + 1).then(|| format!("n{node}").into()),
                     phase,
                     pod_eni_request: request,
                     app_eni_request: app,

@@ -190,7 +190,7 @@ impl InventoryView {
         let ids = ids.chain(new.by_id.ids(&new.inventory.enis));
         for id in ids.filter(|id| self.is_associated(id) != new.is_associated(id)) {
             for pod in claimers.of(id).filter(|pod| !pod.phase.is_terminal()) {
-                dirty.extend(pod.node_name.clone());
+                dirty.extend(pod.node_name.as_deref().map(str::to_owned));
             }
         }
     }
