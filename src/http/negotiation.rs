@@ -2,6 +2,10 @@
 //! OpenMetrics (`Accept`) or gzip (`Accept-Encoding`), by the weights it gave them, and
 //! the responses that carry a body in the type and encoding it takes.
 
+use std::fmt;
+use std::io::{BufWriter, Write};
+
+use flate2::write::GzEncoder;
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderValue};
@@ -55,27 +59,60 @@ fn weighted(header: &str) -> impl Iterator<Item = (String, f32)> + '_ {
     })
 }
 
-/// The body gzip-compressed at the fastest level: it costs a fifth of the default
-/// level's time for a slightly larger body (BENCHMARKS.md, "/metrics with gzip"), and
-/// with a scrape every few seconds from two Prometheus replicas, time is what counts.
-pub(super) fn gzipped(body: String, content_type: &'static str) -> Response<Full<Bytes>> {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(
-        Vec::with_capacity(body.len() / 8),
-        flate2::Compression::fast(),
-    );
-    // Writing to a Vec cannot fail.
-    let compressed = encoder
-        .write_all(body.as_bytes())
-        .and_then(|()| encoder.finish());
-    let Ok(compressed) = compressed else {
-        return with_type(StatusCode::OK, body, content_type);
-    };
-    let mut response = Response::new(Full::new(Bytes::from(compressed)));
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-    response
+/// Where a body goes as it is rendered: kept as text, or gzip-compressed as it comes.
+/// Compressed as it comes, a full-envelope `/metrics` (6 MiB of text) never exists
+/// whole: only its ~300 KiB of gzip does, so a scrape neither grows a 6 MiB string
+/// (copying it at each doubling) nor faults in fresh pages for it.
+pub(super) enum Body {
+    Plain(String),
+    Gzip(BufWriter<GzEncoder<Vec<u8>>>),
+}
+
+/// Bytes handed to the compressor at a time: it pays a call per write, and encoders
+/// write a few bytes at a time.
+const GZIP_CHUNK: usize = 64 * 1024;
+
+impl Body {
+    /// Gzip at the fastest level: a fifth of the default level's time for a slightly
+    /// larger body (BENCHMARKS.md, "/metrics with gzip"); with a scrape every few
+    /// seconds from two Prometheus replicas, time is what counts.
+    pub(super) fn new(gzip: bool) -> Self {
+        if gzip {
+            let encoder = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            Body::Gzip(BufWriter::with_capacity(GZIP_CHUNK, encoder))
+        } else {
+            Body::Plain(String::new())
+        }
+    }
+
+    pub(super) fn respond(self, content_type: &'static str) -> Response<Full<Bytes>> {
+        let compressed = match self {
+            Body::Plain(body) => return with_type(StatusCode::OK, body, content_type),
+            Body::Gzip(writer) => writer
+                .into_inner()
+                .map_err(|error| error.into_error())
+                .and_then(GzEncoder::finish),
+        };
+        // Compressing into memory cannot fail.
+        let Ok(compressed) = compressed else {
+            return text(StatusCode::INTERNAL_SERVER_ERROR, "compressing failed\n");
+        };
+        let mut response = with_type(StatusCode::OK, String::new(), content_type);
+        *response.body_mut() = Full::new(Bytes::from(compressed));
+        response
+            .headers_mut()
+            .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        response
+    }
+}
+
+impl fmt::Write for Body {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        match self {
+            Body::Plain(body) => body.write_str(text),
+            Body::Gzip(writer) => writer.write_all(text.as_bytes()).map_err(|_| fmt::Error),
+        }
+    }
 }
 
 pub(super) fn text(status: StatusCode, body: impl Into<String>) -> Response<Full<Bytes>> {
@@ -129,9 +166,16 @@ mod tests {
 
     #[test]
     fn a_gzipped_body_reads_back_the_same() {
+        use std::fmt::Write as _;
         use std::io::Read;
-        let body = "podeni_node_info{node=\"n1\"} 1\n".repeat(1000);
-        let response = gzipped(body.clone(), "text/plain");
+        let line = "podeni_node_info{node=\"n1\"} 1\n";
+        let body = line.repeat(10_000);
+        let mut gzip = Body::new(true);
+        for _ in 0..10_000 {
+            gzip.write_str(line).unwrap();
+        }
+        let response = gzip.respond("text/plain");
+        assert_eq!(response.headers()["content-type"], "text/plain");
         assert_eq!(response.headers()["content-encoding"], "gzip");
         let bytes =
             futures::executor::block_on(http_body_util::BodyExt::collect(response.into_body()))

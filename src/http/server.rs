@@ -5,6 +5,7 @@
 //! `/metrics` only formats what the loop already computed; nothing is fetched per scrape.
 
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +24,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::Instrument;
 
-use super::negotiation::{accepts_gzip, gzipped, prefers_openmetrics, text, with_type};
+use super::negotiation::{Body, accepts_gzip, prefers_openmetrics, text};
 use crate::http::connections::{Connections, Slot};
 use crate::http::web::{Active, Web};
 use crate::metrics::{self, Metrics, SharedSnapshot, Source};
@@ -245,8 +246,8 @@ async fn respond<B>(endpoints: Arc<Endpoints>, request: Request<B>) -> Response<
     let response = match request.uri().path() {
         "/metrics" => {
             let openmetrics = header(ACCEPT).is_some_and(prefers_openmetrics);
-            rendered(endpoints, gzip, move |endpoints| {
-                Some(metrics::render(&endpoints.registry, openmetrics))
+            rendered(endpoints, gzip, move |endpoints, body| {
+                Some(metrics::encode(&endpoints.registry, openmetrics, body))
             })
             .await
         }
@@ -260,24 +261,24 @@ async fn respond<B>(endpoints: Arc<Endpoints>, request: Request<B>) -> Response<
         },
         "/" => {
             let refresh = request.uri().query().and_then(refresh_seconds);
-            rendered(endpoints, gzip, move |endpoints| {
+            rendered(endpoints, gzip, move |endpoints, body| {
                 let page = status_page::render(
                     endpoints.snapshot.get().as_deref(),
                     &source_health(&endpoints.metrics),
                     (endpoints.readiness)().err().as_deref(),
                     refresh,
                 );
-                Some((page, "text/html; charset=utf-8"))
+                body.write_str(&page).ok()?;
+                Some("text/html; charset=utf-8")
             })
             .await
         }
         "/status.json" => {
-            rendered(endpoints, gzip, |endpoints| {
+            rendered(endpoints, gzip, |endpoints, body| {
                 let snapshot = endpoints.snapshot.get()?;
-                Some((
-                    crate::report::render_json(&snapshot, None),
-                    "application/json",
-                ))
+                body.write_str(&crate::report::render_json(&snapshot, None))
+                    .ok()?;
+                Some("application/json")
             })
             .await
         }
@@ -287,26 +288,28 @@ async fn respond<B>(endpoints: Arc<Endpoints>, request: Request<B>) -> Response<
     response
 }
 
-/// A body rendered by `render` (`None`: nothing to show before the first snapshot),
-/// within `--web.max-requests`.
+/// A body `render` writes, returning its content type (`None`: nothing to show before
+/// the first snapshot), within `--web.max-requests`.
 /// Rendering and compressing take milliseconds at the full envelope: on a blocking
 /// thread, so probes and other connections never wait for them.
 async fn rendered(
     endpoints: Arc<Endpoints>,
     gzip: bool,
-    render: impl FnOnce(&Endpoints) -> Option<(String, &'static str)> + Send + 'static,
+    render: impl FnOnce(&Endpoints, &mut Body) -> Option<&'static str> + Send + 'static,
 ) -> Response<Full<Bytes>> {
     let Ok(_rendering) = endpoints.scrapes.try_acquire() else {
         return busy();
     };
     let rendering = endpoints.clone();
-    let rendered = tokio::task::spawn_blocking(move || match render(&rendering) {
-        Some((body, content_type)) if gzip => gzipped(body, content_type),
-        Some((body, content_type)) => with_type(StatusCode::OK, body, content_type),
-        None => text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "no snapshot yet; see /readyz\n",
-        ),
+    let rendered = tokio::task::spawn_blocking(move || {
+        let mut body = Body::new(gzip);
+        match render(&rendering, &mut body) {
+            Some(content_type) => body.respond(content_type),
+            None => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no snapshot yet; see /readyz\n",
+            ),
+        }
     })
     .await;
     let mut response = rendered.unwrap_or_else(|error| {

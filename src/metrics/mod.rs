@@ -8,6 +8,7 @@ mod collector;
 pub mod health;
 pub mod process;
 
+use std::fmt;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
@@ -242,21 +243,25 @@ pub const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0;
 /// Prometheus text format (what `promtool check metrics` and curl users read).
 pub fn render(registry: &Registry, openmetrics: bool) -> (String, &'static str) {
     let mut body = String::new();
+    let content_type = encode(registry, openmetrics, &mut body);
+    (body, content_type)
+}
+
+/// Formats the registry into `out` (the endpoint compresses as it goes); returns the
+/// content type.
+pub fn encode(registry: &Registry, openmetrics: bool, out: &mut impl fmt::Write) -> &'static str {
     let result = if openmetrics {
-        prometheus_client::encoding::text::encode(&mut body, registry)
+        prometheus_client::encoding::text::encode(out, registry)
     } else {
-        prometheus_client::encoding::prometheus_text::encode(&mut body, registry)
+        prometheus_client::encoding::prometheus_text::encode(out, registry)
     };
-    // Encoding into a String cannot fail; an error would be a bug in a collector.
+    // Writing to memory cannot fail; an error would be a bug in a collector.
     if let Err(error) = result {
         tracing::error!(%error, "encoding /metrics failed");
     }
-    (
-        body,
-        if openmetrics {
-            OPENMETRICS_TEXT
-        } else {
-            PROMETHEUS_TEXT
-        },
-    )
+    if openmetrics {
+        OPENMETRICS_TEXT
+    } else {
+        PROMETHEUS_TEXT
+    }
 }

@@ -42,6 +42,9 @@ pub struct Join {
     pods: KeyedTable<Arc<PodInfo>>,
     /// Live pods by the node name they are bound to, whether that node is there or not.
     bound: HashMap<String, Vec<Arc<PodInfo>>>,
+    /// The names in `bound` no node has (`None`: to be found again, after a node or a
+    /// pod bound to no node changed), so a publish does not look up every bound name.
+    orphans: Option<Vec<String>>,
     /// Pods by the ENIs their annotation names.
     claimers: Claimers,
     /// Finished pods that name ENIs: their ENIs' release clocks outlive the inventory.
@@ -104,6 +107,7 @@ impl Join {
         self.dirty.insert(node.name.clone());
         self.nodes.insert(node.name.clone(), node);
         self.nodes_changed = true;
+        self.orphans = None;
     }
 
     /// A node was deleted.
@@ -111,6 +115,7 @@ impl Join {
         if self.nodes.remove(name).is_some() {
             self.dirty.insert(name.to_owned());
             self.nodes_changed = true;
+            self.orphans = None;
         }
     }
 
@@ -211,6 +216,12 @@ impl Join {
         );
         self.update_carry(recomputed, unseen, now, settings);
         self.date_finishes(clock);
+        let nodes = &self.nodes;
+        let bound_names = self.bound.keys();
+        self.orphans.get_or_insert_with(|| {
+            let orphaned = bound_names.filter(|name| name.is_empty() || !nodes.contains_key(*name));
+            orphaned.cloned().collect()
+        });
         self.assemble(clock)
     }
 
@@ -332,12 +343,10 @@ impl Join {
             snapshot.missing_pods.extend(slice.missing.iter().cloned());
             snapshot.warnings.extend(slice.warnings.iter().cloned());
         }
-        for (name, pods) in &self.bound {
-            if name.is_empty() || !self.nodes.contains_key(name) {
-                for pod in pods {
-                    let (waiting, warnings) = (&mut snapshot.waiting_pods, &mut snapshot.warnings);
-                    rules::absent_node(pod, name, waiting, warnings);
-                }
+        for name in self.orphans.iter().flatten() {
+            for pod in self.bound.get(name).into_iter().flatten() {
+                let (waiting, warnings) = (&mut snapshot.waiting_pods, &mut snapshot.warnings);
+                rules::absent_node(pod, name, waiting, warnings);
             }
         }
         rules::sort(&mut snapshot);
@@ -393,6 +402,9 @@ impl Join {
     /// Marks the nodes whose figures this pod can move: its own, and where its ENIs sit.
     fn mark_touched(&mut self, pod: &PodInfo) {
         if let Some(node) = &pod.node_name {
+            if node.is_empty() || !self.nodes.contains_key(&**node) {
+                self.orphans = None;
+            }
             self.dirty.insert(node.to_string());
         }
         for eni in pod.annotation.eni_ids() {
