@@ -337,19 +337,15 @@ async fn run(flags: &Flags) -> Figures {
     // A poll runs every interval *after* the last one ended, so a window holds one or
     // two of them: each window counts the EC2 requests it saw, and their CPU (at the
     // idle window's cost per request) is taken out before windows are compared.
-    let idle = window(
-        process,
-        port,
-        &api,
-        &ec2,
-        world,
-        Load {
-            length: flags.idle,
-            rate: None,
-            scrape: false,
-        },
-    )
-    .await;
+    let measure = |length, rate, scrape| {
+        let load = Load {
+            length,
+            rate,
+            scrape,
+        };
+        window(process, port, &api, &ec2, world, load)
+    };
+    let idle = measure(flags.idle, None, false).await;
     let per_poll = ec2_requests_per_poll(&figures, world) as f64;
     let cpu_per_request = idle.cpu_seconds / idle.ec2_requests.max(1) as f64;
     let polls_apart = |w: &Window| {
@@ -365,35 +361,11 @@ async fn run(flags: &Flags) -> Figures {
         "idle: {:.2} CPU-s/min, {:.1} EC2 polls of {:.2} CPU-s",
         figures.idle_cpu_s_per_min, figures.idle_ec2_polls, figures.ec2_poll_cpu_s
     );
-    let scraped = window(
-        process,
-        port,
-        &api,
-        &ec2,
-        world,
-        Load {
-            length: flags.churn,
-            rate: None,
-            scrape: true,
-        },
-    )
-    .await;
+    let scraped = measure(flags.churn, None, true).await;
     figures.scrape_ec2_polls = scraped.ec2_requests as f64 / per_poll;
     figures.scrape_cpu_s_per_min = polls_apart(&scraped) - polls_apart(&idle);
     let joins = join_totals(&exporter);
-    let churn = window(
-        process,
-        port,
-        &api,
-        &ec2,
-        world,
-        Load {
-            length: flags.churn,
-            rate: Some(flags.rate),
-            scrape: true,
-        },
-    )
-    .await;
+    let churn = measure(flags.churn, Some(flags.rate), true).await;
     figures.churn_events = churn.events;
     figures.churn_ec2_polls = churn.ec2_requests as f64 / per_poll;
     figures.churn_cpu_s_per_min = per_minute(churn.cpu_seconds, churn.length);
@@ -414,18 +386,7 @@ async fn run(flags: &Flags) -> Figures {
 
     // A pod event to /metrics, under the same churn (reading /metrics that often would
     // skew the CPU figures above, hence a window of its own).
-    let churned = window(
-        process,
-        port,
-        &api,
-        &ec2,
-        world,
-        Load {
-            length: flags.churn,
-            rate: Some(flags.rate),
-            scrape: false,
-        },
-    );
+    let churned = measure(flags.churn, Some(flags.rate), false);
     let (_, latencies) = tokio::join!(churned, probe_latencies(port, &api, flags.churn));
     figures.probes = latencies.len();
     (figures.event_p50_ms, figures.event_max_ms) = p50_and_max(latencies);
