@@ -347,7 +347,12 @@ async fn run(flags: &Flags) -> Figures {
     };
     let idle = measure(flags.idle, None, false).await;
     let per_poll = ec2_requests_per_poll(&figures, world) as f64;
-    let cpu_per_request = idle.cpu_seconds / idle.ec2_requests.max(1) as f64;
+    // Short windows at a small scale can miss every poll: then there is no cost to
+    // take out, and none to measure it by.
+    let cpu_per_request = match idle.ec2_requests {
+        0 => 0.0,
+        requests => idle.cpu_seconds / requests as f64,
+    };
     let polls_apart = |w: &Window| {
         per_minute(
             w.cpu_seconds - w.ec2_requests as f64 * cpu_per_request,
