@@ -97,8 +97,7 @@ impl Body {
         let Ok(compressed) = compressed else {
             return text(StatusCode::INTERNAL_SERVER_ERROR, "compressing failed\n");
         };
-        let mut response = with_type(StatusCode::OK, String::new(), content_type);
-        *response.body_mut() = Full::new(Bytes::from(compressed));
+        let mut response = with_type(StatusCode::OK, compressed, content_type);
         response
             .headers_mut()
             .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
@@ -119,12 +118,12 @@ pub(super) fn text(status: StatusCode, body: impl Into<String>) -> Response<Full
     with_type(status, body.into(), "text/plain; charset=utf-8")
 }
 
-pub(super) fn with_type(
+fn with_type(
     status: StatusCode,
-    body: String,
+    body: impl Into<Bytes>,
     content_type: &'static str,
 ) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
+    let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     response
         .headers_mut()
