@@ -358,10 +358,11 @@ impl Join {
         if !pod.phase.is_terminal()
             && let Some(node) = &pod.node_name
         {
-            self.bound
-                .entry(node.to_string())
-                .or_default()
-                .push(pod.clone());
+            // A name is allocated only for a node's first pod, not at every event.
+            match self.bound.get_mut(&**node) {
+                Some(pods) => pods.push(pod.clone()),
+                None => _ = self.bound.insert(node.to_string(), vec![pod.clone()]),
+            }
         }
         self.claimers.add(pod);
         if pod.phase.is_terminal() && !pod.annotation.eni_ids().is_empty() {
@@ -405,7 +406,9 @@ impl Join {
             if node.is_empty() || !self.nodes.contains_key(&**node) {
                 self.orphans = None;
             }
-            self.dirty.insert(node.to_string());
+            if !self.dirty.contains(&**node) {
+                self.dirty.insert(node.to_string());
+            }
         }
         for eni in pod.annotation.eni_ids() {
             if let Some(node) = self.view.node_of(eni) {
