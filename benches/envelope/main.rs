@@ -338,8 +338,8 @@ async fn run(flags: &Flags) -> Figures {
     // difference between the last two; scrape latency is sampled while joins run.
     //
     // A poll runs every interval *after* the last one ended, so a window holds one or
-    // two of them: each window counts the EC2 requests it saw, and their CPU (at the
-    // idle window's cost per request) is taken out before windows are compared.
+    // two of them: each window counts the EC2 requests it saw, and the churn is also
+    // given with their CPU (at the idle window's cost per request) taken out.
     let measure = |length, rate, scrape| {
         let load = Load {
             length,
@@ -362,7 +362,7 @@ async fn run(flags: &Flags) -> Figures {
             w.length,
         )
     };
-    figures.idle_cpu_s_per_min = per_minute(idle.cpu_seconds, idle.length);
+    figures.idle_cpu_s_per_min = idle.cpu_per_minute();
     figures.idle_ec2_polls = idle.ec2_requests as f64 / per_poll;
     figures.ec2_poll_cpu_s = cpu_per_request * per_poll;
     eprintln!(
@@ -371,14 +371,13 @@ async fn run(flags: &Flags) -> Figures {
     );
     let scraped = measure(flags.churn, None, true).await;
     figures.scrape_ec2_polls = scraped.ec2_requests as f64 / per_poll;
-    figures.scrape_cpu_s_per_min = polls_apart(&scraped) - polls_apart(&idle);
+    figures.scrape_cpu_s_per_min = scraped.cpu_per_minute() - idle.cpu_per_minute();
     let joins = join_totals(&exporter);
     let churn = measure(flags.churn, Some(flags.rate), true).await;
     figures.churn_events = churn.events;
     figures.churn_ec2_polls = churn.ec2_requests as f64 / per_poll;
-    figures.churn_cpu_s_per_min = per_minute(churn.cpu_seconds, churn.length);
-    figures.churn_cpu_above_idle_s_per_min = per_minute(churn.cpu_seconds, churn.length)
-        - per_minute(scraped.cpu_seconds, scraped.length);
+    figures.churn_cpu_s_per_min = churn.cpu_per_minute();
+    figures.churn_cpu_above_idle_s_per_min = churn.cpu_per_minute() - scraped.cpu_per_minute();
     figures.churn_cpu_polls_apart_s_per_min = polls_apart(&churn) - polls_apart(&scraped);
     let (sum, count) = join_totals(&exporter);
     figures.joins_during_churn = count - joins.1;
@@ -469,6 +468,12 @@ struct Window {
     ec2_requests: usize,
     events: usize,
     latencies: Vec<Duration>,
+}
+
+impl Window {
+    fn cpu_per_minute(&self) -> f64 {
+        per_minute(self.cpu_seconds, self.length)
+    }
 }
 
 /// What a window puts on the exporter for `length`: pod updates at `rate` per second
@@ -693,7 +698,7 @@ fn print_table(f: &Figures) {
         (
             "CPU for one gzip scrape a second",
             format!(
-                "{:.2} CPU-s/min above idle ({:.1} EC2 polls in its window, taken out)",
+                "{:.2} CPU-s/min above idle ({:.1} EC2 polls in its window)",
                 f.scrape_cpu_s_per_min, f.scrape_ec2_polls
             ),
         ),
